@@ -1,0 +1,143 @@
+"""Load the packaged catalog and user overlays into one validated `Catalog`.
+
+Precedence: packaged files, then folders in `TRAINSIM_CATALOG` (os.pathsep-separated), then
+folders or files passed explicitly (`--catalog`, dashboard uploads). An overlay entry whose id
+already exists must say `override = true`; otherwise both files are named in the error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hardware_catalog.errors import CatalogError
+from hardware_catalog.schema import Accelerator, Region, RegionFile
+
+ENV_VAR = "TRAINSIM_CATALOG"
+
+
+def _format_validation(err: ValidationError, origin: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = e["msg"]
+        if e["type"] == "missing" and loc.endswith(".source"):
+            msg = "every catalog number needs a source (value = ..., source = \"...\")"
+        elif e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see hardware_catalog/README.md for the schema)"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return f"{origin}: " + "; ".join(parts)
+
+
+def parse_toml_text(text: str, origin: str) -> list[Accelerator | Region]:
+    """Parse and validate one catalog TOML document (an accelerator or a `[[region]]` file)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{origin}: not valid TOML ({exc})") from None
+    try:
+        if "region" in data:
+            return list(RegionFile.model_validate(data).region)
+        return [Accelerator.model_validate(data)]
+    except ValidationError as exc:
+        raise CatalogError(_format_validation(exc, origin)) from None
+
+
+def parse_file(path: Path) -> list[Accelerator | Region]:
+    """Validate one catalog file; raise `CatalogError` naming the file and field on any problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read catalog file ({exc.strerror})") from None
+    return parse_toml_text(text, str(path))
+
+
+def _toml_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(path.rglob("*.toml"))
+    raise CatalogError(f"catalog path {path}: no such file or folder")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Validated accelerators and regions, with the file each came from."""
+
+    accelerators: Mapping[str, Accelerator]
+    regions: Mapping[str, Region]
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def _lookup(self, kind: str, table: Mapping, key: str):
+        if key in table:
+            return table[key]
+        low = key.lower()
+        for item in table.values():
+            if low == item.id.lower() or low in (a.lower() for a in item.aliases):
+                return item
+        names = list(table) + [a for it in table.values() for a in it.aliases]
+        near = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+        raise CatalogError(f"unknown {kind} '{key}'{hint} (`trainsim catalog list` shows all)")
+
+    def accelerator(self, key: str) -> Accelerator:
+        """The accelerator with this id or alias (case-insensitive)."""
+        return self._lookup("accelerator", self.accelerators, key)
+
+    def region(self, key: str) -> Region:
+        """The region with this id or alias (case-insensitive)."""
+        return self._lookup("region", self.regions, key)
+
+    def with_entries(self, entries: Iterable[tuple[Accelerator | Region, str]]) -> Catalog:
+        """A new catalog with `entries` (item, origin) overlaid; duplicates need `override = true`."""
+        accs, regs, origins = dict(self.accelerators), dict(self.regions), dict(self.origins)
+        for item, origin in entries:
+            table, kind = (accs, "accelerator") if isinstance(item, Accelerator) else (regs, "region")
+            key = f"{kind}:{item.id}"
+            if item.id in table and not item.override:
+                raise CatalogError(
+                    f"{origin}: {kind} id '{item.id}' is already defined in {origins.get(key, '?')}; "
+                    "set `override = true` to replace it"
+                )
+            table[item.id] = item
+            origins[key] = origin
+        return Catalog(accs, regs, origins)
+
+    def with_paths(self, paths: Iterable[str | os.PathLike]) -> Catalog:
+        """A new catalog with the TOML files (or folders of them) at `paths` overlaid."""
+        entries = []
+        for p in paths:
+            for f in _toml_files(Path(p)):
+                entries += [(item, str(f)) for item in parse_file(f)]
+        return self.with_entries(entries)
+
+
+@functools.cache
+def packaged_catalog() -> Catalog:
+    """The catalog shipped with the package (loaded once, lazily)."""
+    root = resources.files("hardware_catalog")
+    entries = []
+    for sub in ("accelerators", "regions"):
+        for res in sorted(root.joinpath(sub).iterdir(), key=lambda r: r.name):
+            if res.name.endswith(".toml"):
+                origin = f"hardware_catalog/{sub}/{res.name}"
+                entries += [(item, origin) for item in parse_toml_text(res.read_text("utf-8"), origin)]
+    return Catalog({}, {}).with_entries(entries)
+
+
+def load_catalog(extra_paths: Iterable[str | os.PathLike] = (), use_env: bool = True) -> Catalog:
+    """Packaged catalog + `TRAINSIM_CATALOG` folders + `extra_paths`, all validated."""
+    paths: list[str | os.PathLike] = []
+    if use_env and os.environ.get(ENV_VAR):
+        paths += [p for p in os.environ[ENV_VAR].split(os.pathsep) if p]
+    paths += list(extra_paths)
+    cat = packaged_catalog()
+    return cat.with_paths(paths) if paths else cat

@@ -1,0 +1,162 @@
+"""Strict pydantic schema of the hardware catalog.
+
+Every number in the catalog is a `Sourced` value: the figure, where it comes from, and whether it
+could be verified against that source. Unknown keys are rejected everywhere, so a typo in a user's
+overlay file is an error naming the field rather than a silently ignored setting.
+
+Units are in the field names (`tdp_w`, `hbm_tb_per_s`, `gb_per_s_bidir`, `kgco2e_per_device`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DType = Literal["fp64", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(_Strict):
+    """A catalog number with its provenance.
+
+    `verified = false` marks a figure that could not be checked against its source (an estimate,
+    an engineering prior, or a secondary quote); the CLI and dashboard show it as such.
+    """
+
+    value: float = Field(gt=0)
+    source: str = Field(min_length=3)
+    note: str | None = None
+    verified: bool = True
+    as_of: str | None = None  # date of a price or grid figure, e.g. "2025-02"
+
+
+class Memory(_Strict):
+    hbm_gb: Sourced
+    hbm_tb_per_s: Sourced
+
+
+class Power(_Strict):
+    tdp_w: Sourced
+    idle_w: Sourced
+
+    @model_validator(mode="after")
+    def _idle_below_tdp(self) -> Power:
+        if self.idle_w.value >= self.tdp_w.value:
+            raise ValueError(f"power.idle_w ({self.idle_w.value}) must be below power.tdp_w ({self.tdp_w.value})")
+        return self
+
+
+class ScaleUp(_Strict):
+    """Scale-up fabric (NVLink, Infinity Fabric, ICI): bandwidth per chip, both directions summed."""
+
+    name: str
+    gb_per_s_bidir: Sourced | None = None
+    domain_devices: Sourced
+
+
+class ScaleOut(_Strict):
+    """Scale-out network (InfiniBand/RoCE/EFA/DCN): backend NIC bandwidth per device."""
+
+    gbit_per_s: Sourced | None = None
+
+
+class Node(_Strict):
+    """The server the devices sit in: how many per node and the host's power share per device."""
+
+    devices_per_node: Sourced
+    host_power_w_per_device: Sourced
+
+
+class Prices(_Strict):
+    on_demand_usd_per_hour: Sourced | None = None
+    reserved_usd_per_hour: Sourced | None = None
+    purchase_usd: Sourced | None = None
+
+
+class Embodied(_Strict):
+    kgco2e_per_device: Sourced | None = None
+    lifetime_years: Sourced
+
+
+class EfficiencyPriors(_Strict):
+    """Default efficiency until a calibration profile replaces it.
+
+    `mfu`: model-FLOPs utilisation a well-tuned large dense training run reaches (DESIGN sec. 2).
+    `hfu_at_tdp`: hardware-FLOPs utilisation at which the device draws its TDP; the linear power
+    model P = idle + (tdp - idle) * hfu / hfu_at_tdp follows from it (energy roofline, Choi et al.
+    IPDPS 2013, with only the FLOP term).
+    """
+
+    mfu: Sourced
+    hfu_at_tdp: Sourced
+
+    @model_validator(mode="after")
+    def _fractions(self) -> EfficiencyPriors:
+        for name in ("mfu", "hfu_at_tdp"):
+            v = getattr(self, name).value
+            if v > 1:
+                raise ValueError(f"efficiency.{name} is a fraction of peak; expected a value in (0, 1], got {v}")
+        return self
+
+
+class Accelerator(_Strict):
+    """One accelerator SKU. Peaks are dense (no 2:4 sparsity), per chip."""
+
+    schema_version: Literal[1] = 1
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    name: str
+    vendor: str
+    kind: Literal["gpu", "tpu", "npu"]
+    aliases: list[str] = []
+    override: bool = False
+    launch_year: Sourced
+    peak_tflops_dense: dict[DType, Sourced]
+    memory: Memory
+    power: Power
+    scale_up: ScaleUp
+    scale_out: ScaleOut
+    node: Node
+    prices: Prices
+    embodied: Embodied
+    efficiency: EfficiencyPriors
+
+    @model_validator(mode="after")
+    def _needs_bf16(self) -> Accelerator:
+        if "bf16" not in self.peak_tflops_dense:
+            raise ValueError("peak_tflops_dense.bf16 is required (the 16-bit dense tensor peak)")
+        return self
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak in FLOP/s for `dtype`; fp16 falls back to bf16 (same tensor rate)."""
+        key = "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops_dense else dtype
+        if key not in self.peak_tflops_dense:
+            from hardware_catalog.errors import CatalogError
+
+            have = ", ".join(sorted(self.peak_tflops_dense))
+            raise CatalogError(f"{self.id}: no dense peak for precision '{dtype}' (catalog has: {have})")
+        return self.peak_tflops_dense[key].value * 1e12
+
+
+class Region(_Strict):
+    """A grid region: location-based carbon intensity, datacenter overheads, electricity price."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+    name: str
+    kind: Literal["world", "country", "subnational", "cloud"]
+    aliases: list[str] = []
+    override: bool = False
+    carbon_intensity_kg_per_kwh: Sourced
+    pue: Sourced
+    wue_l_per_kwh: Sourced
+    electricity_usd_per_kwh: Sourced | None = None
+
+
+class RegionFile(_Strict):
+    """A TOML file holding several regions as `[[region]]` tables."""
+
+    schema_version: Literal[1] = 1
+    region: list[Region] = Field(min_length=1)

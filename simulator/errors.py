@@ -1,0 +1,19 @@
+"""Exceptions raised on bad user input (DESIGN section 2, "Errors").
+
+All derive from `TrainsimError`; the CLI prints `str(err)` as one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from hardware_catalog.errors import CatalogError, TrainsimError
+
+
+class ScenarioError(TrainsimError):
+    """A scenario file or override is malformed: names the field, the file and what was expected."""
+
+
+class InfeasiblePlanError(TrainsimError):
+    """A parallelism plan is invalid or does not fit in device memory (says by how much)."""
+
+
+__all__ = ["CatalogError", "InfeasiblePlanError", "ScenarioError", "TrainsimError"]

@@ -1,0 +1,228 @@
+"""`estimate(scenario) -> Estimate`: the pure function at the centre of trainsim (DESIGN sec. 1).
+
+flops -> plan and memory -> step time -> goodput -> wall clock, device-hours -> power -> energy
+(IT x PUE) -> CO2e (+ embodied) -> water -> $.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardware_catalog import Catalog, CatalogError, load_catalog
+from simulator import cost, energy, reliability
+from simulator.efficiency import resolve_efficiency
+from simulator.errors import ScenarioError
+from simulator.flops import hardware_flops_per_token, model_flops_per_token, param_flops_per_token
+from simulator.performance import StepTime, complete_plan, fixed_plan, step_time
+from simulator.scenario import Scenario
+
+DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 1024 * 1024  # Llama 2 (Touvron et al. 2023 Table 1): 4M tokens
+
+CONTRACT_KEYS = (
+    "train_flops", "model_flops_per_token", "mfu", "hfu", "model_tflops_per_device",
+    "hardware_tflops_per_device", "step_time_s", "tokens_per_s", "wall_clock_days", "device_hours",
+    "goodput", "memory_gb_per_device", "energy_it_mwh", "energy_mwh", "co2e_t", "embodied_co2e_t",
+    "cost_usd", "water_m3", "plan", "breakdown",
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The result of `estimate()`: headline numbers, the plan, and a named breakdown."""
+
+    values: dict[str, Any]
+    plan: dict[str, Any]
+    breakdown: list[dict[str, Any]]
+    assumptions: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (DESIGN sec. 4)."""
+        return {**self.values, "plan": dict(self.plan), "breakdown": [dict(b) for b in self.breakdown],
+                "assumptions": list(self.assumptions)}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def flat(self) -> dict[str, Any]:
+        """One flat row (plan fields prefixed `plan_`), for CSV and tables."""
+        return {**self.values, **{f"plan_{k}": v for k, v in self.plan.items()}}
+
+    def breakdown_frame(self):
+        """The breakdown as a pandas DataFrame (component, seconds, energy_kwh, cost_usd, co2e_kg)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.breakdown)
+
+
+def _resolve(catalog: Catalog, kind: str, field_name: str, key: str):
+    try:
+        return getattr(catalog, kind)(key)
+    except CatalogError as exc:
+        raise ScenarioError(f"{field_name}: {exc}") from None
+
+
+def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
+    """Estimate time, energy, carbon, water and cost of `scenario` (a pure function)."""
+    cat = catalog or load_catalog()
+    acc = _resolve(cat, "accelerator", "cluster.accelerator", scenario.cluster.accelerator)
+    dc, tr, pr = scenario.datacenter, scenario.training, scenario.pricing
+    region = _resolve(cat, "region", "datacenter.region", dc.region)
+    model = scenario.model.spec()
+    devices = scenario.cluster.devices
+    assumptions: list[str] = []
+
+    batch_tokens = tr.global_batch_tokens
+    if batch_tokens is None:
+        batch_tokens = DEFAULT_GLOBAL_BATCH_TOKENS
+        assumptions.append(f"training.global_batch_tokens not given: {batch_tokens} (Llama 2's 4M tokens)")
+    batch_seqs = max(1, round(batch_tokens / model.seq_len))
+
+    partial = scenario.parallelism.model_dump()
+    choose = fixed_plan if partial.get("tp") and partial.get("pp") else complete_plan
+    plan, mem = choose(partial, model, acc, devices, batch_seqs)
+
+    eff = resolve_efficiency(acc, scenario.efficiency.mfu, scenario.efficiency.profile)
+    mfpt = model_flops_per_token(model)
+    hw_ratio = hardware_flops_per_token(model, plan.recompute) / mfpt
+    train_flops = mfpt * tr.tokens
+    peak = acc.peak_flops(tr.precision)
+
+    rel = scenario.reliability
+    gp = reliability.young_daly(
+        devices,
+        reliability.FAILURES_PER_DEVICE_HOUR if rel.failures_per_device_hour is None else rel.failures_per_device_hour,
+        reliability.CHECKPOINT_WRITE_S if rel.checkpoint_write_s is None else rel.checkpoint_write_s,
+        reliability.RESTART_S if rel.restart_s is None else rel.restart_s,
+    )
+
+    if tr.device_hours is not None:  # measured/reported device-hours: skip the time model
+        wall_s = tr.device_hours * 3600.0 / devices
+        compute_s = wall_s * gp.goodput
+        model_fps = train_flops / (devices * compute_s)
+        st = StepTime({"compute": batch_tokens * mfpt / (devices * model_fps)}, model_fps, model_fps * hw_ratio)
+        assumptions.append("training.device_hours given: time model skipped, throughput implied by it")
+    else:
+        st = step_time(model, plan, acc, eff, tr.precision, batch_tokens)
+        compute_s = tr.tokens / batch_tokens * st.step_time_s
+        wall_s = compute_s / gp.goodput
+    overhead_s = wall_s - compute_s
+    wall_h, compute_h, overhead_h = wall_s / 3600, compute_s / 3600, overhead_s / 3600
+    device_hours = devices * wall_h
+    hw_tflops = st.hardware_flops_per_s_per_device / 1e12
+
+    if dc.power_model == "tdp":
+        active_w = idle_w = acc.power.tdp_w.value
+        host_w = 0.0
+        assumptions.append("power_model = tdp: device-hours x TDP, host power excluded (reporting convention)")
+    else:
+        active_w, idle_w = eff.device_power_w(hw_tflops), eff.idle_w
+        host_w = acc.node.host_power_w_per_device.value
+    pue = dc.pue if dc.pue is not None else region.pue.value
+    ci = (dc.carbon_intensity_kg_per_kwh if dc.carbon_intensity_kg_per_kwh is not None
+          else region.carbon_intensity_kg_per_kwh.value)
+    wue = dc.wue_l_per_kwh if dc.wue_l_per_kwh is not None else region.wue_l_per_kwh.value
+    en = energy.run_energy(devices, compute_h, overhead_h, active_w, idle_w, host_w, pue)
+    co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
+    emb = acc.embodied
+    emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
+    if emb.kgco2e_per_device is None:
+        assumptions.append(f"no embodied-carbon figure for {acc.id}: embodied_co2e_t = 0")
+    embodied_t = energy.embodied_co2e_t(devices, emb_kg, wall_h, emb.lifetime_years.value)
+
+    price, cost_parts = _cost(pr, acc, region, devices, device_hours, wall_h, en.facility_kwh, assumptions)
+    cost_usd = sum(cost_parts.values())
+
+    tokens_per_s = devices * st.model_flops_per_s_per_device / mfpt
+    values = {
+        "name": scenario.name,
+        "model": model.name,
+        "accelerator": acc.id,
+        "devices": devices,
+        "region": region.id,
+        "precision": tr.precision,
+        "params_total": model.params_total(),
+        "params_active": model.params_active(),
+        "tokens": tr.tokens,
+        "global_batch_tokens": batch_tokens,
+        "train_flops": train_flops,
+        "param_flops": param_flops_per_token(model) * tr.tokens,
+        "model_flops_per_token": mfpt,
+        "mfu": st.model_flops_per_s_per_device / peak,
+        "hfu": st.hardware_flops_per_s_per_device / peak,
+        "model_tflops_per_device": st.model_flops_per_s_per_device / 1e12,
+        "hardware_tflops_per_device": hw_tflops,
+        "step_time_s": st.step_time_s,
+        "tokens_per_s": tokens_per_s,
+        "wall_clock_days": wall_h / 24,
+        "device_hours": device_hours,
+        "goodput": compute_s / wall_s,
+        "memory_gb_per_device": mem.total_gb,
+        "memory_capacity_gb": acc.memory.hbm_gb.value,
+        "power_w_per_device": active_w,
+        "energy_it_mwh": en.it_kwh / 1e3,
+        "energy_mwh": en.facility_kwh / 1e3,
+        "pue": pue,
+        "carbon_intensity_kg_per_kwh": ci,
+        "co2e_t": co2e_t,
+        "embodied_co2e_t": embodied_t,
+        "usd_per_device_hour": price,
+        "cost_usd": cost_usd,
+        "water_m3": energy.water_m3(en.it_kwh, wue),
+        "efficiency_source": eff.source,
+    }
+    share = {"compute": compute_s / wall_s, "checkpoint_and_failures": overhead_s / wall_s}
+    breakdown = [
+        _row("compute", compute_s, en.devices_compute_kwh, cost_usd * share["compute"], ci),
+        _row("checkpoint_and_failures", overhead_s, en.devices_idle_kwh,
+             cost_usd * share["checkpoint_and_failures"], ci),
+        _row("host", 0.0, en.host_kwh, 0.0, ci),
+        _row("facility_overhead", 0.0, en.facility_overhead_kwh, 0.0, ci),
+        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
+    ]
+    if pr.mode == "owned":  # split cost into capex and electricity rather than by time
+        for row in breakdown:
+            row["cost_usd"] = 0.0
+        breakdown[0]["cost_usd"] = cost_parts["capex"]
+        breakdown.append({"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0,
+                          "cost_usd": cost_parts["electricity"], "co2e_kg": 0.0})
+    return Estimate(values, plan.to_dict(), breakdown, assumptions)
+
+
+def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[str, Any]:
+    return {"component": name, "seconds": seconds, "energy_kwh": kwh, "cost_usd": usd, "co2e_kg": kwh * ci}
+
+
+def _cost(pr, acc, region, devices, device_hours, wall_h, facility_kwh, assumptions) -> tuple[float, dict]:
+    """(price per device-hour used, cost parts in USD) for cloud or owned hardware."""
+    if pr.mode == "owned":
+        purchase = pr.purchase_usd_per_device or (acc.prices.purchase_usd.value if acc.prices.purchase_usd else None)
+        if purchase is None:
+            raise ScenarioError(f"pricing.purchase_usd_per_device: required for mode = \"owned\" "
+                                f"(the catalog has no purchase price for {acc.id})")
+        elec = pr.electricity_usd_per_kwh or (region.electricity_usd_per_kwh.value
+                                              if region.electricity_usd_per_kwh else None)
+        if elec is None:
+            raise ScenarioError(f"pricing.electricity_usd_per_kwh: required for mode = \"owned\" "
+                                f"(the catalog has no electricity price for region {region.id})")
+        years = pr.amortisation_years or acc.embodied.lifetime_years.value
+        capex, electricity = cost.owned_cost_usd(devices, purchase, wall_h, years, facility_kwh, elec)
+        return (capex + electricity) / device_hours, {"capex": capex, "electricity": electricity}
+    price = pr.usd_per_device_hour
+    if price is None:
+        prices = acc.prices
+        order = (prices.reserved_usd_per_hour, prices.on_demand_usd_per_hour)
+        if pr.price == "on_demand":
+            order = order[::-1]
+        found = next((p for p in order if p is not None), None)
+        if found is None:
+            raise ScenarioError(f"pricing.usd_per_device_hour: required (the catalog has no price for {acc.id})")
+        price = found.value
+    return price, {"cloud": cost.cloud_cost_usd(device_hours, price)}

@@ -1,0 +1,215 @@
+"""The scenario file (DESIGN section 4): a strict pydantic schema, TOML loading and `--set` overrides.
+
+Only `[model]`, `[training]` and `[cluster]` are required. Unknown keys are errors, so a typo never
+becomes a silently ignored setting. Errors name the file and the dotted field.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulator.errors import ScenarioError
+from simulator.models import ModelSpec, get_preset
+
+Precision = Literal["bf16", "fp8", "fp16", "tf32"]
+PosInt = Field(default=None, gt=0)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Section):
+    """Either `preset`, `params` alone (-> ModelSpec.from_params), or the full shape."""
+
+    preset: str | None = None
+    params: float | None = Field(default=None, gt=0)
+    layers: int | None = PosInt
+    d_model: int | None = PosInt
+    heads: int | None = PosInt
+    kv_heads: int | None = PosInt
+    ffn_dim: int | None = PosInt
+    vocab: int | None = PosInt
+    head_dim: int | None = Field(default=None, ge=0)
+    gated_mlp: bool | None = None
+    tied_embeddings: bool | None = None
+    experts: int | None = Field(default=None, ge=0)
+    experts_per_token: int | None = Field(default=None, ge=0)
+    shared_experts: int | None = Field(default=None, ge=0)
+    expert_ffn_dim: int | None = Field(default=None, ge=0)
+    moe_layers: int | None = Field(default=None, ge=0)
+    seq_len: int | None = PosInt
+
+    def spec(self) -> ModelSpec:
+        """Resolve to a `ModelSpec` (preset, then shape fields override it; or from params)."""
+        shape = {k: v for k, v in self.model_dump(exclude={"preset", "params", "seq_len"}).items() if v is not None}
+        if self.preset is not None:
+            base = get_preset(self.preset)
+            spec = ModelSpec(**{**base.__dict__, **shape}) if shape else base
+        elif shape:
+            missing = [f for f in ("layers", "d_model", "heads", "ffn_dim", "vocab") if f not in shape]
+            if missing:
+                raise ScenarioError(
+                    f"model: a custom shape needs {', '.join('model.' + m for m in missing)} "
+                    "(or give model.preset, or model.params alone)"
+                )
+            shape.setdefault("kv_heads", shape["heads"])
+            name = f"custom-{shape['layers']}x{shape['d_model']}"
+            spec = ModelSpec(name=name, seq_len=self.seq_len or 2048, **shape)
+        elif self.params is not None:
+            spec = ModelSpec.from_params(self.params, seq_len=self.seq_len or 4096)
+        else:
+            raise ScenarioError("model: give model.preset, model.params, or the shape (layers, d_model, heads, ...)")
+        return spec.with_seq_len(self.seq_len) if self.seq_len else spec
+
+
+class TrainingSection(_Section):
+    tokens: float = Field(gt=0)
+    global_batch_tokens: float | None = Field(default=None, gt=0)
+    precision: Precision = "bf16"
+    device_hours: float | None = Field(default=None, gt=0)
+
+
+class ClusterSection(_Section):
+    accelerator: str = Field(min_length=1)
+    devices: int = Field(gt=0)
+
+
+class ParallelismSection(_Section):
+    tp: int | None = PosInt
+    pp: int | None = PosInt
+    cp: int | None = PosInt
+    ep: int | None = PosInt
+    dp: int | None = PosInt
+    microbatch: int | None = PosInt
+    zero: int | None = Field(default=None, ge=0, le=3)
+    recompute: Literal["none", "selective", "full"] | None = None
+
+
+class DatacenterSection(_Section):
+    region: str = "WORLD"
+    carbon_intensity_kg_per_kwh: float | None = Field(default=None, ge=0)
+    pue: float | None = Field(default=None, ge=1.0)
+    wue_l_per_kwh: float | None = Field(default=None, ge=0)
+    power_model: Literal["calibrated", "tdp"] = "calibrated"
+
+
+class PricingSection(_Section):
+    mode: Literal["cloud", "owned"] = "cloud"
+    price: Literal["market", "on_demand"] = "market"
+    usd_per_device_hour: float | None = Field(default=None, ge=0)
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0)
+    purchase_usd_per_device: float | None = Field(default=None, ge=0)
+    amortisation_years: float | None = Field(default=None, gt=0)
+
+
+class EfficiencySection(_Section):
+    profile: str | None = None
+    mfu: float | None = Field(default=None, gt=0, le=1)
+
+
+class ReliabilitySection(_Section):
+    failures_per_device_hour: float | None = Field(default=None, ge=0)
+    checkpoint_write_s: float | None = Field(default=None, ge=0)
+    restart_s: float | None = Field(default=None, ge=0)
+
+
+class Scenario(_Section):
+    """A training run to estimate. Build it in code or with `load_scenario`."""
+
+    name: str = "scenario"
+    model: ModelSection
+    training: TrainingSection
+    cluster: ClusterSection
+    parallelism: ParallelismSection = ParallelismSection()
+    datacenter: DatacenterSection = DatacenterSection()
+    pricing: PricingSection = PricingSection()
+    efficiency: EfficiencySection = EfficiencySection()
+    reliability: ReliabilitySection = ReliabilitySection()
+
+    @model_validator(mode="after")
+    def _check(self) -> Scenario:
+        self.model.spec()  # raises ScenarioError on a bad preset/shape
+        return self
+
+    def to_toml(self) -> str:
+        """The scenario as TOML text (round-trips through `load_scenario`)."""
+        lines = [f'name = "{self.name}"']
+        for section, values in self.model_dump(exclude={"name"}, exclude_none=True).items():
+            if not values:
+                continue
+            lines.append(f"\n[{section}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _format_error(err: ValidationError, origin: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if e["type"] == "missing":
+            msg = "required but missing"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return f"{origin}: " + "; ".join(parts)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ScenarioError(f"--set {item!r}: expected key.path=value, e.g. cluster.devices=8192")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # bare words are strings: --set cluster.accelerator=nvidia-b200
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b=value` overrides (values parsed as TOML, bare words as strings) to a copy."""
+    out = copy.deepcopy(data)
+    for item in overrides:
+        path, value = _parse_override(item)
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ScenarioError(f"--set {item!r}: '{part}' is not a section")
+        node[path[-1]] = value
+    return out
+
+
+def scenario_from_dict(data: dict[str, Any], origin: str = "<scenario>") -> Scenario:
+    """Validate a parsed scenario mapping; ScenarioError names `origin` and the field."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_error(exc, origin)) from None
+    except ScenarioError as exc:
+        raise ScenarioError(f"{origin}: {exc}") from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read a scenario TOML file, apply `--set` overrides, validate."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read scenario file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not valid TOML ({exc})") from None
+    return scenario_from_dict(apply_overrides(data, overrides or []), str(p))

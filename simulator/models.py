@@ -195,10 +195,18 @@ PRESETS: dict[str, ModelSpec] = {
     "llama2-7b": _llama("llama2-7b", 32, 4096, 32, 32, 11008, 32000, 4096),
     "llama2-13b": _llama("llama2-13b", 40, 5120, 40, 40, 13824, 32000, 4096),
     "llama2-70b": _llama("llama2-70b", 80, 8192, 64, 8, 28672, 32000, 4096),
+    # Touvron et al. 2023 (LLaMA) Table 2 and released params.json (2k context).
+    "llama-7b": _llama("llama-7b", 32, 4096, 32, 32, 11008, 32000, 2048),
+    "llama-13b": _llama("llama-13b", 40, 5120, 40, 40, 13824, 32000, 2048),
+    "llama-33b": _llama("llama-33b", 60, 6656, 52, 52, 17920, 32000, 2048),
+    "llama-65b": _llama("llama-65b", 80, 8192, 64, 64, 22016, 32000, 2048),
     # Dubey et al. 2024 (Llama 3) Table 3.
     "llama3-8b": _llama("llama3-8b", 32, 4096, 32, 8, 14336, 128256, 8192),
     "llama3-70b": _llama("llama3-70b", 80, 8192, 64, 8, 28672, 128256, 8192),
     "llama3-405b": _llama("llama3-405b", 126, 16384, 128, 8, 53248, 128256, 8192),
+    # BigScience 2022 (BLOOM) Table 3: 70 layers, 112 heads, hidden 14336, vocab 250,880, ALiBi.
+    "bloom-176b": ModelSpec("bloom-176b", 70, 14336, 112, 112, 57344, 250880, 2048, gated_mlp=False,
+                            tied_embeddings=True, bias=True, layernorm=True),
     # Jiang et al. 2024 (Mixtral of Experts) Table 1: 8 experts, top-2, every layer MoE.
     "mixtral-8x7b": ModelSpec("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 32768,
                               experts=8, experts_per_token=2, expert_ffn_dim=14336, moe_layers=32),

@@ -53,25 +53,29 @@ def complete_plan(partial: dict, model: ModelSpec, acc: Accelerator, devices: in
                   global_batch_seqs: int) -> tuple[Plan, MemoryBreakdown]:
     """Fill the fields a scenario left out with the smallest model parallelism that fits.
 
-    Candidates are powers of two, TP inside the scale-up domain (at most 8) first, then PP;
-    ZeRO-1, selective recompute and micro-batch 1 unless given. Fields the user set are kept.
+    Candidates: TP a power of two inside the scale-up domain (at most 8), PP any divisor of the
+    devices up to the layer count, ZeRO-1 then ZeRO-3; the first (fewest model-parallel ranks,
+    then ZeRO-1, then more TP) that fits wins. Selective recompute and micro-batch 1 unless given.
+    Fields the user set are kept.
     Raises InfeasiblePlanError naming the closest plan and its overflow when nothing fits.
     """
     hbm_gb = acc.memory.hbm_gb.value
     tp_max = min(8, int(acc.scale_up.domain_devices.value))
     tps = [partial["tp"]] if partial.get("tp") else _pow2_upto(tp_max)
-    pps = [partial["pp"]] if partial.get("pp") else [p for p in _pow2_upto(model.layers)]
     cp = partial.get("cp") or 1
-    candidates = sorted(((tp, pp) for tp in tps for pp in pps), key=lambda t: (t[0] * t[1], -t[0]))
+    pps = [partial["pp"]] if partial.get("pp") else [
+        p for p in range(1, model.layers + 1) if devices % (p * cp) == 0]
+    zeros = [partial["zero"]] if partial.get("zero") is not None else [1, 3]
+    candidates = sorted(((z, tp, pp) for z in zeros for tp in tps for pp in pps),
+                        key=lambda t: (t[1] * t[2], t[0], -t[1]))
     best_fail: tuple[float, Plan, MemoryBreakdown] | None = None
-    for tp, pp in candidates:
+    for zero, tp, pp in candidates:
         if devices % (tp * pp * cp):
             continue
         dp = partial.get("dp") or devices // (tp * pp * cp)
         ep = partial.get("ep") or (math.gcd(model.experts, dp * cp) if model.is_moe else 1)
         plan = Plan(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, microbatch=partial.get("microbatch") or 1,
-                    zero=1 if partial.get("zero") is None else partial["zero"],
-                    recompute=partial.get("recompute") or "selective")
+                    zero=zero, recompute=partial.get("recompute") or "selective")
         if plan_problems(plan, model, devices, global_batch_seqs):
             continue
         mem = memory_per_device(model, plan, global_batch_seqs)

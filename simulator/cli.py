@@ -1,0 +1,285 @@
+"""`trainsim` command line (DESIGN section 4): data on stdout, messages on stderr.
+
+Every user error (`TrainsimError`) becomes one line on stderr and exit code 1; usage errors
+are typer's (exit code 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hardware_catalog import Catalog, load_catalog, parse_file
+from hardware_catalog.errors import TrainsimError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Compute cost and energy simulator for AI training.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Browse and validate the hardware catalog.")
+app.add_typer(catalog_app, name="catalog")
+err_console = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json/csv for scripts")]
+CatalogOpt = Annotated[list[Path] | None, typer.Option(
+    "--catalog", help="extra catalog folder or TOML file (repeatable); also $TRAINSIM_CATALOG")]
+
+
+def _user_errors(fn):
+    """Turn project errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrainsimError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _catalog(paths: list[Path] | None) -> Catalog:
+    return load_catalog(paths or [])
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import pandas as pd
+
+    buf = io.StringIO()
+    pd.DataFrame(rows).to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v == 0 or 1e-3 <= abs(v) < 1e6:
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{v:.3e}"
+    return str(v)
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    table = Table(title=title, title_justify="left")
+    cols = columns or (list(rows[0]) if rows else [])
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("component", "name", "run", "id", "quantity", "method") else "right")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c, "")) for c in cols))
+    Console(width=160).print(table)
+
+
+HEADLINE = [
+    ("train_flops", "training FLOPs (model)", ""), ("mfu", "MFU", ""), ("hfu", "HFU", ""),
+    ("model_tflops_per_device", "model TFLOP/s per device", ""), ("tokens_per_s", "tokens/s", ""),
+    ("step_time_s", "step time", "s"), ("wall_clock_days", "wall clock", "days"),
+    ("device_hours", "device-hours", "h"), ("goodput", "goodput", ""),
+    ("memory_gb_per_device", "memory per device", "GB"), ("power_w_per_device", "device power", "W"),
+    ("energy_it_mwh", "IT energy", "MWh"), ("energy_mwh", "facility energy", "MWh"),
+    ("co2e_t", "operational CO2e", "t"), ("embodied_co2e_t", "embodied CO2e", "t"),
+    ("water_m3", "water", "m3"), ("cost_usd", "cost", "USD"),
+]
+
+
+@app.command("estimate")
+@_user_errors
+def estimate_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. cluster.devices=8192")] = None,
+    fmt: FormatOpt = Format.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Estimate FLOPs, time, device-hours, energy, CO2e, water and cost of a training run."""
+    from simulator import estimate, load_scenario
+
+    sc = load_scenario(scenario, set_ or [])
+    try:
+        est = estimate(sc, _catalog(catalog))
+    except TrainsimError as exc:  # name the file as well as the field
+        raise type(exc)(f"{scenario}: {exc}") from None
+    if fmt is Format.json:
+        _out(est.to_json())
+    elif fmt is Format.csv:
+        _out(_csv([est.flat()]))
+    else:
+        v = est.values
+        rows = [{"quantity": label, "value": v[k], "unit": unit} for k, label, unit in HEADLINE]
+        _print_table(f"{v['name']}: {v['model']} on {v['devices']} x {v['accelerator']} in {v['region']}",
+                     rows, ["quantity", "value", "unit"])
+        _print_table("plan", [est.plan])
+        _print_table("breakdown", est.breakdown)
+        for a in est.assumptions:
+            err_console.print(f"note: {a}", highlight=False)
+
+
+@app.command("plan")
+@_user_errors
+def plan_cmd(
+    flops: Annotated[float | None, typer.Option(help="compute budget in FLOPs")] = None,
+    usd: Annotated[float | None, typer.Option(help="dollar budget (needs --accelerator)")] = None,
+    days: Annotated[float | None, typer.Option(help="deadline in days (needs --accelerator, --devices)")] = None,
+    accelerator: Annotated[str, typer.Option(help="catalog id for $ and deadline budgets")] = "nvidia-h100-sxm-80gb",
+    devices: Annotated[int | None, typer.Option(help="device count for a deadline budget")] = None,
+    usd_per_device_hour: Annotated[float | None, typer.Option(help="price; default: catalog market price")] = None,
+    fit: Annotated[str, typer.Option(help="epoch2024 | hoffmann2022 | kaplan2020 | all")] = "all",
+    fmt: FormatOpt = Format.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Compute-optimal model size and tokens for a FLOP, dollar or deadline budget."""
+    from simulator import scaling
+
+    if sum(x is not None for x in (flops, usd, days)) != 1:
+        raise typer.BadParameter("give exactly one of --flops, --usd, --days")
+    kwargs: dict[str, Any] = {"flops": flops}
+    if usd is not None or days is not None:
+        acc = _catalog(catalog).accelerator(accelerator)
+        achieved = acc.efficiency.mfu.value * acc.peak_flops("bf16")
+        if usd is not None:
+            price = usd_per_device_hour or next(
+                (p.value for p in (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour) if p), None)
+            if price is None:
+                raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
+            kwargs = {"usd": usd, "usd_per_device_hour": price, "achieved_flops_per_device": achieved}
+        else:
+            if devices is None:
+                raise typer.BadParameter("--days needs --devices")
+            kwargs = {"deadline_days": days, "n_devices": devices, "achieved_flops_per_device": achieved}
+    names = list(scaling.FITS) if fit == "all" else [fit]
+    rows = []
+    for name in names:
+        try:
+            p = scaling.plan_for_budget(scaling.get_fit(name), **kwargs)
+        except ValueError as exc:
+            raise TrainsimError(str(exc)) from None
+        rows.append({"fit": name, "flops": p.flops, "params": p.n_params, "tokens": p.n_tokens,
+                     "tokens_per_param": p.tokens_per_param, "loss": p.loss})
+    if fmt is Format.json:
+        _out(json.dumps(rows, indent=2))
+    elif fmt is Format.csv:
+        _out(_csv(rows))
+    else:
+        _print_table("compute-optimal allocation (C = 6 N D)", rows)
+
+
+@app.command("validate")
+@_user_errors
+def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> None:
+    """Predictions against published training runs, per row and summarised."""
+    from simulator.validation import run_validation, summary
+
+    checks = run_validation(_catalog(catalog))
+    rows = [{"run": c.run, "quantity": c.quantity, "method": c.method, "predicted": c.predicted,
+             "reported": c.reported, "error_pct": c.error_pct, "note": c.note} for c in checks]
+    summ = summary(checks)
+    if fmt is Format.json:
+        _out(json.dumps({"rows": rows, "summary": summ}, indent=2))
+    elif fmt is Format.csv:
+        _out(_csv(rows))
+    else:
+        _print_table("published runs: predicted vs reported", rows,
+                     ["run", "quantity", "method", "predicted", "reported", "error_pct"])
+        _print_table("summary (absolute % error)", summ)
+
+
+@catalog_app.command("list")
+@_user_errors
+def catalog_list(
+    kind: Annotated[str, typer.Option(help="accelerators | regions")] = "accelerators",
+    fmt: FormatOpt = Format.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List catalog accelerators or regions."""
+    cat = _catalog(catalog)
+    if kind == "accelerators":
+        rows = [{"id": a.id, "name": a.name, "bf16_tflops": a.peak_tflops_dense["bf16"].value,
+                 "hbm_gb": a.memory.hbm_gb.value, "tdp_w": a.power.tdp_w.value,
+                 "usd_per_hour": (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour).value
+                 if (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour) else None}
+                for a in cat.accelerators.values()]
+    elif kind == "regions":
+        rows = [{"id": r.id, "name": r.name, "kind": r.kind,
+                 "carbon_intensity_kg_per_kwh": r.carbon_intensity_kg_per_kwh.value, "pue": r.pue.value}
+                for r in cat.regions.values()]
+    else:
+        raise typer.BadParameter("--kind must be accelerators or regions")
+    if fmt is Format.json:
+        _out(json.dumps(rows, indent=2))
+    elif fmt is Format.csv:
+        _out(_csv(rows))
+    else:
+        _print_table(kind, rows)
+
+
+@catalog_app.command("show")
+@_user_errors
+def catalog_show(
+    entry_id: Annotated[str, typer.Argument(help="accelerator or region id (or alias)")],
+    fmt: FormatOpt = Format.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Show one accelerator or region with every number's source."""
+    cat = _catalog(catalog)
+    try:
+        item = cat.accelerator(entry_id)
+    except TrainsimError:
+        item = cat.region(entry_id)
+    data = item.model_dump(exclude_none=True)
+    if fmt is Format.json:
+        _out(json.dumps(data, indent=2))
+        return
+    rows = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and "value" in node and "source" in node:
+            rows.append({"field": prefix, "value": node["value"],
+                         "source": node["source"] + ("" if node.get("verified", True) else "  [unverified]")})
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            rows.append({"field": prefix, "value": node, "source": ""})
+
+    walk("", data)
+    if fmt is Format.csv:
+        _out(_csv(rows))
+    else:
+        _print_table(item.name, rows, ["field", "value", "source"])
+
+
+@catalog_app.command("validate")
+@_user_errors
+def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="TOML files or folders")]) -> None:
+    """Validate catalog files (the same checks the loader applies); exit 1 on the first error."""
+    n = 0
+    for p in paths:
+        files = sorted(p.rglob("*.toml")) if p.is_dir() else [p]
+        for f in files:
+            n += len(parse_file(f))
+    load_catalog(paths, use_env=False)  # overlay rules: duplicate ids need override = true
+    err_console.print(f"ok: {n} entries valid")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

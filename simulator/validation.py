@@ -1,0 +1,189 @@
+"""Predictions against published training runs (`simulator/data/published_runs.csv`).
+
+Each row becomes a scenario and up to four checks:
+- `device_hours (reported throughput)`: our FLOP count divided by the run's own MFU or TFLOP/s
+  (tests the FLOP convention and the time arithmetic, not the efficiency prior);
+- `device_hours (catalog prior)`: the default time model with the catalog's MFU prior and goodput;
+- `energy_mwh`: with the run's device-hours and PUE; `power_model = "tdp"` for rows whose authors
+  computed device-hours x TDP, the default (calibrated) power model for measured rows;
+- `co2e_t`: predicted energy x the run's own grid intensity.
+How each row is read (model shape, convention, PUE scope) is in `ROW_SETUP`, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from statistics import median
+from typing import Any
+
+import pandas as pd
+
+from hardware_catalog import Catalog, load_catalog
+from simulator.estimate import estimate
+from simulator.flops import model_flops_per_token
+from simulator.scenario import scenario_from_dict
+
+# Row name -> how to read it. preset: model shape; energy: "tdp" | "measured" | None (no energy
+# check); pue: override of the row's PUE where the reported energy excludes it; devices: nominal
+# count where the paper gives none (affects only plan and goodput); recompute: the FLOPs behind a
+# reported TFLOP/s (BLOOM and Megatron count full activation recomputation).
+ROW_SETUP: dict[str, dict[str, Any]] = {
+    "GPT-3 175B": {"preset": "gpt3-175b", "energy": "measured"},
+    "T5-11B": {"energy": "measured", "why": "encoder-decoder: dense decoder proxy, tokens from reported FLOPs"},
+    "Meena 2.6B": {"energy": "measured", "why": "dense decoder proxy, tokens from reported FLOPs"},
+    "GShard-600B (MoE translation)": {"energy": "measured", "active_proxy": True,
+                                      "why": "MoE: dense proxy of the active parameters"},
+    "Switch Transformer 1500B (MoE)": {"energy": "measured", "active_proxy": True,
+                                       "why": "MoE: dense proxy of the active parameters"},
+    "OPT-175B (LLaMA-paper normalized estimate)": {"preset": "gpt3-175b", "energy": "tdp"},
+    "BLOOM-176B": {"preset": "bloom-176b", "energy": "tdp", "pue": 1.0, "recompute": "full",
+                   "why": "reported MWh = GPU-h x 400 W without PUE; 156 TFLOP/s counts recompute"},
+    "BLOOM-176B (LLaMA-paper normalized estimate)": {"preset": "bloom-176b", "energy": "tdp"},
+    "LLaMA-7B": {"preset": "llama-7b", "energy": "tdp", "devices": 1024},
+    "LLaMA-13B": {"preset": "llama-13b", "energy": "tdp", "devices": 1024},
+    "LLaMA-33B": {"preset": "llama-33b", "energy": "tdp", "devices": 2048},
+    "LLaMA-65B": {"preset": "llama-65b", "energy": "tdp"},
+    "Llama 2 7B": {"preset": "llama2-7b", "devices": 1024},
+    "Llama 2 13B": {"preset": "llama2-13b", "devices": 1024},
+    "Llama 2 70B": {"preset": "llama2-70b", "devices": 2048},
+    "Gopher 280B": {"energy": "measured", "why": "1,066 MWh uses a category-average 283 W per TPU v3"},
+    "Phi-3-medium 14B": {},
+    "Phi-3.5-mini": {},
+    "StarCoderBase 15.5B": {"energy": "measured", "pue": 1.0,
+                            "why": "reported kWh = GPU-h x an assumed 280 W average, no PUE"},
+    "Megatron GPT-3 174.6B PTD-P (384 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
+    "Megatron GPT-3 174.6B PTD-P (1536 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (384 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
+}
+
+HARDWARE = [  # substring of the CSV's hardware column -> catalog id (first match wins)
+    ("V100", "nvidia-v100-sxm2-32gb"), ("A100 40GB", "nvidia-a100-sxm-40gb"),
+    ("A100", "nvidia-a100-sxm-80gb"), ("H100", "nvidia-h100-sxm-80gb"), ("TPU v3", "google-tpu-v3"),
+]
+
+
+@dataclass(frozen=True)
+class Check:
+    run: str
+    quantity: str
+    method: str
+    predicted: float
+    reported: float
+    note: str = ""
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.predicted - self.reported) / self.reported
+
+
+def load_runs() -> pd.DataFrame:
+    """The packaged copy of ../shared/validation/published_runs.csv."""
+    with resources.files("simulator").joinpath("data/published_runs.csv").open("r", encoding="utf-8") as f:
+        return pd.read_csv(f)
+
+
+def _num(row: pd.Series, col: str) -> float | None:
+    v = row.get(col)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _base_scenario(row: pd.Series, setup: dict, acc_id: str, catalog: Catalog) -> dict[str, Any]:
+    seq = int(_num(row, "seq_len") or 2048)
+    if setup.get("preset"):
+        model: dict[str, Any] = {"preset": setup["preset"], "seq_len": seq}
+    else:
+        n = _num(row, "params_active") if setup.get("active_proxy") else _num(row, "params_total")
+        model = {"params": n, "seq_len": seq}
+    devices = int(_num(row, "num_accelerators") or setup.get("devices", 1024))
+    tokens = _num(row, "tokens")
+    if tokens is None:  # derive from the reported FLOPs so that train_flops matches them
+        spec = scenario_from_dict({"model": model, "training": {"tokens": 1.0},
+                                   "cluster": {"accelerator": acc_id, "devices": 1}}).model.spec()
+        flops = _num(row, "reported_training_flops")
+        tokens = flops / model_flops_per_token(spec) if flops else 300e9
+    batch = _num(row, "global_batch_tokens") or 4 * 1024 * 1024
+    return {
+        "name": row["name"], "model": model,
+        "training": {"tokens": tokens, "global_batch_tokens": batch, "precision": "bf16"},
+        "cluster": {"accelerator": acc_id, "devices": devices},
+        "parallelism": {"recompute": setup.get("recompute", "selective")},
+    }
+
+
+def _reported_device_hours(row: pd.Series) -> float | None:
+    gh = _num(row, "gpu_hours")
+    if gh:
+        return gh
+    n, days = _num(row, "num_accelerators"), _num(row, "wall_clock_days")
+    return n * days * 24 if n and days else None
+
+
+def _with(base: dict, **sections: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for key, extra in sections.items():
+        out[key] = {**out.get(key, {}), **extra}
+    return out
+
+
+def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
+    """All checks that this row's published figures allow (module docstring)."""
+    setup = ROW_SETUP.get(row["name"])
+    acc_id = next((cid for key, cid in HARDWARE if key in str(row["hardware"])), None)
+    if setup is None or acc_id is None:
+        return []
+    base = _base_scenario(row, setup, acc_id, catalog)
+    why = setup.get("why", "")
+    out: list[Check] = []
+    no_failures = {"failures_per_device_hour": 0.0}
+    reported_dh = _reported_device_hours(row)
+
+    mfu, tflops = _num(row, "reported_mfu_pct"), _num(row, "reported_tflops_per_gpu")
+    if reported_dh and (mfu or (tflops and setup.get("recompute") == "full")):
+        if mfu:
+            sc = _with(base, efficiency={"mfu": mfu / 100}, reliability=no_failures)
+            note = "run's MFU (PaLM convention)"
+        else:  # hardware TFLOP/s counting full recompute -> model MFU = TFLOP/s * 3/4 / peak
+            peak = catalog.accelerator(acc_id).peak_flops("bf16")
+            sc = _with(base, efficiency={"mfu": tflops * 1e12 * 0.75 / peak}, reliability=no_failures)
+            note = "run's TFLOP/s (hardware FLOPs incl. full recompute)"
+        est = estimate(scenario_from_dict(sc, row["name"]), catalog)
+        out.append(Check(row["name"], "device_hours", "reported throughput", est.device_hours, reported_dh,
+                         "; ".join(x for x in (note, why) if x)))
+    if reported_dh and _num(row, "tokens"):
+        est = estimate(scenario_from_dict(base, row["name"]), catalog)
+        out.append(Check(row["name"], "device_hours", "catalog prior", est.device_hours, reported_dh, why))
+
+    mwh, kind = _num(row, "reported_energy_mwh"), setup.get("energy")
+    if mwh and kind and reported_dh:
+        pue = setup.get("pue", _num(row, "reported_pue") or 1.0)
+        ci = _num(row, "reported_grid_intensity_kgco2_per_kwh")
+        dc: dict[str, Any] = {"pue": pue, "power_model": "tdp" if kind == "tdp" else "calibrated"}
+        if ci:
+            dc["carbon_intensity_kg_per_kwh"] = ci
+        sc = _with(base, training={"device_hours": reported_dh}, datacenter=dc, reliability=no_failures)
+        est = estimate(scenario_from_dict(sc, row["name"]), catalog)
+        method = "tdp convention" if kind == "tdp" else "default power model"
+        out.append(Check(row["name"], "energy_mwh", method, est.energy_mwh, mwh, why))
+        tco2 = _num(row, "reported_tco2e")
+        if tco2 and ci:
+            out.append(Check(row["name"], "co2e_t", method, est.co2e_t, tco2, why))
+    return out
+
+
+def run_validation(catalog: Catalog | None = None) -> list[Check]:
+    """Every check for every published run the catalog can simulate."""
+    cat = catalog or load_catalog()
+    runs = load_runs()
+    return [c for _, row in runs.iterrows() for c in checks_for_row(row, cat)]
+
+
+def summary(checks: list[Check]) -> list[dict[str, Any]]:
+    """Median and max absolute % error per (quantity, method)."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for c in checks:
+        groups.setdefault((c.quantity, c.method), []).append(abs(c.error_pct))
+    return [{"quantity": q, "method": m, "rows": len(v), "median_abs_error_pct": median(v),
+             "max_abs_error_pct": max(v)} for (q, m), v in groups.items()]

@@ -155,7 +155,7 @@ class ModelSpec:
         """A Llama-style dense shape (GQA 8 kv heads, SwiGLU, head_dim 128) near `n_params`.
 
         Aspect ratio from Kaplan et al. 2020 sec. 3.1 (loss is flat for d_model/layers in ~50-200);
-        we use d_model = 128 * layers rounded to 256, as GPT-3 175B (96 x 12288) and Llama 3
+        we use d_model = 128 * (layers +- 2), as GPT-3 175B (96 x 12288) and Llama 3
         8B/405B (32 x 4096, 126 x 16384) do; ffn ~ 3.5 d rounded to 256; then the layer count whose
         total is closest to `n_params`.
         """
@@ -163,16 +163,17 @@ class ModelSpec:
             raise ScenarioError(f"model.params: expected a positive number, got {n_params}")
         best: ModelSpec | None = None
         for layers in range(2, 200):
-            d = max(256, round(128 * layers / 256) * 256)
-            heads = max(2, d // 128)
-            kv = 8 if heads % 8 == 0 else heads
-            spec = cls(
-                name=f"dense-{n_params / 1e9:.3g}b",
-                layers=layers, d_model=d, heads=heads, kv_heads=kv,
-                ffn_dim=round(3.5 * d / 256) * 256, vocab=vocab, seq_len=seq_len,
-            )
-            if best is None or abs(spec.params_total() - n_params) < abs(best.params_total() - n_params):
-                best = spec
+            for step in (-2, -1, 0, 1, 2):  # d_model within +-2 heads of 128 * layers
+                d = max(256, 128 * (layers + step))
+                heads = d // 128
+                kv = 8 if heads % 8 == 0 else heads
+                spec = cls(
+                    name=f"dense-{n_params / 1e9:.3g}b",
+                    layers=layers, d_model=d, heads=heads, kv_heads=kv,
+                    ffn_dim=round(3.5 * d / 256) * 256, vocab=vocab, seq_len=seq_len,
+                )
+                if best is None or abs(spec.params_total() - n_params) < abs(best.params_total() - n_params):
+                    best = spec
             if spec.params_total() > 2 * n_params:
                 break
         assert best is not None

@@ -110,7 +110,10 @@ class ChinchillaFit:
         return FLOPS_PER_PARAM_TOKEN * (k / excess) ** (1.0 / gamma)
 
     def tokens_for_loss(self, n_params: float, target_loss: float) -> float:
-        """Tokens a fixed N needs to reach `target_loss` (over-training): D = (B / (L - E - A/N^alpha))^(1/beta)."""
+        """Tokens a fixed N needs to reach `target_loss` (over-training).
+
+        D = (B / (L - E - A / N^alpha))^(1 / beta), from eq. 10 solved for D.
+        """
         n = float(_positive("n_params", n_params))
         floor = self.E + self.A / n**self.alpha  # loss with infinite data
         if not target_loss > floor:

@@ -1,0 +1,147 @@
+"""estimate(): contract keys, hand-computed chains, invariants and infeasible plans."""
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hardware_catalog import load_catalog
+from simulator import InfeasiblePlanError, ScenarioError, estimate, load_scenario, scenario_from_dict
+from simulator.estimate import CONTRACT_KEYS
+from simulator.reliability import young_daly
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.toml"))
+CAT = load_catalog(use_env=False)
+
+
+def base(**over):
+    d = {
+        "model": {"preset": "llama3-8b"},
+        "training": {"tokens": 1e12, "global_batch_tokens": 4 * 1024 * 1024},
+        "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 256},
+        "datacenter": {"region": "US", "pue": 1.2},
+    }
+    for k, v in over.items():
+        d[k] = {**d.get(k, {}), **v}
+    return scenario_from_dict(d)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_examples_have_all_contract_keys_finite(path):
+    d = estimate(load_scenario(path), CAT).to_dict()
+    for key in CONTRACT_KEYS:
+        assert key in d, key
+    for key in CONTRACT_KEYS[:-2]:
+        assert isinstance(d[key], (int, float)) and math.isfinite(d[key]), (key, d[key])
+    assert set(d["plan"]) == {"tp", "pp", "cp", "ep", "dp", "microbatch", "zero", "recompute"}
+    assert d["breakdown"] and all({"component", "seconds", "energy_kwh", "cost_usd"} <= set(r) for r in d["breakdown"])
+
+
+def test_hand_computed_chain_h100():
+    """Time, device-hours, energy and cost of a fixed plan, recomputed by hand from the catalog."""
+    sc = base(parallelism={"tp": 1, "pp": 1, "zero": 1, "recompute": "none"},
+              reliability={"failures_per_device_hour": 0.0}, efficiency={"mfu": 0.5},
+              pricing={"usd_per_device_hour": 3.0})
+    e = estimate(sc, CAT)
+    h100 = CAT.accelerator("nvidia-h100-sxm-80gb")
+    flops_per_token = 6 * 7_504_924_672 + 12 * 32 * 4096 * 8192
+    assert e.model_flops_per_token == flops_per_token
+    tokens_per_s = 256 * 0.5 * 989.4e12 / flops_per_token
+    assert e.tokens_per_s == pytest.approx(tokens_per_s)
+    hours = 1e12 / tokens_per_s / 3600
+    assert e.device_hours == pytest.approx(256 * hours)
+    assert e.cost_usd == pytest.approx(256 * hours * 3.0)
+    power = min(700, 90 + (700 - 90) / (989.4 * h100.efficiency.hfu_at_tdp.value) * 0.5 * 989.4)
+    it_kwh = 256 * (power + h100.node.host_power_w_per_device.value) * hours / 1e3
+    assert e.energy_it_mwh == pytest.approx(it_kwh / 1e3)
+    assert e.energy_mwh == pytest.approx(1.2 * it_kwh / 1e3)
+    ci = CAT.region("US").carbon_intensity_kg_per_kwh.value
+    assert e.co2e_t == pytest.approx(1.2 * it_kwh * ci / 1e3)
+
+
+def test_tdp_convention_reproduces_llama65b_table15():
+    """Touvron et al. 2023 Table 15: 1,022,362 GPU-h x 400 W x PUE 1.1 = 449 MWh; x 0.385 = 173 t."""
+    e = estimate(load_scenario(Path(__file__).parents[2] / "examples/llama-65b-reported-hours.toml"), CAT)
+    assert e.device_hours == pytest.approx(1_022_362)
+    assert e.energy_mwh == pytest.approx(449, rel=0.005)
+    assert e.co2e_t == pytest.approx(173, rel=0.005)
+
+
+def test_breakdown_sums_to_headlines():
+    e = estimate(base(), CAT)
+    rows = e.breakdown
+    assert sum(r["energy_kwh"] for r in rows) == pytest.approx(e.energy_mwh * 1e3)
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(e.cost_usd)
+    assert sum(r["seconds"] for r in rows) == pytest.approx(e.wall_clock_days * 86400)
+    assert sum(r["co2e_kg"] for r in rows) == pytest.approx((e.co2e_t + e.embodied_co2e_t) * 1e3)
+
+
+def test_owned_cost_hand_computed():
+    sc = base(pricing={"mode": "owned", "electricity_usd_per_kwh": 0.1, "purchase_usd_per_device": 30000,
+                       "amortisation_years": 4})
+    e = estimate(sc, CAT)
+    hours = e.wall_clock_days * 24
+    capex = 256 * 30000 * hours / (4 * 8766)
+    assert e.cost_usd == pytest.approx(capex + e.energy_mwh * 1e3 * 0.1)
+
+
+def test_owned_without_electricity_price_is_an_error():
+    with pytest.raises(ScenarioError, match="pricing.electricity_usd_per_kwh"):
+        estimate(base(pricing={"mode": "owned"}, datacenter={"region": "WORLD"}), CAT)
+
+
+def test_175b_tp1_pp1_zero0_does_not_fit_and_says_why():
+    sc = base(model={"preset": "gpt3-175b"}, cluster={"devices": 1024},
+              training={"global_batch_tokens": 3_145_728},
+              parallelism={"tp": 1, "pp": 1, "zero": 0})
+    with pytest.raises(InfeasiblePlanError, match=r"needs \d+.*GB per device.*over by") as info:
+        estimate(sc, CAT)
+    assert "weights" in str(info.value) and "optimizer" in str(info.value)
+
+
+def test_invalid_plan_names_field():
+    with pytest.raises(InfeasiblePlanError, match="parallelism.tp: 3 does not divide"):
+        estimate(base(parallelism={"tp": 3, "pp": 1}), CAT)
+
+
+def test_unknown_accelerator_and_region_suggest():
+    with pytest.raises(ScenarioError, match="cluster.accelerator.*did you mean.*nvidia-h100-sxm-80gb"):
+        estimate(base(cluster={"accelerator": "nvidia-h100-sxm-8gb"}), CAT)
+    with pytest.raises(ScenarioError, match="datacenter.region"):
+        estimate(base(datacenter={"region": "Atlantis"}), CAT)
+
+
+def test_goodput_young_daly_hand_computed():
+    g = young_daly(16384, 2e-5, 30.0, 300.0)
+    mtbf_s = 3600 / (16384 * 2e-5)
+    tau = math.sqrt(2 * 30 * mtbf_s)
+    assert g.checkpoint_interval_s == pytest.approx(tau)
+    assert g.goodput == pytest.approx(1 - 30 / tau - (tau / 2 + 300) / mtbf_s)
+    assert 0.85 < g.goodput < 0.95  # ~1 interruption / 3 h at 16k GPUs -> ~90% (Llama 3 sec. 3.3.4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(devices=st.sampled_from([64, 128, 256, 512, 1024]), pue=st.floats(1.0, 2.0),
+       ci=st.floats(0.0, 1.0))
+def test_invariants(devices, pue, ci):
+    e = estimate(base(cluster={"devices": devices},
+                      datacenter={"pue": pue, "carbon_intensity_kg_per_kwh": ci}), CAT)
+    assert e.energy_mwh == pytest.approx(e.energy_it_mwh * pue)
+    assert e.co2e_t == pytest.approx(e.energy_mwh * ci)
+    assert e.device_hours == pytest.approx(devices * e.wall_clock_days * 24)
+    assert 0 < e.goodput <= 1 and 0 < e.mfu <= e.hfu < 1
+    assert e.memory_gb_per_device <= e.memory_capacity_gb
+
+
+def test_more_devices_is_faster_not_cheaper_in_flops():
+    a, b = estimate(base(cluster={"devices": 128}), CAT), estimate(base(cluster={"devices": 512}), CAT)
+    assert b.wall_clock_days < a.wall_clock_days
+    assert a.train_flops == b.train_flops
+
+
+def test_fp8_uses_fp8_peak_for_mfu():
+    bf, f8 = estimate(base(), CAT), estimate(base(training={"precision": "fp8"}), CAT)
+    assert f8.tokens_per_s > bf.tokens_per_s
+    assert f8.mfu == pytest.approx(f8.model_tflops_per_device * 1e12 / 1978.9e12)

@@ -155,22 +155,24 @@ class ModelSpec:
         """A Llama-style dense shape (GQA 8 kv heads, SwiGLU, head_dim 128) near `n_params`.
 
         Aspect ratio from Kaplan et al. 2020 sec. 3.1 (loss is flat for d_model/layers in ~50-200);
-        we use d_model = 128 * (layers +- 2), as GPT-3 175B (96 x 12288) and Llama 3
-        8B/405B (32 x 4096, 126 x 16384) do; ffn ~ 3.5 d rounded to 256; then the layer count whose
-        total is closest to `n_params`.
+        we use d_model ~ 128 * layers (a multiple of 1024, so heads of 128 are a multiple of 8),
+        as GPT-3 175B (96 x 12288) and Llama 3 8B/405B (32 x 4096, 126 x 16384) do; ffn between
+        3 d and 4 d (Llama 3 uses 3.5 d); then the shape whose total is closest to `n_params`.
         """
         if not n_params > 0:
             raise ScenarioError(f"model.params: expected a positive number, got {n_params}")
         best: ModelSpec | None = None
-        for layers in range(2, 200):
-            for step in (-2, -1, 0, 1, 2):  # d_model within +-2 heads of 128 * layers
-                d = max(256, 128 * (layers + step))
-                heads = d // 128
-                kv = 8 if heads % 8 == 0 else heads
+        for layers in range(2, 400):
+            # heads a multiple of 8 (so tensor parallelism up to 8 divides them) once d >= 1024
+            unit = 1024 if 128 * layers >= 1024 else 256
+            d = max(256, round(128 * layers / unit) * unit)
+            heads = d // 128 if d >= 1024 else d // 64
+            kv = 8 if heads % 8 == 0 else heads
+            for ffn_mult in (3.0, 3.125, 3.25, 3.375, 3.5, 3.625, 3.75, 3.875, 4.0):
                 spec = cls(
                     name=f"dense-{n_params / 1e9:.3g}b",
                     layers=layers, d_model=d, heads=heads, kv_heads=kv,
-                    ffn_dim=round(3.5 * d / 256) * 256, vocab=vocab, seq_len=seq_len,
+                    ffn_dim=round(ffn_mult * d / 256) * 256, vocab=vocab, seq_len=seq_len,
                 )
                 if best is None or abs(spec.params_total() - n_params) < abs(best.params_total() - n_params):
                     best = spec

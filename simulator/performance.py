@@ -54,8 +54,9 @@ def complete_plan(partial: dict, model: ModelSpec, acc: Accelerator, devices: in
     """Fill the fields a scenario left out with the smallest model parallelism that fits.
 
     Candidates: TP a power of two inside the scale-up domain (at most 8), PP any divisor of the
-    devices up to the layer count, ZeRO-1 then ZeRO-3; the first (fewest model-parallel ranks,
-    then ZeRO-1, then more TP) that fits wins. Selective recompute and micro-batch 1 unless given.
+    devices up to the layer count, ZeRO-1 then ZeRO-3, selective then full recompute; the first
+    (selective before full, fewest model-parallel ranks, ZeRO-1 before 3, more TP) that fits
+    wins. Micro-batch 1 unless given.
     Fields the user set are kept.
     Raises InfeasiblePlanError naming the closest plan and its overflow when nothing fits.
     """
@@ -66,16 +67,17 @@ def complete_plan(partial: dict, model: ModelSpec, acc: Accelerator, devices: in
     pps = [partial["pp"]] if partial.get("pp") else [
         p for p in range(1, model.layers + 1) if devices % (p * cp) == 0]
     zeros = [partial["zero"]] if partial.get("zero") is not None else [1, 3]
-    candidates = sorted(((z, tp, pp) for z in zeros for tp in tps for pp in pps),
-                        key=lambda t: (t[1] * t[2], t[0], -t[1]))
+    recomputes = [partial["recompute"]] if partial.get("recompute") else ["selective", "full"]
+    candidates = sorted(((rc, z, tp, pp) for rc in recomputes for z in zeros for tp in tps for pp in pps),
+                        key=lambda t: (t[0] == "full", t[2] * t[3], t[1], -t[2]))
     best_fail: tuple[float, Plan, MemoryBreakdown] | None = None
-    for zero, tp, pp in candidates:
+    for recompute, zero, tp, pp in candidates:
         if devices % (tp * pp * cp):
             continue
         dp = partial.get("dp") or devices // (tp * pp * cp)
         ep = partial.get("ep") or (math.gcd(model.experts, dp * cp) if model.is_moe else 1)
         plan = Plan(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, microbatch=partial.get("microbatch") or 1,
-                    zero=zero, recompute=partial.get("recompute") or "selective")
+                    zero=zero, recompute=recompute)
         if plan_problems(plan, model, devices, global_batch_seqs):
             continue
         mem = memory_per_device(model, plan, global_batch_seqs)

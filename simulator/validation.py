@@ -110,6 +110,7 @@ def _base_scenario(row: pd.Series, setup: dict, acc_id: str, catalog: Catalog) -
         "training": {"tokens": tokens, "global_batch_tokens": batch, "precision": "bf16"},
         "cluster": {"accelerator": acc_id, "devices": devices},
         "parallelism": {"recompute": setup.get("recompute", "selective")},
+        "pricing": {"usd_per_device_hour": 0.0},  # no run in the set publishes a cost to validate
     }
 
 

@@ -41,12 +41,13 @@ def test_examples_have_all_contract_keys_finite(path):
 
 def test_hand_computed_chain_h100():
     """Time, device-hours, energy and cost of a fixed plan, recomputed by hand from the catalog."""
-    sc = base(parallelism={"tp": 1, "pp": 1, "zero": 1, "recompute": "none"},
+    sc = base(parallelism={"tp": 2, "pp": 1, "zero": 1, "recompute": "none"},
               reliability={"failures_per_device_hour": 0.0}, efficiency={"mfu": 0.5},
               pricing={"usd_per_device_hour": 3.0})
     e = estimate(sc, CAT)
     h100 = CAT.accelerator("nvidia-h100-sxm-80gb")
-    flops_per_token = 6 * 7_504_924_672 + 12 * 32 * 4096 * 8192
+    n_matmul = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 128256 * 4096
+    flops_per_token = 6 * n_matmul + 12 * 32 * 4096 * 8192
     assert e.model_flops_per_token == flops_per_token
     tokens_per_s = 256 * 0.5 * 989.4e12 / flops_per_token
     assert e.tokens_per_s == pytest.approx(tokens_per_s)

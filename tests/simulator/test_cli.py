@@ -153,3 +153,22 @@ def test_user_catalog_overlay_used_by_estimate(tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["accelerator"] == "my-h100-capped" and d["power_w_per_device"] == 500
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_example_through_cli_json(path):
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    missing = [k for k in CONTRACT_KEYS if k not in d]
+    assert not missing
+    assert all(d[k] == d[k] and abs(d[k]) != float("inf") for k in CONTRACT_KEYS[:-2])
+
+
+def test_validate_command_reports_rows_and_summary():
+    r = run("validate", "-f", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    quantities = {(s["quantity"], s["method"]) for s in d["summary"]}
+    assert ("energy_mwh", "tdp convention") in quantities and ("device_hours", "reported throughput") in quantities
+    assert len(d["rows"]) >= 40

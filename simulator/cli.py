@@ -136,6 +136,7 @@ def plan_cmd(
     flops: Annotated[float | None, typer.Option(help="compute budget in FLOPs")] = None,
     usd: Annotated[float | None, typer.Option(help="dollar budget (needs --accelerator)")] = None,
     days: Annotated[float | None, typer.Option(help="deadline in days (needs --accelerator, --devices)")] = None,
+    loss: Annotated[float | None, typer.Option(help="target loss: the compute each fit needs to reach it")] = None,
     accelerator: Annotated[str, typer.Option(help="catalog id for $ and deadline budgets")] = "nvidia-h100-sxm-80gb",
     devices: Annotated[int | None, typer.Option(help="device count for a deadline budget")] = None,
     usd_per_device_hour: Annotated[float | None, typer.Option(help="price; default: catalog market price")] = None,
@@ -143,11 +144,11 @@ def plan_cmd(
     fmt: FormatOpt = Format.table,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Compute-optimal model size and tokens for a FLOP, dollar or deadline budget."""
+    """Compute-optimal model size and tokens for a FLOP, dollar, deadline or target-loss budget."""
     from simulator import scaling
 
-    if sum(x is not None for x in (flops, usd, days)) != 1:
-        raise typer.BadParameter("give exactly one of --flops, --usd, --days")
+    if sum(x is not None for x in (flops, usd, days, loss)) != 1:
+        raise typer.BadParameter("give exactly one of --flops, --usd, --days, --loss")
     kwargs: dict[str, Any] = {"flops": flops}
     if usd is not None or days is not None:
         acc = _catalog(catalog).accelerator(accelerator)
@@ -166,7 +167,10 @@ def plan_cmd(
     rows = []
     for name in names:
         try:
-            p = scaling.plan_for_budget(scaling.get_fit(name), **kwargs)
+            f = scaling.get_fit(name)
+            if loss is not None:  # reverse: the compute-optimal FLOPs that reach the target loss
+                kwargs = {"flops": f.compute_for_loss(loss)}
+            p = scaling.plan_for_budget(f, **kwargs)
         except ValueError as exc:
             raise TrainsimError(str(exc)) from None
         rows.append({"fit": name, "flops": p.flops, "params": p.n_params, "tokens": p.n_tokens,
@@ -177,6 +181,8 @@ def plan_cmd(
         _out(_csv(rows))
     else:
         _print_table("compute-optimal allocation (C = 6 N D)", rows)
+        err_console.print("note: each fit's loss is in its own paper's units (data and tokenizer differ); "
+                          "compare allocations across fits, not losses", highlight=False)
 
 
 @app.command("validate")

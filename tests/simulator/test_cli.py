@@ -172,3 +172,12 @@ def test_validate_command_reports_rows_and_summary():
     quantities = {(s["quantity"], s["method"]) for s in d["summary"]}
     assert ("energy_mwh", "tdp convention") in quantities and ("device_hours", "reported throughput") in quantities
     assert len(d["rows"]) >= 40
+
+
+def test_plan_reverse_from_target_loss():
+    r = run("plan", "--loss", "2.0", "--fit", "epoch2024", "-f", "json")
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)[0]
+    assert row["loss"] == pytest.approx(2.0, rel=1e-6)
+    r = run("plan", "--loss", "1.5", "--fit", "epoch2024")  # below Epoch's irreducible E = 1.8172
+    assert r.exit_code == 1 and "1.8172" in r.stderr

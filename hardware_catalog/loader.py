@@ -68,6 +68,20 @@ def _toml_files(path: Path) -> list[Path]:
     raise CatalogError(f"catalog path {path}: no such file or folder")
 
 
+def _check_unique_names(kind: str, table: Mapping, origins: Mapping[str, str]) -> None:
+    """Ids and aliases must name one entry each (case-insensitive); otherwise lookups are ambiguous."""
+    owner: dict[str, str] = {}
+    for item in table.values():
+        for name in {item.id.lower(), *(a.lower() for a in item.aliases)}:
+            other = owner.setdefault(name, item.id)
+            if other != item.id:
+                raise CatalogError(
+                    f"{origins.get(f'{kind}:{item.id}', '?')}: {kind} '{item.id}' uses the name '{name}', "
+                    f"which already names {kind} '{other}' in {origins.get(f'{kind}:{other}', '?')}; "
+                    "ids and aliases must be unique (case-insensitive)"
+                )
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Validated accelerators and regions, with the file each came from."""
@@ -109,6 +123,8 @@ class Catalog:
                 )
             table[item.id] = item
             origins[key] = origin
+        for kind, table in (("accelerator", accs), ("region", regs)):
+            _check_unique_names(kind, table, origins)
         return Catalog(accs, regs, origins)
 
     def with_paths(self, paths: Iterable[str | os.PathLike]) -> Catalog:

@@ -27,7 +27,7 @@ class Sourced(_Strict):
     an engineering prior, or a secondary quote); the CLI and dashboard show it as such.
     """
 
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, allow_inf_nan=False)
     source: str = Field(min_length=3)
     note: str | None = None
     verified: bool = True

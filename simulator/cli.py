@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import hardware_catalog
 from hardware_catalog import Catalog, load_catalog, parse_file
 from hardware_catalog.errors import TrainsimError
 
@@ -279,7 +280,12 @@ def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="TOML file
         files = sorted(p.rglob("*.toml")) if p.is_dir() else [p]
         for f in files:
             n += len(parse_file(f))
-    load_catalog(paths, use_env=False)  # overlay rules: duplicate ids need override = true
+    # Overlay rules (a duplicate id needs override = true): the shipped files are checked among
+    # themselves, a user's files against the shipped catalog.
+    pkg = Path(hardware_catalog.__file__).parent.resolve()
+    shipped = [p for p in paths if p.resolve() == pkg or pkg in p.resolve().parents]
+    Catalog({}, {}).with_paths(shipped)
+    load_catalog([p for p in paths if p not in shipped], use_env=False)
     err_console.print(f"ok: {n} entries valid")
 
 

@@ -181,3 +181,11 @@ def test_plan_reverse_from_target_loss():
     assert row["loss"] == pytest.approx(2.0, rel=1e-6)
     r = run("plan", "--loss", "1.5", "--fit", "epoch2024")  # below Epoch's irreducible E = 1.8172
     assert r.exit_code == 1 and "1.8172" in r.stderr
+
+
+def test_catalog_validate_shipped_folder_and_duplicate_overlay(tmp_path):
+    r = run("catalog", "validate", ROOT / "hardware_catalog")
+    assert r.exit_code == 0, r.output
+    copy = write(tmp_path, (ROOT / "hardware_catalog/accelerators/amd-mi300x.toml").read_text(), "copy.toml")
+    r = run("catalog", "validate", copy)
+    assert r.exit_code == 1 and "already defined" in r.stderr and "override = true" in r.stderr

@@ -146,3 +146,20 @@ def test_fp8_uses_fp8_peak_for_mfu():
     bf, f8 = estimate(base(), CAT), estimate(base(training={"precision": "fp8"}), CAT)
     assert f8.tokens_per_s > bf.tokens_per_s
     assert f8.mfu == pytest.approx(f8.model_tflops_per_device * 1e12 / 1978.9e12)
+
+
+def test_scenario_toml_round_trip(tmp_path):
+    sc = load_scenario(EXAMPLES[0])
+    p = tmp_path / "rt.toml"
+    p.write_text(sc.to_toml())
+    assert load_scenario(p) == sc
+
+
+def test_trainsim_catalog_env_overlay(tmp_path, monkeypatch):
+    src = (Path(__file__).parents[2] / "hardware_catalog/regions/world.toml").read_text()
+    (tmp_path / "r.toml").write_text(src.split("[[region]]")[0] + "[[region]]" + src.split("[[region]]")[1].replace(
+        'id = "WORLD"', 'id = "my-site"').replace('aliases = ["world", "global"]', "aliases = []").replace(
+        "value = 0.445", "value = 0.01"))
+    monkeypatch.setenv("TRAINSIM_CATALOG", str(tmp_path))
+    e = estimate(base(datacenter={"region": "my-site"}))
+    assert e.carbon_intensity_kg_per_kwh == 0.01

@@ -15,7 +15,8 @@ from simulator import cost, energy, reliability
 from simulator.efficiency import resolve_efficiency
 from simulator.errors import ScenarioError
 from simulator.flops import hardware_flops_per_token, model_flops_per_token, param_flops_per_token
-from simulator.performance import StepTime, complete_plan, fixed_plan, step_time
+from simulator.perf_params import perf_params_for
+from simulator.performance import StepTime, choose_plan
 from simulator.scenario import Scenario
 
 DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 1024 * 1024  # Llama 2 (Touvron et al. 2023 Table 1): 4M tokens
@@ -84,12 +85,14 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         batch_tokens = DEFAULT_GLOBAL_BATCH_TOKENS
         assumptions.append(f"training.global_batch_tokens not given: {batch_tokens} (Llama 2's 4M tokens)")
     batch_seqs = max(1, round(batch_tokens / model.seq_len))
-
-    partial = scenario.parallelism.model_dump()
-    choose = fixed_plan if partial.get("tp") and partial.get("pp") else complete_plan
-    plan, mem = choose(partial, model, acc, devices, batch_seqs)
+    batch_tokens = batch_seqs * model.seq_len  # whole sequences
 
     eff = resolve_efficiency(acc, scenario.efficiency.mfu, scenario.efficiency.profile)
+    par = scenario.parallelism
+    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm"})
+    choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf_params_for(acc), eff, fixed,
+                         par.flash_attention, par.objective, par.overlap_comm)
+    plan, mem = choice.plan, choice.memory_gb
     mfpt = model_flops_per_token(model)
     hw_ratio = hardware_flops_per_token(model, plan.recompute) / mfpt
     train_flops = mfpt * tr.tokens
@@ -110,7 +113,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         st = StepTime({"compute": batch_tokens * mfpt / (devices * model_fps)}, model_fps, model_fps * hw_ratio)
         assumptions.append("training.device_hours given: time model skipped, throughput implied by it")
     else:
-        st = step_time(model, plan, acc, eff, tr.precision, batch_tokens)
+        st = choice.step
         compute_s = tr.tokens / batch_tokens * st.step_time_s
         wall_s = compute_s / gp.goodput
     overhead_s = wall_s - compute_s
@@ -164,7 +167,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         "wall_clock_days": wall_h / 24,
         "device_hours": device_hours,
         "goodput": compute_s / wall_s,
-        "memory_gb_per_device": mem.total_gb,
+        "memory_gb_per_device": mem["total_gb"],
+        **{f"memory_{k}": v for k, v in mem.items() if k != "total_gb"},
         "memory_capacity_gb": acc.memory.hbm_gb.value,
         "power_w_per_device": active_w,
         "energy_it_mwh": en.it_kwh / 1e3,
@@ -177,12 +181,15 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         "cost_usd": cost_usd,
         "water_m3": energy.water_m3(en.it_kwh, wue),
         "efficiency_source": eff.source,
+        "plans_evaluated": choice.search.plans_evaluated,
     }
-    share = {"compute": compute_s / wall_s, "checkpoint_and_failures": overhead_s / wall_s}
-    breakdown = [
-        _row("compute", compute_s, en.devices_compute_kwh, cost_usd * share["compute"], ci),
-        _row("checkpoint_and_failures", overhead_s, en.devices_idle_kwh,
-             cost_usd * share["checkpoint_and_failures"], ci),
+    overhead_share = overhead_s / wall_s
+    breakdown = [  # step parts scaled to the whole run, at the devices' computing power
+        _row(name, part_s / st.step_time_s * compute_s, part_s / st.step_time_s * en.devices_compute_kwh,
+             cost_usd * part_s / st.step_time_s * compute_s / wall_s, ci)
+        for name, part_s in st.parts_s.items()
+    ] + [
+        _row("checkpoint_and_failures", overhead_s, en.devices_idle_kwh, cost_usd * overhead_share, ci),
         _row("host", 0.0, en.host_kwh, 0.0, ci),
         _row("facility_overhead", 0.0, en.facility_overhead_kwh, 0.0, ci),
         {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
@@ -190,7 +197,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     if pr.mode == "owned":  # split cost into capex and electricity rather than by time
         for row in breakdown:
             row["cost_usd"] = 0.0
-        breakdown[0]["cost_usd"] = cost_parts["capex"]
+        breakdown.append({"component": "capex", "seconds": 0.0, "energy_kwh": 0.0,
+                          "cost_usd": cost_parts["capex"], "co2e_kg": 0.0})
         breakdown.append({"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0,
                           "cost_usd": cost_parts["electricity"], "co2e_kg": 0.0})
     return Estimate(values, plan.to_dict(), breakdown, assumptions)

@@ -1,81 +1,109 @@
-"""Memory per device for a parallelism plan.
+"""Memory per device for parallelism plans, vectorised over a `PlanGrid`.
 
 Static memory, mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3; Megatron-LM
 `theoretical_memory_usage.py`): bf16 weights 2 B, fp32 main gradients 4 B, fp32 master weights
-plus Adam m and v 12 B per parameter = 18 B; ZeRO-1 shards the 12 B over DP, ZeRO-2 also the
-gradients, ZeRO-3/FSDP also the weights. The most loaded pipeline stage holds 1/PP of the layers
-plus the embedding; tensor parallelism divides both; expert parallelism divides expert weights.
+plus Adam m and v 12 B per parameter = 18 B; ZeRO-1 (Megatron's distributed optimizer) shards the
+12 B over DP, ZeRO-2 also the gradients, ZeRO-3/FSDP also the weights. The most loaded pipeline
+stage holds ceil(layers / PP) layers plus the embedding; TP divides both; EP divides the experts.
 
-Activations (Korthikanti et al. 2022, Table 2, bytes per layer with TP + sequence parallelism):
-    s * b * h * (18 + 4 * ffn_eff / h) / t      (= 34 sbh/t for a GPT MLP, ffn = 4h)
-assuming FlashAttention-style kernels that never store the s x s score matrix (so the
-5 a s^2 b / t term of the paper is absent). Full recompute keeps only each layer's input, 2 sbh/t,
-plus one layer's working set. The first pipeline stage holds min(PP, micro-batches) micro-batches
-in flight (1F1B schedule, Narayanan et al. 2021 sec. 2.2).
+Activations (Korthikanti et al. 2022, Table 2), bytes per layer per micro-batch, bf16:
+    s b h (18 + 4 ffn_eff / h) / t   with sequence parallelism (= 34 sbh/t for ffn = 4h)
+    s b h (10 + (8 + 4 ffn_eff / h) / t) without it (LayerNorm and dropout inputs replicated)
+with FlashAttention-style kernels (no stored s x s scores); unfused attention adds the paper's
+5 a s^2 b / t. Full recompute keeps 2 sbh/t per layer plus one layer's working set. The first
+stage holds min(PP, micro-batches) micro-batches in flight under 1F1B, times
+(1 + (PP - 1) / (PP v)) with v interleaved chunks (Narayanan et al. 2021 sec. 2.2).
+Communication buffers: DDP gradient buckets / ZeRO-3 prefetch of two layers' weights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.models import ModelSpec
-from simulator.plan import Plan
+from simulator.plan import PlanGrid, microbatches
 
 BYTES_WEIGHT, BYTES_GRAD, BYTES_OPTIMIZER = 2, 4, 12
 # "~5 GiB unexplained constant overhead in Megatron-DeepSpeed" (EleutherAI cookbook
 # calc_transformer_mem.py, misc_mem_gib): CUDA context, NCCL buffers, allocator fragmentation.
 OVERHEAD_GB = 5 * 1.073741824
+DDP_BUCKET_BYTES = 2 * 40e6 * 4  # two 40M-element fp32 gradient buckets (Megatron bucket_size default)
 
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes per device on the most loaded rank, in GB (1e9 bytes)."""
+    """Bytes per device on the most loaded rank, in GB (1e9 bytes); arrays over plans."""
 
-    weights_gb: float
-    gradients_gb: float
-    optimizer_gb: float
-    activations_gb: float
-    overhead_gb: float
+    weights_gb: np.ndarray
+    gradients_gb: np.ndarray
+    optimizer_gb: np.ndarray
+    activations_gb: np.ndarray
+    buffers_gb: np.ndarray
+    overhead_gb: float = OVERHEAD_GB
 
     @property
-    def total_gb(self) -> float:
-        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb + self.overhead_gb
+    def total_gb(self) -> np.ndarray:
+        return (self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb
+                + self.buffers_gb + self.overhead_gb)
+
+    def row(self, i: int) -> dict[str, float]:
+        return {"weights_gb": float(self.weights_gb[i]), "gradients_gb": float(self.gradients_gb[i]),
+                "optimizer_gb": float(self.optimizer_gb[i]), "activations_gb": float(self.activations_gb[i]),
+                "buffers_gb": float(self.buffers_gb[i]), "overhead_gb": self.overhead_gb,
+                "total_gb": float(self.total_gb[i])}
 
 
-def params_per_device(model: ModelSpec, plan: Plan) -> float:
-    """Parameters held by the most loaded device before ZeRO sharding."""
-    expert = model.moe_layers * model.experts * model._mlp_params(model.expert_ffn_dim) if model.is_moe else 0
-    other_layers = model.params_total() - model.embedding_params() - expert
-    per_stage = (other_layers + expert / plan.ep) / plan.pp
-    return (per_stage + model.vocab * model.d_model) / plan.tp
+def _expert_params(model: ModelSpec) -> int:
+    return model.moe_layers * model.experts * model._mlp_params(model.expert_ffn_dim) if model.is_moe else 0
 
 
-def activation_bytes_per_layer(model: ModelSpec, plan: Plan) -> float:
-    """Korthikanti 2022 Table 2 (TP + SP) for one micro-batch on one layer, bf16."""
-    s, b, h = model.seq_len / plan.cp, plan.microbatch, model.d_model
+def params_per_device(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
+    """Parameters on the most loaded device before ZeRO sharding."""
+    expert = _expert_params(model)
+    layer_params = model.params_total() - model.embedding_params() - expert
+    per_layer = (layer_params + expert / grid.ep) / model.layers
+    layers_per_stage = -(-model.layers // grid.pp)
+    return (per_layer * layers_per_stage + model.vocab * model.d_model) / grid.tp
+
+
+def ffn_effective(model: ModelSpec) -> float:
+    """Width of the MLP activations a token creates (gated MLPs keep 1.5x: gate, up, product)."""
     gate = 1.5 if model.gated_mlp else 1.0
     if model.is_moe:
-        ffn_eff = (model.experts_per_token + model.shared_experts) * model.expert_ffn_dim * gate
-    else:
-        ffn_eff = model.ffn_dim * gate
-    full = s * b * h * (18 + 4 * ffn_eff / h) / plan.tp
-    return 2 * s * b * h / plan.tp if plan.recompute == "full" else full
+        return (model.experts_per_token + model.shared_experts) * model.expert_ffn_dim * gate
+    return model.ffn_dim * gate
 
 
-def memory_per_device(model: ModelSpec, plan: Plan, global_batch_seqs: int) -> MemoryBreakdown:
-    """Per-device memory of `plan` (see module docstring for the formulas)."""
-    n = params_per_device(model, plan)
-    dp = plan.dp
-    opt = BYTES_OPTIMIZER * n / (dp if plan.zero >= 1 else 1)
-    grads = BYTES_GRAD * n / (dp if plan.zero >= 2 else 1)
-    weights = BYTES_WEIGHT * n / (dp if plan.zero >= 3 else 1)
-    n_micro = max(1, global_batch_seqs // (dp * plan.microbatch))
-    in_flight = min(plan.pp, n_micro)
-    layers_per_stage = -(-model.layers // plan.pp)
-    act = activation_bytes_per_layer(model, plan) * layers_per_stage * in_flight
-    if plan.recompute == "full":  # one layer's working set is live during its recomputation
-        full_plan = Plan(**{**plan.__dict__, "recompute": "none"})
-        act += activation_bytes_per_layer(model, full_plan)
-    if plan.pp == 1:  # logits (bf16 + fp32 softmax) live on the only stage
-        act += 6 * model.seq_len / plan.cp * plan.microbatch * model.vocab / plan.tp
-    return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, OVERHEAD_GB)
+def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = True) -> np.ndarray:
+    """Korthikanti 2022 Table 2 for one micro-batch on one layer (module docstring)."""
+    s, b, h, t = model.seq_len / grid.cp, grid.mb, model.d_model, grid.tp
+    f = ffn_effective(model) / h
+    with_sp = s * b * h * (18 + 4 * f) / t
+    without_sp = s * b * h * (10 + (8 + 4 * f) / t)
+    stored = np.where(grid.sp.astype(bool) | (t == 1), with_sp, without_sp)
+    if not flash:
+        stored = stored + 5 * model.heads * s * model.seq_len * b / t * np.where(grid.rc >= 1, 0, 1)
+    return stored
+
+
+def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True) -> MemoryBreakdown:
+    """Per-device memory of every plan in `grid` (module docstring)."""
+    n = params_per_device(model, grid)
+    dp = grid.dp
+    opt = BYTES_OPTIMIZER * n / np.where(grid.zero >= 1, dp, 1)
+    grads = BYTES_GRAD * n / np.where(grid.zero >= 2, dp, 1)
+    weights = BYTES_WEIGHT * n / np.where(grid.zero >= 3, dp, 1)
+    m = microbatches(grid, batch_seqs)
+    in_flight = np.minimum(grid.pp, m) * (1 + (grid.pp - 1) / (grid.pp * grid.v))
+    layers_per_stage = -(-model.layers // grid.pp)
+    per_layer = activation_bytes_per_layer(model, grid, flash)
+    full = grid.rc == 2
+    kept = np.where(full, 2 * model.seq_len / grid.cp * grid.mb * model.d_model / grid.tp, per_layer)
+    act = kept * layers_per_stage * in_flight + np.where(full, per_layer, 0)
+    logits = 6 * model.seq_len / grid.cp * grid.mb * model.vocab / grid.tp  # bf16 + fp32 softmax
+    act = act + np.where(grid.pp == 1, logits, 0)
+    layer_weights = BYTES_WEIGHT * n / np.maximum(layers_per_stage, 1)
+    buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * n))
+    return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, buffers / 1e9)

@@ -1,20 +1,33 @@
-"""Parallelism plans: DP x TP x PP x CP x EP with ZeRO stage, micro-batch and recompute.
+"""Parallelism plans: DP x TP x PP x CP x EP, ZeRO stage, micro-batch, interleaving, recompute.
 
-Validity rules (Narayanan et al. 2021; Megatron-LM argument checks): TP divides the attention
-heads and the KV heads (or KV heads divide TP, replicated), PP does not exceed the layers,
-TP*PP*CP*DP = devices, EP divides the experts and the DP*CP group, every DP rank gets at least one
-micro-batch (the batch is rounded to whole micro-batches per rank).
+`Plan` is one plan; `PlanGrid` holds many as numpy arrays so that memory and step time are
+evaluated for all of them at once (no per-plan Python loop on the hot path).
+
+Validity rules (Narayanan et al. 2021; Megatron-LM and DeepSpeed argument checks):
+- TP divides the attention heads, and TP and the KV heads divide one another (GQA replication);
+- PP does not exceed the layers; interleaving (v > 1) needs at least one layer per virtual stage
+  (PP*v <= layers; uneven stages are allowed, as Llama 3 ran 126 layers on 16 stages) and a
+  micro-batch count divisible by PP;
+- CP divides the sequence into 2*CP chunks (load-balanced causal ring attention);
+- EP divides the experts and the DP*CP group; EP > 1 only for MoE models;
+- ZeRO-2/3 cannot be combined with PP (DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with
+  pipeline parallelism");
+- every DP rank gets at least one micro-batch (micro-batches per rank = ceil(batch / (DP*mb))).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import itertools
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
+
+import numpy as np
 
 from simulator.errors import InfeasiblePlanError
 from simulator.models import ModelSpec
 
 Recompute = Literal["none", "selective", "full"]
+RECOMPUTE = ("none", "selective", "full")
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,8 @@ class Plan:
     microbatch: int = 1
     zero: int = 1
     recompute: Recompute = "selective"
+    interleave: int = 1
+    sequence_parallel: bool = True
 
     @property
     def devices(self) -> int:
@@ -36,35 +51,147 @@ class Plan:
         return asdict(self)
 
 
-def plan_problems(plan: Plan, model: ModelSpec, devices: int, global_batch_seqs: int) -> list[str]:
+@dataclass(frozen=True)
+class PlanGrid:
+    """Plans as parallel int arrays (recompute: 0 none, 1 selective, 2 full)."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    dp: np.ndarray
+    mb: np.ndarray
+    zero: np.ndarray
+    rc: np.ndarray
+    v: np.ndarray
+    sp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tp)
+
+    @classmethod
+    def from_plans(cls, plans: list[Plan]) -> PlanGrid:
+        col = lambda f: np.array([f(p) for p in plans], dtype=np.int64)  # noqa: E731
+        return cls(col(lambda p: p.tp), col(lambda p: p.pp), col(lambda p: p.cp), col(lambda p: p.ep),
+                   col(lambda p: p.dp), col(lambda p: p.microbatch), col(lambda p: p.zero),
+                   col(lambda p: RECOMPUTE.index(p.recompute)), col(lambda p: p.interleave),
+                   col(lambda p: int(p.sequence_parallel)))
+
+    def plan(self, i: int) -> Plan:
+        return Plan(int(self.tp[i]), int(self.pp[i]), int(self.cp[i]), int(self.ep[i]), int(self.dp[i]),
+                    int(self.mb[i]), int(self.zero[i]), RECOMPUTE[int(self.rc[i])], int(self.v[i]),
+                    bool(self.sp[i]))
+
+    def take(self, idx: np.ndarray) -> PlanGrid:
+        return PlanGrid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def microbatches(grid: PlanGrid, batch_seqs: int) -> np.ndarray:
+    """Micro-batches per DP rank per step: ceil(batch / (DP * mb))."""
+    return -(-batch_seqs // (grid.dp * grid.mb))
+
+
+# Reason codes for rejected plans (the order is the order of the checks).
+REASONS = (
+    "tp does not divide the attention heads",
+    "tp and the KV heads do not divide one another",
+    "pp exceeds the layers",
+    "interleaving needs pp*v <= layers and micro-batches divisible by pp",
+    "cp does not split the sequence into 2*cp chunks",
+    "ep must divide the experts and dp*cp (and needs an MoE model)",
+    "ZeRO-2/3 cannot be combined with pipeline parallelism",
+    "global batch smaller than dp x micro-batch",
+)
+
+
+def rule_violations(grid: PlanGrid, model: ModelSpec, batch_seqs: int) -> np.ndarray:
+    """Boolean matrix (len(grid) x len(REASONS)): which rule each plan breaks."""
+    m = microbatches(grid, batch_seqs)
+    ep_ok = (grid.ep == 1) | (model.is_moe & (model.experts % np.maximum(grid.ep, 1) == 0)
+                               & ((grid.dp * grid.cp) % grid.ep == 0))
+    return np.stack([
+        model.heads % grid.tp != 0,
+        (model.kv_heads % grid.tp != 0) & (grid.tp % model.kv_heads != 0),
+        grid.pp > model.layers,
+        (grid.v > 1) & ((grid.pp == 1) | (model.layers < grid.pp * grid.v) | (m % grid.pp != 0)),
+        (model.seq_len % (2 * grid.cp) != 0) & (grid.cp > 1),
+        ~ep_ok,
+        (grid.zero >= 2) & (grid.pp > 1),
+        grid.dp * grid.mb > batch_seqs,
+    ], axis=1)
+
+
+def plan_problems(plan: Plan, model: ModelSpec, devices: int, batch_seqs: int) -> list[str]:
     """Every rule `plan` breaks, each naming the field; empty when the plan is valid."""
     out = []
     if plan.devices != devices:
         out.append(f"parallelism: tp*pp*cp*dp = {plan.tp}*{plan.pp}*{plan.cp}*{plan.dp} = {plan.devices}, "
                    f"but cluster.devices = {devices}")
-    if model.heads % plan.tp:
-        out.append(f"parallelism.tp: {plan.tp} does not divide the {model.heads} attention heads")
-    elif model.kv_heads % plan.tp and plan.tp % model.kv_heads:
-        out.append(f"parallelism.tp: {plan.tp} and the {model.kv_heads} KV heads do not divide one another")
-    if plan.pp > model.layers:
-        out.append(f"parallelism.pp: {plan.pp} stages for only {model.layers} layers")
-    if model.seq_len % plan.cp:
-        out.append(f"parallelism.cp: {plan.cp} does not divide model.seq_len {model.seq_len}")
-    if plan.ep > 1 and not model.is_moe:
-        out.append(f"parallelism.ep: {plan.ep} needs an MoE model (model.experts > 0)")
-    if model.is_moe and (model.experts % plan.ep or (plan.dp * plan.cp) % plan.ep):
-        out.append(f"parallelism.ep: {plan.ep} must divide model.experts ({model.experts}) and dp*cp "
-                   f"({plan.dp * plan.cp})")
-    if global_batch_seqs < plan.dp * plan.microbatch:
-        out.append(f"parallelism.microbatch: global batch of {global_batch_seqs} sequences is smaller than "
-                   f"dp={plan.dp} ranks x microbatch={plan.microbatch} (training.global_batch_tokens too small)")
     if plan.zero not in (0, 1, 2, 3):
         out.append(f"parallelism.zero: expected 0..3, got {plan.zero}")
+    bad = rule_violations(PlanGrid.from_plans([plan]), model, batch_seqs)[0]
+    p, mdl = plan, model
+    messages = (
+        f"parallelism.tp: {p.tp} does not divide the {mdl.heads} attention heads",
+        f"parallelism.tp: {p.tp} and the {mdl.kv_heads} KV heads do not divide one another",
+        f"parallelism.pp: {p.pp} stages for only {mdl.layers} layers",
+        f"parallelism.interleave: {p.interleave} needs pp > 1, pp*interleave <= layers ({mdl.layers}) "
+        f"and micro-batches divisible by pp",
+        f"parallelism.cp: {p.cp} does not split model.seq_len {mdl.seq_len} into {2 * p.cp} chunks",
+        f"parallelism.ep: {p.ep} must divide model.experts ({mdl.experts}) and dp*cp ({p.dp * p.cp})",
+        f"parallelism.zero: ZeRO-{p.zero} cannot be combined with pp = {p.pp}",
+        f"parallelism.microbatch: global batch of {batch_seqs} sequences is smaller than dp={p.dp} x "
+        f"microbatch={p.microbatch} (training.global_batch_tokens too small)",
+    )
+    out += [msg for broken, msg in zip(bad, messages, strict=True) if broken]
     return out
 
 
-def check_plan(plan: Plan, model: ModelSpec, devices: int, global_batch_seqs: int) -> None:
+def check_plan(plan: Plan, model: ModelSpec, devices: int, batch_seqs: int) -> None:
     """Raise InfeasiblePlanError listing every broken rule."""
-    problems = plan_problems(plan, model, devices, global_batch_seqs)
+    problems = plan_problems(plan, model, devices, batch_seqs)
     if problems:
         raise InfeasiblePlanError("; ".join(problems))
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | None = None,
+                    microbatch_sizes=(1, 2, 4, 8, 16), interleaves=(1, 2, 4, 8)) -> PlanGrid:
+    """Every factorisation devices = tp*pp*cp*dp with the other knobs, as a PlanGrid.
+
+    TP: powers of two up to `max_tp` (the scale-up domain); PP: divisors of the devices up to the
+    layers; CP: powers of two up to 16; EP: divisors of the experts; ZeRO 0..3; recompute none /
+    selective / full. Fields in `fixed` (scenario values) are held. Rule checks come later,
+    vectorised (`rule_violations`).
+    """
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    pick = lambda name, options: [fixed[name]] if name in fixed else list(options)  # noqa: E731
+    tps = pick("tp", [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= max_tp])
+    cps = pick("cp", (1, 2, 4, 8, 16))
+    eps = pick("ep", _divisors(model.experts) if model.is_moe else [1])
+    factors = []  # (tp, pp, cp, dp, ep): a few hundred tuples at most
+    for tp, cp in itertools.product(tps, cps):
+        if devices % (tp * cp):
+            continue
+        pps = pick("pp", [p for p in _divisors(devices // (tp * cp)) if p <= model.layers])
+        for pp in pps:
+            if devices % (tp * cp * pp):
+                continue
+            dp = devices // (tp * cp * pp)
+            if "dp" in fixed and fixed["dp"] != dp:
+                continue
+            factors += [(tp, pp, cp, dp, ep) for ep in eps if (dp * cp) % ep == 0]
+    knobs = list(itertools.product(
+        pick("microbatch", microbatch_sizes), pick("zero", (0, 1, 2, 3)),
+        [RECOMPUTE.index(fixed["recompute"])] if "recompute" in fixed else [0, 1, 2],
+        pick("interleave", interleaves)))
+    if not factors:
+        return PlanGrid(*(np.zeros(0, dtype=np.int64) for _ in range(10)))
+    f = np.repeat(np.array(factors, dtype=np.int64), len(knobs), axis=0)
+    k = np.tile(np.array(knobs, dtype=np.int64), (len(factors), 1))
+    sp = np.full(len(f), int(fixed.get("sequence_parallel", True)), dtype=np.int64)
+    return PlanGrid(tp=f[:, 0], pp=f[:, 1], cp=f[:, 2], ep=f[:, 4], dp=f[:, 3], mb=k[:, 0], zero=k[:, 1],
+                    rc=k[:, 2], v=k[:, 3], sp=sp)

@@ -89,6 +89,11 @@ class ParallelismSection(_Section):
     microbatch: int | None = PosInt
     zero: int | None = Field(default=None, ge=0, le=3)
     recompute: Literal["none", "selective", "full"] | None = None
+    interleave: int | None = PosInt  # virtual pipeline stages per device
+    sequence_parallel: bool | None = None  # default true with tp > 1
+    flash_attention: bool = True  # false: unfused attention (pre-2022 Megatron-LM)
+    overlap_comm: bool = True  # false: no TP/DP comm overlap (Megatron-LM 2021, DeepSpeed 2021)
+    objective: Literal["time", "energy", "memory"] = "time"  # what the plan search minimises
 
 
 class DatacenterSection(_Section):

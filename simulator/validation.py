@@ -6,7 +6,11 @@ Each row becomes a scenario and up to four checks:
 - `device_hours (catalog prior)`: the default time model with the catalog's MFU prior and goodput;
 - `energy_mwh`: with the run's device-hours and PUE; `power_model = "tdp"` for rows whose authors
   computed device-hours x TDP, the default (calibrated) power model for measured rows;
-- `co2e_t`: predicted energy x the run's own grid intensity.
+- `co2e_t`: predicted energy x the run's own grid intensity;
+- `tflops_per_device`: the parallelism model's throughput for the run's plan, in the run's own
+  FLOP convention (Megatron's, Narayanan et al. 2021 eq. 3, counts recomputation), for the
+  throughput benchmarks (`THROUGHPUT_SETUP`), and MFU for the Llama 3 rows of
+  `extra_throughput_runs.csv`, which the fitted GEMM ceiling never saw.
 How each row is read (model shape, convention, PUE scope) is in `ROW_SETUP`, with the reason.
 """
 
@@ -58,6 +62,32 @@ ROW_SETUP: dict[str, dict[str, Any]] = {
     "Megatron GPT-3 174.6B ZeRO-3 (no MP) (384 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
     "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)": {"preset": "gpt3-175b", "recompute": "full"},
 }
+
+# Megatron-LM 2021 era (Narayanan et al. 2021; BLOOM's Megatron-DeepSpeed 2022): fp16 (BLOOM bf16),
+# unfused attention (FlashAttention came in 2022), no sequence parallelism (Korthikanti 2022),
+# full activation recomputation (their FLOP counts include it), no interleaving where the plan is
+# not published, no TP/DP communication overlap. The plan fields given are the paper's; the micro-batch is searched.
+_MEGATRON_2021 = {"recompute": "full", "sequence_parallel": False, "flash_attention": False, "interleave": 1,
+                  "overlap_comm": False}
+THROUGHPUT_SETUP: dict[str, dict[str, Any]] = {
+    "Megatron PTD-P GPT 1.7B (32 GPUs)": {"preset": "megatron-1.7b", "zero": 0},
+    "Megatron PTD-P GPT 7.5B (128 GPUs)": {"preset": "megatron-7.5b", "zero": 0},
+    "Megatron PTD-P GPT 39.1B (512 GPUs)": {"preset": "megatron-39.1b", "zero": 0},
+    "Megatron PTD-P GPT 145.6B (1536 GPUs)": {"preset": "megatron-145.6b", "zero": 0},
+    "Megatron PTD-P GPT 529.6B (2520 GPUs)": {"preset": "megatron-529.6b", "zero": 0},
+    "Megatron GPT-3 174.6B PTD-P (384 GPUs)": {"preset": "gpt3-175b", "zero": 0, "tp": 8},
+    "Megatron GPT-3 174.6B PTD-P (1536 GPUs)": {"preset": "gpt3-175b", "zero": 0, "tp": 8},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (384 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1},
+    "BLOOM-176B": {"preset": "bloom-176b", "zero": 1, "precision": "bf16"},
+}
+FITTED_ON = tuple(n for n in THROUGHPUT_SETUP if n.startswith("Megatron PTD-P GPT"))
+
+
+def megatron_flops_per_step(batch_seqs: int, seq: int, layers: int, hidden: int, vocab: int) -> float:
+    """Narayanan et al. 2021 eq. 3: 96 B s l h^2 (1 + s/(6h) + V/(16 l h)), recompute included."""
+    return 96.0 * batch_seqs * seq * layers * hidden**2 * (1 + seq / (6 * hidden) + vocab / (16 * layers * hidden))
+
 
 HARDWARE = [  # substring of the CSV's hardware column -> catalog id (first match wins)
     ("V100", "nvidia-v100-sxm2-32gb"), ("A100 40GB", "nvidia-a100-sxm-40gb"),
@@ -174,11 +204,59 @@ def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
     return out
 
 
+def throughput_check(row: pd.Series, catalog: Catalog) -> Check | None:
+    """Predicted vs published per-device TFLOP/s for a benchmark row of `THROUGHPUT_SETUP`."""
+    setup = THROUGHPUT_SETUP.get(row["name"])
+    acc_id = next((cid for key, cid in HARDWARE if key in str(row["hardware"])), None)
+    if setup is None or acc_id is None:
+        return None
+    seq = int(_num(row, "seq_len"))
+    batch_seqs = round(_num(row, "global_batch_tokens") / seq)
+    devices = int(_num(row, "num_accelerators"))
+    plan = {**_MEGATRON_2021, **{k: v for k, v in setup.items() if k in ("zero", "tp", "pp")}}
+    for key in ("tp", "pp", "dp"):
+        if _num(row, key):
+            plan[key] = int(_num(row, key))
+    sc = {"name": row["name"], "model": {"preset": setup["preset"], "seq_len": seq},
+          "training": {"tokens": 1e9, "global_batch_tokens": batch_seqs * seq,
+                       "precision": setup.get("precision", "fp16")},
+          "cluster": {"accelerator": acc_id, "devices": devices}, "parallelism": plan,
+          "pricing": {"usd_per_device_hour": 0.0}}
+    est = estimate(scenario_from_dict(sc, row["name"]), catalog)
+    m = scenario_from_dict(sc).model.spec()
+    predicted = megatron_flops_per_step(batch_seqs, seq, m.layers, m.d_model, m.vocab) / est.step_time_s / devices
+    role = "fitted GEMM ceiling on this row" if row["name"] in FITTED_ON else "held out"
+    plan_s = " ".join(f"{k}={est.plan[k]}" for k in ("tp", "pp", "dp", "microbatch", "zero"))
+    return Check(row["name"], "tflops_per_device", "parallelism model", predicted / 1e12,
+                 float(_num(row, "reported_tflops_per_gpu")), f"{role}; plan {plan_s}")
+
+
+def load_extra_runs() -> pd.DataFrame:
+    """Throughput rows outside the shared validation set (`simulator/data/extra_throughput_runs.csv`)."""
+    with resources.files("simulator").joinpath("data/extra_throughput_runs.csv").open("r", encoding="utf-8") as f:
+        return pd.read_csv(f)
+
+
+def llama3_check(row: pd.Series, catalog: Catalog) -> Check:
+    """Predicted vs published BF16 MFU for a Llama 3 405B row (modern software: search the rest)."""
+    sc = {"name": row["name"], "model": {"preset": row["preset"], "seq_len": int(row["seq_len"])},
+          "training": {"tokens": 1e9, "global_batch_tokens": float(row["global_batch_tokens"])},
+          "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": int(row["num_accelerators"])},
+          "parallelism": {k: int(row[k]) for k in ("tp", "cp", "pp", "dp")},
+          "pricing": {"usd_per_device_hour": 0.0}}
+    est = estimate(scenario_from_dict(sc, row["name"]), catalog)
+    return Check(row["name"], "mfu_pct", "parallelism model", 100 * est.mfu, float(row["reported_mfu_pct"]),
+                 "held out (H100, not in the fit); " + str(row["verification"]))
+
+
 def run_validation(catalog: Catalog | None = None) -> list[Check]:
     """Every check for every published run the catalog can simulate."""
     cat = catalog or load_catalog()
     runs = load_runs()
-    return [c for _, row in runs.iterrows() for c in checks_for_row(row, cat)]
+    checks = [c for _, row in runs.iterrows() for c in checks_for_row(row, cat)]
+    checks += [c for _, row in runs.iterrows() if (c := throughput_check(row, cat)) is not None]
+    checks += [llama3_check(row, cat) for _, row in load_extra_runs().iterrows()]
+    return checks
 
 
 def summary(checks: list[Check]) -> list[dict[str, Any]]:

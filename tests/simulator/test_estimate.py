@@ -35,7 +35,7 @@ def test_examples_have_all_contract_keys_finite(path):
         assert key in d, key
     for key in CONTRACT_KEYS[:-2]:
         assert isinstance(d[key], (int, float)) and math.isfinite(d[key]), (key, d[key])
-    assert set(d["plan"]) == {"tp", "pp", "cp", "ep", "dp", "microbatch", "zero", "recompute"}
+    assert {"tp", "pp", "cp", "ep", "dp", "microbatch", "zero", "recompute"} <= set(d["plan"])
     assert d["breakdown"] and all({"component", "seconds", "energy_kwh", "cost_usd"} <= set(r) for r in d["breakdown"])
 
 
@@ -97,7 +97,7 @@ def test_175b_tp1_pp1_zero0_does_not_fit_and_says_why():
     sc = base(model={"preset": "gpt3-175b"}, cluster={"devices": 1024},
               training={"global_batch_tokens": 3_145_728},
               parallelism={"tp": 1, "pp": 1, "zero": 0})
-    with pytest.raises(InfeasiblePlanError, match=r"needs \d+.*GB per device.*over by") as info:
+    with pytest.raises(InfeasiblePlanError, match=r"no plan fits in 80 GB.*needs [0-9.]+ GB \(over by") as info:
         estimate(sc, CAT)
     assert "weights" in str(info.value) and "optimizer" in str(info.value)
 

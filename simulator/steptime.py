@@ -1,0 +1,168 @@
+"""Step time as a sum of named parts, vectorised over a `PlanGrid`.
+
+Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 2022):
+- compute: every GEMM at an efficiency that grows with its size (`PerfParams`), attention
+  (FlashAttention with causal skipping, or unfused batched GEMMs plus softmax traffic),
+  elementwise ops at HBM bandwidth; backward = 2x forward; full recompute adds a forward,
+  selective recompute the attention core (Korthikanti sec. 4.2);
+- tp_comm: 2 all-reduce-equivalents forward and 2 backward per layer (all-gather + reduce-scatter
+  with sequence parallelism, same volume), inside the scale-up domain when TP fits in it;
+- cp_comm: ring attention's K/V exchange, hidden behind the attention compute when it can be;
+- ep_comm: MoE dispatch and combine all-to-alls, forward and backward;
+- pp_comm: activation and gradient sends per micro-batch (v times with interleaving);
+- bubble: (PP - 1) / v micro-batch times (1F1B and interleaved schedules, Narayanan sec. 2.2);
+- dp_comm: gradient all-reduce (ZeRO-0), reduce-scatter + parameter all-gather (ZeRO-1/2), or
+  per-micro-batch parameter all-gathers and gradient reduce-scatter (ZeRO-3), minus overlap;
+  tp_comm and dp_comm are partly hidden when `overlap` (current software) is on;
+- optimizer: the AdamW update, memory-bound over the local shard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from hardware_catalog.schema import Accelerator
+from simulator import collectives as coll
+from simulator.memory import params_per_device
+from simulator.models import ModelSpec
+from simulator.perf_params import PerfParams
+from simulator.plan import PlanGrid, microbatches
+
+BYTES_ACT = 2  # bf16 activations
+
+
+@dataclass(frozen=True)
+class StepParts:
+    """Seconds per optimizer step, one array entry per plan."""
+
+    compute_s: np.ndarray
+    tp_comm_s: np.ndarray
+    cp_comm_s: np.ndarray
+    ep_comm_s: np.ndarray
+    pp_comm_s: np.ndarray
+    bubble_s: np.ndarray
+    dp_comm_s: np.ndarray
+    optimizer_s: np.ndarray
+
+    @property
+    def total_s(self) -> np.ndarray:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+    def row(self, i: int) -> dict[str, float]:
+        return {f.name.removesuffix("_s"): float(getattr(self, f.name)[i]) for f in fields(self)}
+
+
+class _Ops:
+    """Roofline timing of GEMMs, attention and elementwise traffic on one device."""
+
+    def __init__(self, acc: Accelerator, p: PerfParams, precision: str):
+        self.p = p
+        self.peak = acc.peak_flops(precision)
+        self.peak_attn = acc.peak_flops("bf16" if precision == "fp8" else precision)
+        self.bw = acc.memory.hbm_tb_per_s.value * 1e12 * p.mem_bw_eff
+
+    def eta(self, flops):
+        g = flops / 1e9
+        return self.p.gemm_eff_max * g / (g + self.p.gemm_half_gflop)
+
+    def gemm(self, m, n, k, peak=None):
+        """Compute time plus operand traffic (Calculon's default `no_overlap` processing mode)."""
+        flops = 2.0 * m * n * k
+        compute = flops / ((peak or self.peak) * np.maximum(self.eta(flops), 1e-9))
+        memory = BYTES_ACT * (m * k + k * n + m * n) / self.bw
+        return compute + memory
+
+    def traffic(self, nbytes):
+        return nbytes / self.bw
+
+
+def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool):
+    """Forward seconds of one dense layer, one MoE layer, and the attention core alone."""
+    h, tp, s = model.d_model, grid.tp, model.seq_len
+    tok = grid.mb * s / grid.cp
+    n_out = model.heads * model.v_hd
+    n_in = (model.attention_params() - n_out * h) / h
+    attn_proj = ops.gemm(tok, n_in / tp, h) + ops.gemm(tok, h, n_out / tp)
+    qk_v = model.hd + model.rope_head_dim + model.v_hd
+    attn_flops = 2.0 * grid.mb * (s / grid.cp) * s * model.heads * qk_v / tp
+    if flash:  # causal blocks above the diagonal are skipped
+        core = 0.5 * attn_flops / (ops.peak_attn * ops.p.flash_attn_eff)
+    else:
+        per_head = 2.0 * (s / grid.cp) * s * model.hd
+        core = attn_flops / (ops.peak_attn * ops.eta(per_head)) + ops.traffic(
+            ops.p.softmax_bytes * grid.mb * model.heads / tp * (s / grid.cp) * s)
+    sharded = grid.sp.astype(bool) | (tp == 1)
+    elem_bytes = ops.p.elementwise_bytes * tok * h * np.where(sharded, 1 / tp, (30 + 16 / tp) / 46)
+    common = attn_proj + core + ops.traffic(elem_bytes)
+    g = 2 if model.gated_mlp else 1
+    dense = common + ops.gemm(tok, g * model.ffn_dim / tp, h) + ops.gemm(tok, h, model.ffn_dim / tp)
+    if not model.is_moe:
+        return dense, dense, core
+    fe = model.expert_ffn_dim
+    m_e = tok * model.experts_per_token * grid.ep / model.experts
+    experts = model.experts / grid.ep * (ops.gemm(m_e, g * fe / tp, h) + ops.gemm(m_e, h, fe / tp))
+    shared = (ops.gemm(tok, g * fe * model.shared_experts / tp, h) + ops.gemm(tok, h, fe * model.shared_experts / tp)
+              if model.shared_experts else 0.0)
+    moe = common + experts + shared + ops.gemm(tok, model.experts, h)
+    return dense, moe, core
+
+
+def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
+               batch_seqs: int, flash: bool = True, overlap: bool = True) -> StepParts:
+    """Named parts of the step time of every plan in `grid` (module docstring)."""
+    ops = _Ops(acc, p, precision)
+    net = coll.Network.of(acc, p)
+    h, tp, s = model.d_model, grid.tp, model.seq_len
+    tok = grid.mb * s / grid.cp
+    m = microbatches(grid, batch_seqs)
+    lps = -(-model.layers // grid.pp)  # layers on the busiest stage
+    moe_share = model.moe_layers / model.layers if model.is_moe else 0.0
+    n_moe = lps * moe_share
+
+    dense, moe, core = _layer_forward(model, grid, ops, flash)
+    layers_fwd = lps * ((1 - moe_share) * dense + moe_share * moe)
+    logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
+    recompute = np.where(grid.rc == 2, layers_fwd, np.where(grid.rc == 1, lps * core, 0.0))
+    compute_mb = 3 * (layers_fwd + logits_fwd) + recompute
+
+    act_bytes = tok * h * BYTES_ACT
+    ar = coll.all_reduce(net, tp, act_bytes, stride=1)
+    tp_mb = lps * ar * (4 + np.where(grid.rc == 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
+
+    kv_bytes = 2 * grid.mb * (s / grid.cp) * model.kv_heads * model.hd * BYTES_ACT / np.minimum(tp, model.kv_heads)
+    ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
+    cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
+
+    a2a = coll.all_to_all(net, grid.ep, act_bytes * model.experts_per_token, stride=grid.tp) if model.is_moe else 0.0
+    ep_mb = n_moe * 4 * a2a
+
+    pp_stride = grid.tp * grid.cp * grid.dp
+    p2p = coll.p2p(net, act_bytes / tp, pp_stride * 2 <= net.domain)
+    pp_mb = np.where(grid.pp > 1, 2 * grid.v * p2p, 0.0)
+
+    t_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    bubble = (grid.pp - 1) / grid.v * t_mb
+
+    n_local = params_per_device(model, grid)
+    grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
+    dp_n, dp_stride = grid.dp * grid.cp, grid.tp
+    buckets = np.ceil(n_local * grad_bytes / p.dp_bucket_bytes)
+    # ZeRO-3 gathers each weight matrix (4 per layer) before forward, backward and (with full
+    # recompute) the recomputed forward, and reduce-scatters its gradient, every micro-batch
+    # (Rajbhandari et al. 2020 sec. 5: parameters are released after use and fetched again).
+    z3_calls = 4 * lps
+    z3_gathers = 2 + (grid.rc == 2)
+    dp = np.select(
+        [grid.zero == 0, grid.zero <= 2],
+        [coll.all_reduce(net, dp_n, n_local * grad_bytes, dp_stride, buckets),
+         coll.reduce_scatter(net, dp_n, n_local * grad_bytes, dp_stride, buckets)
+         + coll.reduce_scatter(net, dp_n, n_local * 2, dp_stride, buckets)],
+        default=m * (z3_gathers * coll.reduce_scatter(net, dp_n, n_local * 2, dp_stride, z3_calls)
+                     + coll.reduce_scatter(net, dp_n, n_local * grad_bytes, dp_stride, z3_calls)),
+    ) * (1 - p.dp_overlap if overlap else 1.0)
+    opt_params = n_local / np.where(grid.zero >= 1, dp_n, 1)
+    optimizer = ops.traffic(opt_params * p.optimizer_bytes_per_param)
+
+    return StepParts(m * compute_mb, m * tp_mb, m * cp_mb, m * ep_mb, m * pp_mb, bubble, dp, optimizer)

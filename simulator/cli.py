@@ -131,6 +131,44 @@ def estimate_cmd(
             err_console.print(f"note: {a}", highlight=False)
 
 
+@app.command("search")
+@_user_errors
+def search_cmd(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
+    top: Annotated[int, typer.Option(help="how many plans to show")] = 10,
+    objective: Annotated[str | None, typer.Option(help="time | energy | memory (default: the scenario's)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. cluster.devices=8192")] = None,
+    fmt: FormatOpt = Format.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Every valid plan for the scenario's cluster: the best ones and the time-energy Pareto front."""
+    from simulator import load_scenario
+    from simulator.explore import search
+
+    if top < 1:
+        raise typer.BadParameter("--top must be at least 1")
+    if objective is not None and objective not in ("time", "energy", "memory"):
+        raise typer.BadParameter("--objective must be time, energy or memory")
+    sc = load_scenario(scenario, set_ or [])
+    try:
+        rep = search(sc, _catalog(catalog), top, objective)
+    except TrainsimError as exc:
+        raise type(exc)(f"{scenario}: {exc}") from None
+    if fmt is Format.json:
+        _out(json.dumps(rep.to_dict(), indent=2))
+        return
+    rows = [{**e.plan, "step_time_s": e.step_time_s, "mfu": e.mfu, "memory_gb": e.memory_gb_per_device,
+             "days": e.wall_clock_days, "energy_mwh": e.energy_mwh, "cost_usd": e.cost_usd} for e in rep.plans]
+    if fmt is Format.csv:
+        _out(_csv(rows))
+        return
+    _print_table(f"best plans ({rep.feasible} feasible of {rep.plans_evaluated} evaluated in {rep.seconds * 1e3:.0f} ms)",
+                 rows)
+    _print_table("time-energy Pareto front", [{**e.plan, "step_time_s": e.step_time_s, "energy_mwh": e.energy_mwh}
+                                              for e in rep.pareto])
+    _print_table("rejected plans", [{"reason": k, "plans": v} for k, v in rep.rejected.items()])
+
+
 @app.command("plan")
 @_user_errors
 def plan_cmd(

@@ -37,6 +37,7 @@ class Estimate:
     plan: dict[str, Any]
     breakdown: list[dict[str, Any]]
     assumptions: list[str] = field(default_factory=list)
+    search: Any = field(default=None, repr=False, compare=False)  # the SearchResult behind the plan
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
@@ -201,7 +202,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
                           "cost_usd": cost_parts["capex"], "co2e_kg": 0.0})
         breakdown.append({"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0,
                           "cost_usd": cost_parts["electricity"], "co2e_kg": 0.0})
-    return Estimate(values, plan.to_dict(), breakdown, assumptions)
+    return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search)
 
 
 def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Each row becomes a scenario and up to four checks:
 - `device_hours (reported throughput)`: our FLOP count divided by the run's own MFU or TFLOP/s
   (tests the FLOP convention and the time arithmetic, not the efficiency prior);
-- `device_hours (catalog prior)`: the default time model with the catalog's MFU prior and goodput;
+- `device_hours (default model)`: the parallelism model's best plan with current software, and goodput;
 - `energy_mwh`: with the run's device-hours and PUE; `power_model = "tdp"` for rows whose authors
   computed device-hours x TDP, the default (calibrated) power model for measured rows;
 - `co2e_t`: predicted energy x the run's own grid intensity;
@@ -185,7 +185,7 @@ def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
                          "; ".join(x for x in (note, why) if x)))
     if reported_dh and _num(row, "tokens"):
         est = estimate(scenario_from_dict(base, row["name"]), catalog)
-        out.append(Check(row["name"], "device_hours", "catalog prior", est.device_hours, reported_dh, why))
+        out.append(Check(row["name"], "device_hours", "default model", est.device_hours, reported_dh, why))
 
     mwh, kind = _num(row, "reported_energy_mwh"), setup.get("energy")
     if mwh and kind and reported_dh:

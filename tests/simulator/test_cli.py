@@ -189,3 +189,21 @@ def test_catalog_validate_shipped_folder_and_duplicate_overlay(tmp_path):
     copy = write(tmp_path, (ROOT / "hardware_catalog/accelerators/amd-mi300x.toml").read_text(), "copy.toml")
     r = run("catalog", "validate", copy)
     assert r.exit_code == 1 and "already defined" in r.stderr and "override = true" in r.stderr
+
+
+def test_search_command_json_contract():
+    r = run("search", EXAMPLE, "--top", "3", "-f", "json", "--set", "parallelism.tp=8")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["plans_evaluated"] >= len(d["plans"]) == 3 and d["seconds"] > 0
+    assert all(all(k in p for k in CONTRACT_KEYS) for p in d["plans"])
+    times = [p["step_time_s"] for p in d["plans"]]
+    assert times == sorted(times)
+    assert d["pareto"] and d["pareto"][0]["step_time_s"] == pytest.approx(times[0])
+
+
+def test_search_command_bad_input(tmp_path):
+    assert run("search", EXAMPLE, "--objective", "speed").exit_code == 2
+    p = write(tmp_path, GOOD + "\n[parallelism]\ntp = 3\n")
+    r = run("search", p)
+    assert r.exit_code == 1 and "parallelism.tp: 3" in r.stderr and "Traceback" not in r.output

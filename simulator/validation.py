@@ -3,7 +3,8 @@
 Each row becomes a scenario and up to four checks:
 - `device_hours (reported throughput)`: our FLOP count divided by the run's own MFU or TFLOP/s
   (tests the FLOP convention and the time arithmetic, not the efficiency prior);
-- `device_hours (default model)`: the parallelism model's best plan with current software, and goodput;
+- `device_hours (default model)`: the parallelism model's best plan with the software of the
+  run's year (`_era`), and goodput;
 - `energy_mwh`: with the run's device-hours and PUE; `power_model = "tdp"` for rows whose authors
   computed device-hours x TDP, the default (calibrated) power model for measured rows;
 - `co2e_t`: predicted energy x the run's own grid intensity;
@@ -120,6 +121,13 @@ def _num(row: pd.Series, col: str) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
+def _era(year: int) -> dict[str, bool]:
+    """Software a run of `year` could use: FlashAttention (Dao et al., mid-2022) and sequence
+    parallelism (Korthikanti et al., mid-2022) from 2023 on, overlapped TP/DP communication
+    (Transformer Engine, Megatron-LM overlap options) from 2024 on."""
+    return {"flash_attention": year >= 2023, "sequence_parallel": year >= 2023, "overlap_comm": year >= 2024}
+
+
 def _base_scenario(row: pd.Series, setup: dict, acc_id: str, catalog: Catalog) -> dict[str, Any]:
     seq = int(_num(row, "seq_len") or 2048)
     if setup.get("preset"):
@@ -139,7 +147,8 @@ def _base_scenario(row: pd.Series, setup: dict, acc_id: str, catalog: Catalog) -
         "name": row["name"], "model": model,
         "training": {"tokens": tokens, "global_batch_tokens": batch, "precision": "bf16"},
         "cluster": {"accelerator": acc_id, "devices": devices},
-        "parallelism": {"recompute": setup.get("recompute", "selective")},
+        "parallelism": {**({"recompute": setup["recompute"]} if "recompute" in setup else {}),
+                        **_era(int(row["year"]))},
         "pricing": {"usd_per_device_hour": 0.0},  # no run in the set publishes a cost to validate
     }
 
@@ -183,7 +192,7 @@ def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
         est = estimate(scenario_from_dict(sc, row["name"]), catalog)
         out.append(Check(row["name"], "device_hours", "reported throughput", est.device_hours, reported_dh,
                          "; ".join(x for x in (note, why) if x)))
-    if reported_dh and _num(row, "tokens"):
+    if reported_dh and _num(row, "tokens") and row["record_type"] == "training_run":
         est = estimate(scenario_from_dict(base, row["name"]), catalog)
         out.append(Check(row["name"], "device_hours", "default model", est.device_hours, reported_dh, why))
 

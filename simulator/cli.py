@@ -136,7 +136,7 @@ def estimate_cmd(
 def search_cmd(
     scenario: Annotated[Path, typer.Argument(help="scenario TOML file")],
     top: Annotated[int, typer.Option(help="how many plans to show")] = 10,
-    objective: Annotated[str | None, typer.Option(help="time | energy | memory (default: the scenario's)")] = None,
+    objective: Annotated[str | None, typer.Option(help="time | cost | energy | memory (default: the scenario's)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. cluster.devices=8192")] = None,
     fmt: FormatOpt = Format.table,
     catalog: CatalogOpt = None,
@@ -147,8 +147,8 @@ def search_cmd(
 
     if top < 1:
         raise typer.BadParameter("--top must be at least 1")
-    if objective is not None and objective not in ("time", "energy", "memory"):
-        raise typer.BadParameter("--objective must be time, energy or memory")
+    if objective is not None and objective not in ("time", "cost", "energy", "memory"):
+        raise typer.BadParameter("--objective must be time, cost, energy or memory")
     sc = load_scenario(scenario, set_ or [])
     try:
         rep = search(sc, _catalog(catalog), top, objective)

@@ -91,8 +91,12 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     eff = resolve_efficiency(acc, scenario.efficiency.mfu, scenario.efficiency.profile)
     par = scenario.parallelism
     fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm"})
+    usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
+    pue = dc.pue if dc.pue is not None else region.pue.value
+    host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
     choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf_params_for(acc), eff, fixed,
-                         par.flash_attention, par.objective, par.overlap_comm)
+                         par.flash_attention, par.objective, par.overlap_comm,
+                         rates=(usd_per_device_hour, usd_per_kwh * pue, host_w))
     plan, mem = choice.plan, choice.memory_gb
     mfpt = model_flops_per_token(model)
     hw_ratio = hardware_flops_per_token(model, plan.recompute) / mfpt
@@ -124,12 +128,9 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
 
     if dc.power_model == "tdp":
         active_w = idle_w = acc.power.tdp_w.value
-        host_w = 0.0
         assumptions.append("power_model = tdp: device-hours x TDP, host power excluded (reporting convention)")
     else:
         active_w, idle_w = eff.device_power_w(hw_tflops), eff.idle_w
-        host_w = acc.node.host_power_w_per_device.value
-    pue = dc.pue if dc.pue is not None else region.pue.value
     ci = (dc.carbon_intensity_kg_per_kwh if dc.carbon_intensity_kg_per_kwh is not None
           else region.carbon_intensity_kg_per_kwh.value)
     wue = dc.wue_l_per_kwh if dc.wue_l_per_kwh is not None else region.wue_l_per_kwh.value
@@ -141,8 +142,9 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         assumptions.append(f"no embodied-carbon figure for {acc.id}: embodied_co2e_t = 0")
     embodied_t = energy.embodied_co2e_t(devices, emb_kg, wall_h, emb.lifetime_years.value)
 
-    price, cost_parts = _cost(pr, acc, region, devices, device_hours, wall_h, en.facility_kwh, assumptions)
-    cost_usd = sum(cost_parts.values())
+    capex_usd, electricity_usd = cost.run_cost_usd(device_hours, usd_per_device_hour, en.facility_kwh, usd_per_kwh)
+    cost_usd = capex_usd + electricity_usd
+    price = cost_usd / device_hours
 
     tokens_per_s = devices * st.model_flops_per_s_per_device / mfpt
     values = {
@@ -195,13 +197,13 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         _row("facility_overhead", 0.0, en.facility_overhead_kwh, 0.0, ci),
         {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
     ]
-    if pr.mode == "owned":  # split cost into capex and electricity rather than by time
+    if pricing_mode == "owned":  # split cost into capex and electricity rather than by time
         for row in breakdown:
             row["cost_usd"] = 0.0
         breakdown.append({"component": "capex", "seconds": 0.0, "energy_kwh": 0.0,
-                          "cost_usd": cost_parts["capex"], "co2e_kg": 0.0})
+                          "cost_usd": capex_usd, "co2e_kg": 0.0})
         breakdown.append({"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0,
-                          "cost_usd": cost_parts["electricity"], "co2e_kg": 0.0})
+                          "cost_usd": electricity_usd, "co2e_kg": 0.0})
     return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search)
 
 
@@ -209,8 +211,12 @@ def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[s
     return {"component": name, "seconds": seconds, "energy_kwh": kwh, "cost_usd": usd, "co2e_kg": kwh * ci}
 
 
-def _cost(pr, acc, region, devices, device_hours, wall_h, facility_kwh, assumptions) -> tuple[float, dict]:
-    """(price per device-hour used, cost parts in USD) for cloud or owned hardware."""
+def _rates(pr, acc, region) -> tuple[float, float, str]:
+    """(USD per device-hour, USD per facility kWh, what they are) for cloud or owned hardware.
+
+    Cloud: the rental price, electricity included. Owned: purchase price amortised linearly over
+    `amortisation_years` (Epoch AI's amortised-capex method) plus the electricity price.
+    """
     if pr.mode == "owned":
         purchase = pr.purchase_usd_per_device or (acc.prices.purchase_usd.value if acc.prices.purchase_usd else None)
         if purchase is None:
@@ -222,8 +228,7 @@ def _cost(pr, acc, region, devices, device_hours, wall_h, facility_kwh, assumpti
             raise ScenarioError(f"pricing.electricity_usd_per_kwh: required for mode = \"owned\" "
                                 f"(the catalog has no electricity price for region {region.id})")
         years = pr.amortisation_years or acc.embodied.lifetime_years.value
-        capex, electricity = cost.owned_cost_usd(devices, purchase, wall_h, years, facility_kwh, elec)
-        return (capex + electricity) / device_hours, {"capex": capex, "electricity": electricity}
+        return purchase / (years * energy.HOURS_PER_YEAR), elec, "owned"
     price = pr.usd_per_device_hour
     if price is None:
         prices = acc.prices
@@ -234,4 +239,4 @@ def _cost(pr, acc, region, devices, device_hours, wall_h, facility_kwh, assumpti
         if found is None:
             raise ScenarioError(f"pricing.usd_per_device_hour: required (the catalog has no price for {acc.id})")
         price = found.value
-    return price, {"cloud": cost.cloud_cost_usd(device_hours, price)}
+    return price, 0.0, "cloud"

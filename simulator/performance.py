@@ -43,9 +43,15 @@ class Choice:
 
 def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: int, precision: str,
                 params: PerfParams, eff: Efficiency, fixed: dict, flash: bool = True,
-                objective: str = "time", overlap: bool = True) -> Choice:
-    """Best plan for `objective` among those `fixed` allows, with its step time."""
-    res = search_plans(model, acc, devices, batch_seqs, precision, params, eff, fixed, flash, overlap=overlap)
+                objective: str = "time", overlap: bool = True,
+                rates: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Choice:
+    """Best plan for `objective` among those `fixed` allows, with its step time.
+
+    `rates` = (USD per device-hour, USD per device kWh incl. PUE, host W per device) price the
+    "cost" objective.
+    """
+    res = search_plans(model, acc, devices, batch_seqs, precision, params, eff, fixed, flash, overlap=overlap,
+                       rates=rates)
     i = int(res.order(objective)[0])
     plan = res.grid.plan(i)
     tokens = batch_seqs * model.seq_len

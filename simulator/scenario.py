@@ -93,7 +93,7 @@ class ParallelismSection(_Section):
     sequence_parallel: bool | None = None  # default true with tp > 1
     flash_attention: bool = True  # false: unfused attention (pre-2022 Megatron-LM)
     overlap_comm: bool = True  # false: no TP/DP comm overlap (Megatron-LM 2021, DeepSpeed 2021)
-    objective: Literal["time", "energy", "memory"] = "time"  # what the plan search minimises
+    objective: Literal["time", "cost", "energy", "memory"] = "time"  # what the plan search minimises
 
 
 class DatacenterSection(_Section):

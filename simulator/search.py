@@ -22,7 +22,7 @@ from simulator.perf_params import PerfParams
 from simulator.plan import REASONS, Plan, PlanGrid, enumerate_plans, plan_problems, rule_violations
 from simulator.steptime import StepParts, step_parts
 
-OBJECTIVES = ("time", "energy", "memory")
+OBJECTIVES = ("time", "cost", "energy", "memory")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class SearchResult:
     hardware_tflops_per_device: np.ndarray
     power_w: np.ndarray
     energy_per_step_j: np.ndarray
+    cost_per_step_usd: np.ndarray
     plans_evaluated: int
     seconds: float
     rejected: dict[str, int]
@@ -47,7 +48,8 @@ class SearchResult:
         """Indices of the plans, best first, for `objective` (ties broken by time, then memory)."""
         if objective not in OBJECTIVES:
             raise ValueError(f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        key = {"time": self.step_time_s, "energy": self.energy_per_step_j, "memory": self.memory.total_gb}[objective]
+        key = {"time": self.step_time_s, "cost": self.cost_per_step_usd, "energy": self.energy_per_step_j,
+               "memory": self.memory.total_gb}[objective]
         return np.lexsort((self.memory.total_gb, self.step_time_s, np.round(key, 12)))
 
     def pareto(self) -> np.ndarray:
@@ -74,8 +76,12 @@ def _explain(fixed: dict, model: ModelSpec, devices: int, batch_seqs: int) -> st
 
 def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: int, precision: str,
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
-                 flash: bool = True, max_tp: int | None = None, overlap: bool = True) -> SearchResult:
+                 flash: bool = True, max_tp: int | None = None, overlap: bool = True,
+                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
+
+    `rates` = (USD per device-hour, USD per kWh of device + host energy incl. PUE, host W per
+    device) give each plan a cost per step: rental or amortised capex plus electricity.
 
     Raises InfeasiblePlanError naming the rules broken and the smallest overflow when none fits.
     """
@@ -116,5 +122,8 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     hw_per_token = base + np.where(grid.rc == 2, base / 3, np.where(grid.rc == 1, attention_flops_per_token(model) / 3, 0))
     hw_tflops = tokens * hw_per_token / (devices * step) / 1e12
     power = np.minimum(eff.tdp_w, eff.idle_w + eff.dynamic_w_per_tflops * hw_tflops)
-    return SearchResult(grid, parts, mem, step, hw_tflops, power, devices * power * step, n_all,
+    usd_per_hour, usd_per_kwh, host_w = rates
+    energy_j = devices * power * step
+    cost = devices * step / 3600 * usd_per_hour + (energy_j + devices * host_w * step) / 3.6e6 * usd_per_kwh
+    return SearchResult(grid, parts, mem, step, hw_tflops, power, energy_j, cost, n_all,
                         time.perf_counter() - t0, rejected)

@@ -168,3 +168,15 @@ def test_goodput_about_90pct_at_one_failure_per_3h():
     assert g.job_mtbf_h == pytest.approx(3.09, abs=0.05)  # Llama 3: ~1 interruption every 3 h
     assert g.goodput == pytest.approx(0.90, abs=0.02)  # Llama 3: ">90% effective training time"
     assert math.isclose(g.checkpoint_interval_s, math.sqrt(2 * 30 * g.job_mtbf_h * 3600))
+
+
+def test_cost_objective_prices_time_and_energy():
+    m = get_preset("llama3-8b")
+    eff = resolve_efficiency(H100, None, None)
+    cloud = search_plans(m, H100, 64, 256, "bf16", P, eff, rates=(2.0, 0.0, 0.0))
+    i = cloud.order("cost")[0]
+    assert cloud.step_time_s[i] == cloud.step_time_s.min()  # rental cost is proportional to time
+    assert cloud.cost_per_step_usd[i] == pytest.approx(64 * cloud.step_time_s[i] / 3600 * 2.0)
+    power_only = search_plans(m, H100, 64, 256, "bf16", P, eff, rates=(0.0, 0.1, 0.0))
+    j = power_only.order("cost")[0]
+    assert power_only.energy_per_step_j[j] == power_only.energy_per_step_j.min()

@@ -26,6 +26,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Compute cost and energy simulator for AI training.")
 catalog_app = typer.Typer(no_args_is_help=True, help="Browse and validate the hardware catalog.")
 app.add_typer(catalog_app, name="catalog")
+calibrate_app = typer.Typer(no_args_is_help=True, help="Measure training runs and fit calibration profiles.")
+app.add_typer(calibrate_app, name="calibrate")
 err_console = Console(stderr=True)
 
 
@@ -325,6 +327,93 @@ def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="TOML file
     Catalog({}, {}).with_paths(shipped)
     load_catalog([p for p in paths if p not in shipped], use_env=False)
     err_console.print(f"ok: {n} entries valid")
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise typer.BadParameter(f"{option}: expected positive integers, got {text!r}")
+    return values
+
+
+@calibrate_app.command("run")
+@_user_errors
+def calibrate_run(
+    output: Annotated[Path, typer.Option("--output", "-o", help="runs folder (records.jsonl is appended)")],
+    sweep: Annotated[Path | None, typer.Option(help="sweep TOML ([sweep] sizes, batch_sizes, seq_lens, dtype)")] = None,
+    sizes: Annotated[str, typer.Option(help="comma-separated workload sizes (calibrate.workload.SIZES)")] = "tiny",
+    batch: Annotated[str, typer.Option(help="comma-separated micro-batch sizes")] = "1,2",
+    seq: Annotated[str, typer.Option(help="comma-separated sequence lengths")] = "128,256",
+    dtype: Annotated[str, typer.Option(help="bf16 | fp32")] = "bf16",
+    compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model")] = False,
+    warmup: Annotated[int, typer.Option(help="untimed warm-up steps")] = 3,
+    windows: Annotated[int, typer.Option(help="timed windows per config")] = 3,
+    window_s: Annotated[float, typer.Option(help="minimum seconds per window (60 on GPUs)")] = 60.0,
+    min_steps: Annotated[int, typer.Option(help="minimum steps per window")] = 5,
+    meter: Annotated[str, typer.Option(help="auto | nvml | codecarbon | rapl | none")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Benchmark a sweep of model sizes, batch sizes and sequence lengths; one record per config."""
+    from calibrate.bench import BenchSettings, load_sweep, run_sweep, sweep_configs
+
+    if dtype not in ("bf16", "fp32"):
+        raise typer.BadParameter("--dtype must be bf16 or fp32")
+    bench: dict = {}
+    if sweep is not None:
+        configs, bench = load_sweep(sweep)
+    else:
+        configs = sweep_configs([s.strip() for s in sizes.split(",") if s.strip()], _ints(batch, "--batch"),
+                                _ints(seq, "--seq"), dtype, compile_)
+    settings = BenchSettings(warmup_steps=bench.get("warmup_steps", warmup), windows=bench.get("windows", windows),
+                             window_s=bench.get("window_s", window_s), min_steps=bench.get("min_steps", min_steps),
+                             meter=bench.get("meter", meter), device=device)
+    records = run_sweep(configs, output, settings, progress=True)
+    rows = [r.summary() for r in records]
+    if rows:
+        _print_table(f"{len(rows)} configs recorded in {output}", rows,
+                     ["name", "status", "step_time_s", "spread", "tokens_per_s", "mfu", "mean_power_w", "j_per_token", "flags"])
+    else:
+        err_console.print(f"nothing to do: every config is already recorded in {output}")
+
+
+@calibrate_app.command("fit")
+@_user_errors
+def calibrate_fit(
+    runs: Annotated[Path, typer.Argument(help="runs folder (or records.jsonl)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="profile TOML to write")],
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the intervals")] = 50,
+) -> None:
+    """Fit the simulator's efficiency and power parameters to recorded runs; write a profile."""
+    from calibrate.fit import fit_records
+    from calibrate.profile import build_profile, write_profile
+    from calibrate.records import load_records
+
+    records = load_records(runs)
+    report = fit_records(records, bootstrap=bootstrap)
+    write_profile(output, build_profile(report, records, str(runs)))
+    _print_profile(output)
+
+
+def _print_profile(path: Path) -> None:
+    from calibrate.profile import read_profile
+
+    prof = read_profile(path)
+    rows = [{"parameter": k, "value": v} for k, v in {**prof.perf, "idle_w": prof.idle_w,
+                                                     "dynamic_w_per_tflops": prof.dynamic_w_per_tflops,
+                                                     "mfu (best measured)": prof.mfu}.items()]
+    _print_table(f"profile {path} for {prof.accelerator}", rows)
+    _print_table("fit quality", [{"measure": k, "value": v} for k, v in prof.quality.items()])
+    err_console.print(f"source: {prof.source}", highlight=False)
+
+
+@calibrate_app.command("show")
+@_user_errors
+def calibrate_show(profile: Annotated[Path, typer.Argument(help="profile TOML")]) -> None:
+    """Print a calibration profile with its fit quality."""
+    _print_profile(profile)
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hardware_catalog.schema import Accelerator
 from simulator.errors import ScenarioError
@@ -26,7 +26,11 @@ FP8_SPEEDUP_OVER_BF16 = 1.3
 
 
 class ProfileFile(BaseModel):
-    """A calibration profile: fitted efficiency and power for one accelerator."""
+    """A calibration profile (`trainsim calibrate fit`): fitted efficiency and power for one device.
+
+    `perf` overrides `PerfParams` fields; `device` (catalog accelerator format) describes a device
+    the catalog does not have, e.g. the CPU a profile was measured on.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: Literal[1] = 1
@@ -36,6 +40,19 @@ class ProfileFile(BaseModel):
     idle_w: float = Field(gt=0)
     dynamic_w_per_tflops: float = Field(ge=0)
     notes: str | None = None
+    perf: dict[str, float] = {}
+    quality: dict[str, float | int | str] = {}
+    device: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _perf_keys(self) -> ProfileFile:
+        from simulator.perf_params import PerfParams
+
+        known = set(PerfParams.__dataclass_fields__) - {"source"}
+        unknown = set(self.perf) - known
+        if unknown:
+            raise ValueError(f"perf.{sorted(unknown)[0]}: unknown performance parameter (known: {', '.join(sorted(known))})")
+        return self
 
 
 @dataclass(frozen=True)
@@ -85,7 +102,8 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise ScenarioError(f"efficiency.profile: {p}: {loc}: {first['msg']}") from None
 
 
-def resolve_efficiency(acc: Accelerator, mfu: float | None, profile: str | None) -> Efficiency:
+def resolve_efficiency(acc: Accelerator, mfu: float | None, profile: ProfileFile | None,
+                       profile_path: str = "") -> Efficiency:
     """Efficiency for `acc`: scenario MFU override > calibration profile > catalog prior."""
     tdp_w = acc.power.tdp_w.value
     idle_w = acc.power.idle_w.value
@@ -93,13 +111,12 @@ def resolve_efficiency(acc: Accelerator, mfu: float | None, profile: str | None)
     dyn = (tdp_w - idle_w) / (peak_tflops * acc.efficiency.hfu_at_tdp.value)
     eff = Efficiency(acc.efficiency.mfu.value, idle_w, dyn, tdp_w, f"catalog prior ({acc.id})")
     if profile is not None:
-        prof = load_profile(profile)
-        if prof.accelerator != acc.id and prof.accelerator not in acc.aliases:
+        if profile.accelerator != acc.id and profile.accelerator not in acc.aliases:
             raise ScenarioError(
-                f"efficiency.profile: {profile} was fitted on '{prof.accelerator}', "
+                f"efficiency.profile: {profile_path} was fitted on '{profile.accelerator}', "
                 f"but cluster.accelerator is '{acc.id}'"
             )
-        eff = Efficiency(prof.mfu, prof.idle_w, prof.dynamic_w_per_tflops, tdp_w, f"profile {profile}")
+        eff = Efficiency(profile.mfu, profile.idle_w, profile.dynamic_w_per_tflops, tdp_w, f"profile {profile_path}")
     if mfu is not None:
         eff = Efficiency(eff.mfu_bf16, eff.idle_w, eff.dynamic_w_per_tflops, tdp_w, "mfu from scenario", mfu)
     return eff

@@ -12,7 +12,7 @@ from typing import Any
 
 from hardware_catalog import Catalog, CatalogError, load_catalog
 from simulator import cost, energy, reliability
-from simulator.efficiency import resolve_efficiency
+from simulator.efficiency import load_profile, resolve_efficiency
 from simulator.errors import ScenarioError
 from simulator.flops import hardware_flops_per_token, model_flops_per_token, param_flops_per_token
 from simulator.perf_params import perf_params_for
@@ -64,6 +64,21 @@ class Estimate:
         return pd.DataFrame(self.breakdown)
 
 
+def _with_profile_device(cat: Catalog, profile, path: str) -> Catalog:
+    """The catalog plus the device a calibration profile describes (replacing a same-id entry)."""
+    from pydantic import ValidationError
+
+    from hardware_catalog import Accelerator
+
+    try:
+        acc = Accelerator.model_validate({**profile.device, "override": True})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ScenarioError(f"efficiency.profile: {path}: device.{'.'.join(map(str, first['loc']))}: "
+                            f"{first['msg']}") from None
+    return cat.with_entries([(acc, path)])
+
+
 def _resolve(catalog: Catalog, kind: str, field_name: str, key: str):
     try:
         return getattr(catalog, kind)(key)
@@ -74,6 +89,10 @@ def _resolve(catalog: Catalog, kind: str, field_name: str, key: str):
 def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     """Estimate time, energy, carbon, water and cost of `scenario` (a pure function)."""
     cat = catalog or load_catalog()
+    profile_path = scenario.efficiency.profile
+    profile = load_profile(profile_path) if profile_path else None
+    if profile is not None and profile.device is not None:  # a device the catalog lacks (e.g. a CPU)
+        cat = _with_profile_device(cat, profile, profile_path)
     acc = _resolve(cat, "accelerator", "cluster.accelerator", scenario.cluster.accelerator)
     dc, tr, pr = scenario.datacenter, scenario.training, scenario.pricing
     region = _resolve(cat, "region", "datacenter.region", dc.region)
@@ -88,13 +107,14 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     batch_seqs = max(1, round(batch_tokens / model.seq_len))
     batch_tokens = batch_seqs * model.seq_len  # whole sequences
 
-    eff = resolve_efficiency(acc, scenario.efficiency.mfu, scenario.efficiency.profile)
+    eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
+    perf = perf_params_for(acc, profile.perf if profile else None)
     par = scenario.parallelism
     fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm"})
     usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
     pue = dc.pue if dc.pue is not None else region.pue.value
     host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
-    choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf_params_for(acc), eff, fixed,
+    choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf, eff, fixed,
                          par.flash_attention, par.objective, par.overlap_comm,
                          rates=(usd_per_device_hour, usd_per_kwh * pue, host_w))
     plan, mem = choice.plan, choice.memory_gb

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
+
 from simulator.errors import ScenarioError
 
 
@@ -152,34 +154,30 @@ class ModelSpec:
 
     @classmethod
     def from_params(cls, n_params: float, seq_len: int = 4096, vocab: int = 128256) -> ModelSpec:
-        """A Llama-style dense shape (GQA 8 kv heads, SwiGLU, head_dim 128) near `n_params`.
+        """A Llama-style dense shape (GQA with 8 KV heads, SwiGLU) whose total is closest to `n_params`.
 
-        Aspect ratio from Kaplan et al. 2020 sec. 3.1 (loss is flat for d_model/layers in ~50-200);
-        we use d_model ~ 128 * layers (a multiple of 1024, so heads of 128 are a multiple of 8),
-        as GPT-3 175B (96 x 12288) and Llama 3 8B/405B (32 x 4096, 126 x 16384) do; ffn between
-        3 d and 4 d (Llama 3 uses 3.5 d); then the shape whose total is closest to `n_params`.
+        Aspect ratio from Kaplan et al. 2020 sec. 3.1 (loss is flat for d_model / layers in about
+        50-200): d_model / layers in [32, 256], preferring 128 as GPT-3 175B (96 x 12288) and
+        Llama 3 8B/405B (32 x 4096, 126 x 16384) do. d_model is a multiple of 512 (heads of 64 or
+        128, a multiple of 8, so TP up to 8 divides them); ffn between 3 d and 4 d (Llama 3: 3.5 d).
+        The grid is scored in closed form with numpy, then the best shape is built.
         """
         if not n_params > 0:
             raise ScenarioError(f"model.params: expected a positive number, got {n_params}")
-        best: ModelSpec | None = None
-        for layers in range(2, 400):
-            # heads a multiple of 8 (so tensor parallelism up to 8 divides them) once d >= 1024
-            unit = 1024 if 128 * layers >= 1024 else 256
-            d = max(256, round(128 * layers / unit) * unit)
-            heads = d // 128 if d >= 1024 else d // 64
-            kv = 8 if heads % 8 == 0 else heads
-            for ffn_mult in (3.0, 3.125, 3.25, 3.375, 3.5, 3.625, 3.75, 3.875, 4.0):
-                spec = cls(
-                    name=f"dense-{n_params / 1e9:.3g}b",
-                    layers=layers, d_model=d, heads=heads, kv_heads=kv,
-                    ffn_dim=round(ffn_mult * d / 256) * 256, vocab=vocab, seq_len=seq_len,
-                )
-                if best is None or abs(spec.params_total() - n_params) < abs(best.params_total() - n_params):
-                    best = spec
-            if spec.params_total() > 2 * n_params:
-                break
-        assert best is not None
-        return best
+        layers = np.arange(1, 400)[:, None, None]
+        d = 512 * np.arange(1, 65)[None, :, None]
+        ffn = np.round(np.linspace(3.0, 4.0, 9)[None, None, :] * d / 256) * 256
+        head_dim = np.where(d % 1024 == 0, 128, 64)
+        kv = 8 * head_dim
+        per_layer = 2 * d * d + 2 * d * kv + 3 * d * ffn + 2 * d
+        total = layers * per_layer + 2 * vocab * d + d
+        ratio = d / layers
+        ok = (ratio >= 32) & (ratio <= 256)
+        score = np.where(ok, np.abs(total / n_params - 1) + 1e-3 * np.abs(np.log(ratio / 128)), np.inf)
+        li, di, fi = np.unravel_index(int(np.argmin(score)), score.shape)
+        dm, hd = int(d[0, di, 0]), int(head_dim[0, di, 0])
+        return cls(name=f"dense-{n_params / 1e9:.3g}b", layers=int(layers[li, 0, 0]), d_model=dm, heads=dm // hd,
+                   kv_heads=8, ffn_dim=int(ffn[0, di, fi]), vocab=vocab, seq_len=seq_len, head_dim=hd)
 
 
 SHAPE_FIELDS = tuple(f.name for f in fields(ModelSpec) if f.name != "name")

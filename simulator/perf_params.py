@@ -51,6 +51,9 @@ class PerfParams:
     # (Megatron-LM 2021, DeepSpeed ZeRO-3 2021) nothing is hidden.
     dp_overlap: float = 0.9
     tp_overlap: float = 0.6
+    # Fixed cost per layer per micro-batch forward pass (kernel launches, framework overhead); the
+    # backward pass costs twice as much. Negligible for large models; calibration fits it.
+    layer_overhead_s: float = 0.0
     # Optimizer step (AdamW, fp32 master): bytes per local parameter read + written
     # (master, grad, m, v read 16 B; master, m, v written 12 B; bf16 weight written 2 B).
     optimizer_bytes_per_param: float = 30.0

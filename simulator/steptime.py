@@ -125,7 +125,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     layers_fwd = lps * ((1 - moe_share) * dense + moe_share * moe)
     logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
     recompute = np.where(grid.rc == 2, layers_fwd, np.where(grid.rc == 1, lps * core, 0.0))
-    compute_mb = 3 * (layers_fwd + logits_fwd) + recompute
+    compute_mb = 3 * (layers_fwd + logits_fwd + lps * p.layer_overhead_s) + recompute
 
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)

@@ -1,0 +1,327 @@
+"""The calibration workload: a GPT-style decoder in plain PyTorch, trained on synthetic tokens.
+
+Architecture (Llama-style, nanoGPT-style code; Karpathy's nanoGPT `model.py`, Touvron et al. 2023):
+token embedding -> L x [RMSNorm -> causal self-attention (GQA, rotary positions, SDPA) -> residual,
+RMSNorm -> SwiGLU MLP (or GELU MLP) -> residual] -> RMSNorm -> lm_head (optionally tied).
+No biases, no learned positions, so `WorkloadConfig.model_spec().params_total()` is exactly the
+number of parameters of the torch model.
+
+FLOPs come from `simulator.flops` only (DESIGN sec. 2: one convention, PaLM Appendix B). Nothing
+here touches torch or a device at import; torch is imported lazily by the functions that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from simulator.flops import hardware_flops_per_token, model_flops_per_token
+from simulator.models import ModelSpec
+
+DTYPES = ("bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """One benchmark configuration: the model shape plus micro-batch, precision and run options.
+
+    `batch_size` is the micro-batch in sequences; tokens per step = batch_size * seq_len.
+    `dtype="bf16"` trains under `torch.autocast(bfloat16)` (CUDA or CPU) with fp32 weights;
+    `"fp32"` runs in fp32 (TF32 matmuls on CUDA, set by `build`).
+    """
+
+    name: str
+    layers: int
+    d_model: int
+    heads: int
+    kv_heads: int
+    ffn_dim: int
+    vocab: int
+    seq_len: int
+    batch_size: int
+    gated_mlp: bool = True
+    tied_embeddings: bool = False
+    dtype: str = "bf16"
+    compile: bool = False
+    fused_adamw: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"workload.name: expected a non-empty string, got {self.name!r}")
+        for f in ("layers", "d_model", "heads", "kv_heads", "ffn_dim", "vocab", "seq_len", "batch_size"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"workload.{f}: expected a positive integer, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"workload.seed: expected a non-negative integer, got {self.seed!r}")
+        for f in ("gated_mlp", "tied_embeddings", "compile", "fused_adamw"):
+            if not isinstance(getattr(self, f), bool):
+                raise ValueError(f"workload.{f}: expected true or false, got {getattr(self, f)!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"workload.dtype: expected one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.d_model % self.heads:
+            raise ValueError(f"workload.heads: expected a divisor of d_model ({self.d_model}), got {self.heads}")
+        if self.heads % self.kv_heads:
+            raise ValueError(f"workload.kv_heads: expected a divisor of heads ({self.heads}), got {self.kv_heads}")
+        if (self.d_model // self.heads) % 2:
+            raise ValueError(f"workload.heads: head_dim d_model/heads = {self.d_model // self.heads} must be even "
+                             "(rotary embeddings rotate pairs)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.heads
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    def model_spec(self) -> ModelSpec:
+        """The simulator's shape of this model (RMSNorm, no biases, rotary positions)."""
+        return ModelSpec(name=self.name, layers=self.layers, d_model=self.d_model, heads=self.heads,
+                         kv_heads=self.kv_heads, ffn_dim=self.ffn_dim, vocab=self.vocab, seq_len=self.seq_len,
+                         gated_mlp=self.gated_mlp, tied_embeddings=self.tied_embeddings,
+                         learned_positions=False, bias=False, layernorm=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkloadConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"workload.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    @classmethod
+    def from_params(cls, n_params: float, seq_len: int, batch_size: int, vocab: int = 32000,
+                    **options: Any) -> WorkloadConfig:
+        """A config near `n_params` total parameters (shape from `ModelSpec.from_params`)."""
+        for f, v in (("params", n_params), ("seq_len", seq_len), ("vocab", vocab)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                raise ValueError(f"workload.{f}: expected a positive number, got {v!r}")
+        s = ModelSpec.from_params(n_params, seq_len=seq_len, vocab=vocab)
+        return cls(name=f"gpt-{n_params / 1e6:.4g}m", layers=s.layers, d_model=s.d_model, heads=s.heads,
+                   kv_heads=s.kv_heads, ffn_dim=s.ffn_dim, vocab=vocab, seq_len=seq_len, batch_size=batch_size,
+                   gated_mlp=s.gated_mlp, **options)
+
+
+def _size(name: str, layers: int, d: int, heads: int, ffn: int, vocab: int, seq: int, batch: int) -> WorkloadConfig:
+    return WorkloadConfig(name, layers, d, heads, heads, ffn, vocab, seq, batch)
+
+
+# Named sizes (total parameters from `model_spec().params_total()`). SwiGLU ffn ~ 8/3 d rounded to
+# 256 (Shazeer 2020); the big shapes follow GPT-3 Table 2.1 (Brown et al. 2020) in layers x d_model.
+SIZES: dict[str, WorkloadConfig] = {
+    "tiny": _size("tiny", 6, 128, 4, 384, 512, 128, 8),  # 1.41M, CPU tests
+    "mini": _size("mini", 4, 256, 4, 768, 4096, 256, 8),  # 5.5M, CPU calibration
+    "small": _size("small", 6, 384, 6, 1024, 32000, 512, 16),  # 35M
+    "125m": _size("125m", 12, 768, 12, 2048, 32000, 1024, 16),  # 134M
+    "350m": _size("350m", 24, 1024, 16, 2816, 32000, 1024, 8),  # 374M
+    "760m": _size("760m", 24, 1536, 16, 4096, 32000, 1024, 8),  # 777M
+    "1.3b": _size("1.3b", 24, 2048, 16, 5632, 32000, 1024, 4),  # 1.36B
+}
+
+
+# --- FLOPs and traffic: the simulator's formula, never a second one ---------------------------------
+def model_flops_per_step(config: WorkloadConfig) -> float:
+    """Model FLOPs per optimizer step = model_flops_per_token (PaLM App. B, DESIGN sec. 2) x B x T."""
+    return model_flops_per_token(config.model_spec()) * config.tokens_per_step
+
+
+def hardware_flops_per_step(config: WorkloadConfig) -> float:
+    """Hardware FLOPs per step; the workload never recomputes activations, so equal to model FLOPs."""
+    return hardware_flops_per_token(config.model_spec(), "none") * config.tokens_per_step
+
+
+def activation_elements_per_step(config: WorkloadConfig) -> float:
+    """A = B * T * d_model * L: proxy for memory-bound elementwise traffic (measurement.md sec. 5.4)."""
+    return float(config.batch_size * config.seq_len * config.d_model * config.layers)
+
+
+# --- the model -------------------------------------------------------------------------------------
+def _rotary(x, cos, sin):
+    """Rotary position embedding, rotate-half form (Su et al. 2021, RoFormer eq. 34; GPT-NeoX layout).
+
+    x: (B, H, T, hd); cos, sin: (T, hd/2). Pairs (x_i, x_{i+hd/2}) are rotated by angle t * theta_i.
+    """
+    import torch
+
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+def _build_module(config: WorkloadConfig):
+    """The GPT as a `torch.nn.Module` (classes defined here so that importing this file needs no torch)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    c = config
+
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            hd = c.head_dim
+            self.q = nn.Linear(c.d_model, c.heads * hd, bias=False)
+            self.k = nn.Linear(c.d_model, c.kv_heads * hd, bias=False)
+            self.v = nn.Linear(c.d_model, c.kv_heads * hd, bias=False)
+            self.o = nn.Linear(c.heads * hd, c.d_model, bias=False)
+
+        def forward(self, x, cos, sin):
+            B, T, _ = x.shape
+            q = self.q(x).view(B, T, c.heads, c.head_dim).transpose(1, 2)
+            k = self.k(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
+            v = self.v(x).view(B, T, c.kv_heads, c.head_dim).transpose(1, 2)
+            q, k = _rotary(q, cos, sin), _rotary(k, cos, sin)
+            # GQA (Ainslie et al. 2023): SDPA repeats each kv head heads/kv_heads times.
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=c.kv_heads != c.heads)
+            return self.o(y.transpose(1, 2).reshape(B, T, c.d_model))
+
+    class MLP(nn.Module):
+        """SwiGLU: W2 (silu(W1 x) * W3 x) (Shazeer 2020, eq. 6); else W2 gelu(W1 x) (GPT-2)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = nn.Linear(c.d_model, c.ffn_dim, bias=False)
+            self.gate = nn.Linear(c.d_model, c.ffn_dim, bias=False) if c.gated_mlp else None
+            self.down = nn.Linear(c.ffn_dim, c.d_model, bias=False)
+
+        def forward(self, x):
+            h = F.silu(self.gate(x)) * self.up(x) if self.gate is not None else F.gelu(self.up(x))
+            return self.down(h)
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm1, self.attn = nn.RMSNorm(c.d_model, eps=1e-5), Attention()
+            self.norm2, self.mlp = nn.RMSNorm(c.d_model, eps=1e-5), MLP()
+
+        def forward(self, x, cos, sin):
+            x = x + self.attn(self.norm1(x), cos, sin)
+            return x + self.mlp(self.norm2(x))
+
+    class GPT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(c.vocab, c.d_model)
+            self.blocks = nn.ModuleList(Block() for _ in range(c.layers))
+            self.norm = nn.RMSNorm(c.d_model, eps=1e-5)
+            self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
+            if c.tied_embeddings:
+                self.lm_head.weight = self.embed.weight  # Press & Wolf 2017
+            # RoPE angles t * 10000^(-2i/hd), i < hd/2 (RoFormer sec. 3.4.2); buffers, not parameters.
+            inv_freq = 10000.0 ** (-torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
+            angles = torch.outer(torch.arange(c.seq_len, dtype=torch.float32), inv_freq)
+            self.register_buffer("cos", angles.cos(), persistent=False)
+            self.register_buffer("sin", angles.sin(), persistent=False)
+            self._init_weights()
+
+        def _init_weights(self) -> None:
+            """N(0, 0.02); residual output projections scaled by 1/sqrt(2L) (GPT-2, Radford et al. 2019)."""
+            for name, p in self.named_parameters():
+                if p.dim() == 2:
+                    std = 0.02 / math.sqrt(2 * c.layers) if name.endswith((".o.weight", ".down.weight")) else 0.02
+                    nn.init.normal_(p, mean=0.0, std=std)
+
+        def forward(self, idx, targets=None):
+            T = idx.shape[1]
+            x = self.embed(idx)
+            for block in self.blocks:
+                x = block(x, self.cos[:T], self.sin[:T])
+            logits = self.lm_head(self.norm(x))
+            if targets is None:
+                return logits
+            return F.cross_entropy(logits.float().view(-1, c.vocab), targets.reshape(-1))
+
+    return GPT()
+
+
+def build_model(config: WorkloadConfig, device: Any = "cpu"):
+    """The uncompiled GPT module for `config` on `device` ("meta" for shapes only), seeded by `config.seed`."""
+    import torch
+
+    device = torch.device(device)
+    # Initialise on the device itself (fast for 1B parameters), without disturbing the caller's RNG.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), device:
+        torch.manual_seed(config.seed)
+        return _build_module(config)
+
+
+# --- data and training -------------------------------------------------------------------------------
+def synthetic_batch(config: WorkloadConfig, device: Any = "cpu", generator=None):
+    """(idx, targets), each (batch_size, seq_len) int64: uniform random tokens made on `device`.
+
+    targets are idx shifted by one (next-token prediction). `generator` must live on `device`;
+    None -> a fresh one seeded with `config.seed`. Nothing is downloaded (measurement.md sec. 5.2).
+    """
+    import torch
+
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+    tokens = torch.randint(0, config.vocab, (config.batch_size, config.seq_len + 1), generator=generator,
+                           device=device)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+@dataclass
+class Workload:
+    """A built workload: `module` (uncompiled, for counting), `model` (maybe compiled), optimizer."""
+
+    config: WorkloadConfig
+    device: Any
+    module: Any
+    model: Any
+    optimizer: Any
+    autocast_dtype: Any = None  # torch.bfloat16 for dtype="bf16", None for fp32
+    steps: int = field(default=0)
+
+    def autocast(self):
+        """A fresh autocast context (bf16) or a no-op one (fp32)."""
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def step(self, batch):
+        """One training step without a host sync: returns the detached loss tensor."""
+        idx, targets = batch
+        with self.autocast():
+            loss = self.model(idx, targets)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.steps += 1
+        return loss.detach()
+
+    def train_step(self, batch) -> float:
+        """Forward, backward, AdamW step, zero_grad; returns the loss (a host sync on GPU)."""
+        return float(self.step(batch))
+
+
+def build(config: WorkloadConfig, device: Any = "cpu", lr: float = 3e-4, weight_decay: float = 0.1) -> Workload:
+    """Model, AdamW (fused on CUDA when `config.fused_adamw`) and precision context for `config`.
+
+    Weight decay on matrices only (nanoGPT `configure_optimizers`). On CUDA with dtype "fp32" this
+    enables TF32 matmuls (process-wide; measurement.md sec. 5.2).
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and config.dtype == "fp32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    module = build_model(config, device)
+    params = list(module.parameters())
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    fused = config.fused_adamw and device.type == "cuda"
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=fused or None)
+    model = torch.compile(module) if config.compile else module
+    return Workload(config=config, device=device, module=module, model=model, optimizer=optimizer,
+                    autocast_dtype=torch.bfloat16 if config.dtype == "bf16" else None)

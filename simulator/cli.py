@@ -384,7 +384,7 @@ def calibrate_run(
 def calibrate_fit(
     runs: Annotated[Path, typer.Argument(help="runs folder (or records.jsonl)")],
     output: Annotated[Path, typer.Option("--output", "-o", help="profile TOML to write")],
-    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the intervals")] = 50,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the intervals (0: none)")] = 30,
 ) -> None:
     """Fit the simulator's efficiency and power parameters to recorded runs; write a profile."""
     from calibrate.fit import fit_records

@@ -44,6 +44,8 @@ class Network:
             up = out
         if out is None:  # no NIC figure (some TPUs): the fabric carries everything
             out = up
+        if up is None:  # a lone device (e.g. a calibrated CPU): nothing to communicate with
+            up = out = float("inf")
         return cls(up * pp.scaleup_eff, pp.scaleup_latency_s, out * pp.scaleout_eff, pp.scaleout_latency_s,
                    domain)
 

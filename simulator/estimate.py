@@ -98,6 +98,9 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     region = _resolve(cat, "region", "datacenter.region", dc.region)
     model = scenario.model.spec()
     devices = scenario.cluster.devices
+    if devices > 1 and acc.scale_up.gb_per_s_bidir is None and acc.scale_out.gbit_per_s is None:
+        raise ScenarioError(f"cluster.devices: {acc.id} has no interconnect bandwidth in the catalog "
+                            "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
 
     batch_tokens = tr.global_batch_tokens

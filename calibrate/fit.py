@@ -1,0 +1,222 @@
+"""Fit the simulator's performance and power parameters to measured runs.
+
+Step time: the simulator's own single-device model (`simulator.steptime.step_parts`, plan
+tp = pp = dp = 1) is the model being fitted, so a profile means exactly what the simulator does
+with it. Parameters: GEMM efficiency ceiling and half-efficiency size, attention efficiency,
+memory-bandwidth efficiency (the per-layer overhead is collinear with the half-size: FIT_BOUNDS). Residuals are log(predicted / measured) step
+times, minimised with `scipy.optimize.least_squares` (bounded, robust soft-L1 loss), as
+../shared/reference/measurement.md sec. 5.4 recommends for relative errors.
+
+Power: P = idle_w + dynamic_w_per_tflops x achieved hardware TFLOP/s, the FLOP term of the energy
+roofline (Choi et al. IPDPS 2013), by non-negative weighted linear least squares
+(`scipy.optimize.lsq_linear`, weights 1/P for relative residuals).
+
+Quality: leave-one-config-out (LOCO) errors of step time and energy per step, and bootstrap
+(resampling configurations) 5-95% intervals of every fitted parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares, lsq_linear
+
+from calibrate.errors import MeasurementError
+from calibrate.records import RunRecord
+from hardware_catalog import Accelerator, load_catalog
+from simulator.models import ModelSpec
+from simulator.perf_params import PerfParams
+from simulator.plan import Plan, PlanGrid
+from simulator.steptime import step_parts
+
+# layer_overhead_s is not fitted from whole-step timings: under the curve a GEMM takes
+# flops / (peak * max) + half * 1e9 / (peak * max), so the half-efficiency size already acts as a
+# fixed cost per GEMM, collinear with a per-layer overhead (a fixed number of GEMMs per layer).
+# The half-size (Calculon's shape) absorbs both; the overhead stays 0.
+FIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "gemm_eff_max": (0.02, 1.0),
+    "gemm_half_gflop": (1e-4, 1e3),
+    "flash_attn_eff": (0.02, 1.0),
+    "mem_bw_eff": (0.02, 1.0),
+}
+LOG_PARAMS = {"gemm_half_gflop"}
+
+
+def device_accelerator(device: dict[str, Any], peak_flops: float) -> Accelerator:
+    """A catalog-format entry for a measured device the catalog lacks (e.g. this CPU)."""
+    src = f"measured by trainsim calibrate on {device.get('host', 'this machine')}"
+    unknown = {"source": "not measured by the bench", "verified": False}
+    peak = {"value": peak_flops / 1e12, "source": src + " (matmul probe, a lower bound of the peak)"}
+    bw = device.get("mem_bw_gb_per_s") or 10.0
+    dev_id = re.sub(r"[^a-z0-9.\-]", "-", str(device["name"]).lower()).strip("-.") or "measured-device"
+    return Accelerator.model_validate({
+        "id": dev_id, "name": device["name"], "vendor": "measured", "kind": "gpu" if device["kind"] == "cuda" else "npu",
+        "launch_year": {"value": 2026, **unknown},
+        "peak_tflops_dense": {"bf16": peak, "tf32": peak},
+        "memory": {"hbm_gb": {"value": device.get("memory_gb") or 16.0, **unknown},
+                   "hbm_tb_per_s": {"value": bw / 1e3, "source": src + " (copy probe)"}},
+        "power": {"tdp_w": {"value": 300.0, **unknown}, "idle_w": {"value": 10.0, **unknown}},
+        "scale_up": {"name": "none", "domain_devices": {"value": 1, "source": src}},
+        "scale_out": {},
+        "node": {"devices_per_node": {"value": 1, "source": src}, "host_power_w_per_device": {"value": 1.0, **unknown}},
+        "prices": {},
+        "embodied": {"lifetime_years": {"value": 5, "source": "LLMCarbon (Faiz et al., ICLR 2024) default"}},
+        "efficiency": {"mfu": {"value": 0.3, **unknown}, "hfu_at_tdp": {"value": 0.7, **unknown}},
+    })
+
+
+def accelerator_for(record: RunRecord) -> Accelerator:
+    cid = record.device.get("catalog_id")
+    if cid:
+        return load_catalog().accelerator(cid)
+    return device_accelerator(record.device, record.peak_flops or 1e12)
+
+
+def _spec(record: RunRecord) -> ModelSpec:
+    from calibrate.workload import WorkloadConfig
+
+    return WorkloadConfig.from_dict(record.config).model_spec()
+
+
+def _precision(record: RunRecord) -> str:
+    return "bf16" if record.config.get("dtype", "bf16") == "bf16" else "tf32"
+
+
+@dataclass(frozen=True)
+class _Case:
+    model: ModelSpec
+    grid: PlanGrid
+    acc: Accelerator
+    precision: str
+    batch: int
+    measured_s: float
+
+
+def _cases(records: list[RunRecord]) -> list[_Case]:
+    cases = []
+    for r in records:
+        batch = int(r.config["batch_size"])
+        plan = Plan(tp=1, pp=1, dp=1, microbatch=batch, zero=0, recompute="none", sequence_parallel=False)
+        cases.append(_Case(_spec(r), PlanGrid.from_plans([plan]), accelerator_for(r), _precision(r), batch,
+                           float(r.step_time_s)))
+    return cases
+
+
+def predict_step_times(cases: list[_Case], params: PerfParams) -> np.ndarray:
+    return np.array([float(step_parts(c.model, c.grid, c.acc, params, c.precision, c.batch).total_s[0])
+                     for c in cases])
+
+
+def _to_vec(params: PerfParams, names: tuple[str, ...]) -> np.ndarray:
+    return np.array([np.log(getattr(params, n)) if n in LOG_PARAMS else getattr(params, n) for n in names])
+
+
+def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> PerfParams:
+    values = {n: float(np.exp(v)) if n in LOG_PARAMS else float(v) for n, v in zip(names, vec, strict=True)}
+    return dataclasses.replace(base, **values)
+
+
+def fit_step_time(cases: list[_Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
+                  start: PerfParams | None = None) -> PerfParams:
+    """Bounded robust least squares of log step time over `names` (module docstring)."""
+    base = start or PerfParams()
+    lo = np.array([np.log(FIT_BOUNDS[n][0]) if n in LOG_PARAMS else FIT_BOUNDS[n][0] for n in names])
+    hi = np.array([np.log(FIT_BOUNDS[n][1]) if n in LOG_PARAMS else FIT_BOUNDS[n][1] for n in names])
+    measured = np.array([c.measured_s for c in cases])
+    x0 = np.clip(_to_vec(base, names), lo + 1e-9, hi - 1e-9)
+
+    def residuals(vec):
+        return np.log(predict_step_times(cases, _from_vec(base, names, vec)) / measured)
+
+    sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac")
+    return _from_vec(base, names, sol.x)
+
+
+@dataclass(frozen=True)
+class PowerFit:
+    idle_w: float
+    dynamic_w_per_tflops: float
+
+
+def _power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
+    tflops, power = [], []
+    for r in records:
+        if r.mean_power_w is not None and r.step_time_s and r.hardware_flops_per_step:
+            tflops.append(r.hardware_flops_per_step / r.step_time_s / 1e12)
+            power.append(r.mean_power_w)
+    return np.array(tflops), np.array(power)
+
+
+def fit_power(records: list[RunRecord]) -> PowerFit:
+    """P = idle + k x TFLOP/s by non-negative relative least squares; needs two distinct throughputs."""
+    tflops, power = _power_points(records)
+    if len(power) < 2 or np.ptp(tflops) <= 0:
+        raise MeasurementError("calibrate fit: power needs at least two configurations with energy readings "
+                               "and different throughputs (run with a meter: --meter nvml|codecarbon|rapl)")
+    w = 1.0 / power
+    sol = lsq_linear(np.stack([np.ones_like(tflops), tflops], axis=1) * w[:, None], power * w, bounds=(0, np.inf))
+    idle = max(float(sol.x[0]), 1e-3)
+    return PowerFit(idle, float(sol.x[1]))
+
+
+@dataclass(frozen=True)
+class FitReport:
+    params: PerfParams
+    power: PowerFit | None
+    step_loco_pct: dict[str, float]  # record name -> held-out % error of step time
+    energy_loco_pct: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    n_configs: int
+
+    @property
+    def step_loco_mape(self) -> float:
+        return float(np.mean(np.abs(list(self.step_loco_pct.values())))) if self.step_loco_pct else float("nan")
+
+    @property
+    def energy_loco_mape(self) -> float:
+        return float(np.mean(np.abs(list(self.energy_loco_pct.values())))) if self.energy_loco_pct else float("nan")
+
+
+def usable(records: list[RunRecord]) -> list[RunRecord]:
+    """Successful single-device records with a step time."""
+    return [r for r in records if r.status == "ok" and r.parallel == "single" and r.step_time_s]
+
+
+def fit_records(records: list[RunRecord], bootstrap: int = 30, seed: int = 0) -> FitReport:
+    """Fit step time (and power when energy was measured), with LOCO errors and bootstrap intervals."""
+    recs = usable(records)
+    if len(recs) < 3:
+        raise MeasurementError(f"calibrate fit: {len(recs)} usable configurations; at least 3 are needed "
+                               "(successful, single-device runs)")
+    if len({r.device.get("name") for r in recs}) > 1:
+        raise MeasurementError("calibrate fit: the records come from several devices; fit one device at a time")
+    cases = _cases(recs)
+    params = fit_step_time(cases)
+    has_energy = sum(r.mean_power_w is not None for r in recs) >= 3
+    power = fit_power(recs) if has_energy else None
+
+    step_loco, energy_loco = {}, {}
+    for i, r in enumerate(recs):  # leave one configuration out
+        rest = [c for j, c in enumerate(cases) if j != i]
+        p_i = fit_step_time(rest, start=params)
+        t_pred = float(predict_step_times([cases[i]], p_i)[0])
+        step_loco[r.config["name"]] = 100.0 * (t_pred / cases[i].measured_s - 1.0)
+        if power is not None and r.energy_per_step_j:
+            pw = fit_power([x for j, x in enumerate(recs) if j != i])
+            hw_tflops = r.hardware_flops_per_step / t_pred / 1e12
+            e_pred = (pw.idle_w + pw.dynamic_w_per_tflops * hw_tflops) * t_pred
+            energy_loco[r.config["name"]] = 100.0 * (e_pred / r.energy_per_step_j - 1.0)
+
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {n: [] for n in FIT_BOUNDS}
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(cases), len(cases))
+        p_b = fit_step_time([cases[k] for k in idx], start=params)
+        for n in FIT_BOUNDS:
+            samples[n].append(getattr(p_b, n))
+    intervals = {n: (float(np.percentile(v, 5)), float(np.percentile(v, 95))) for n, v in samples.items() if v}
+    return FitReport(params, power, step_loco, energy_loco, intervals, len(recs))

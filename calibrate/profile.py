@@ -1,0 +1,96 @@
+"""Calibration profiles: the fit written as TOML the simulator reads (`[efficiency] profile`).
+
+The file validates as `simulator.efficiency.ProfileFile`: the accelerator it applies to, the
+fitted `perf` parameters (overriding `PerfParams`), the power curve, fit quality, and for a device
+the catalog does not have (a CPU), the device itself in the catalog's accelerator format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from calibrate.errors import MeasurementError
+from calibrate.fit import FIT_BOUNDS, FitReport, accelerator_for, usable
+from calibrate.records import RunRecord
+from simulator.efficiency import ProfileFile, resolve_efficiency
+
+
+def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> dict[str, Any]:
+    recs = usable(records)
+    acc = accelerator_for(recs[0])
+    mfus = [r.mfu for r in recs if r.mfu]
+    if report.power is not None:
+        idle_w, dyn, power_note = report.power.idle_w, report.power.dynamic_w_per_tflops, "power fitted"
+    else:
+        prior = resolve_efficiency(acc, None, None)
+        idle_w, dyn, power_note = prior.idle_w, prior.dynamic_w_per_tflops, "no energy readings: power from the catalog prior"
+    quality: dict[str, Any] = {"n_configs": report.n_configs,
+                               "step_time_loco_mape_pct": round(report.step_loco_mape, 3)}
+    if report.energy_loco_pct:
+        quality["energy_loco_mape_pct"] = round(report.energy_loco_mape, 3)
+    for name, (lo, hi) in report.intervals.items():
+        quality[f"{name}_p05"] = lo
+        quality[f"{name}_p95"] = hi
+    profile: dict[str, Any] = {
+        "schema_version": 1,
+        "accelerator": acc.id,
+        "source": f"trainsim calibrate fit of {report.n_configs} configs in {origin} on {recs[0].device.get('name')}, "
+                  f"{dt.date.today().isoformat()}",
+        "mfu": min(1.0, max(mfus)) if mfus else acc.efficiency.mfu.value,
+        "idle_w": idle_w,
+        "dynamic_w_per_tflops": dyn,
+        "notes": f"mfu = best measured MFU; {power_note}",
+        "perf": {n: getattr(report.params, n) for n in FIT_BOUNDS},
+        "quality": quality,
+    }
+    if not recs[0].device.get("catalog_id"):
+        profile["device"] = acc.model_dump(exclude_none=True, exclude={"override", "schema_version"})
+    ProfileFile.model_validate(profile)  # what we write is what the simulator reads
+    return profile
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps(profile: dict[str, Any]) -> str:
+    """TOML text: top-level scalars, then one table per nested mapping (inline tables inside)."""
+    lines = [f"{k} = {_toml(v)}" for k, v in profile.items() if not isinstance(v, dict)]
+    for key, table in profile.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[{key}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_profile(path: str | Path, profile: dict[str, Any]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps(profile)
+    ProfileFile.model_validate(tomllib.loads(text))
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def read_profile(path: str | Path) -> ProfileFile:
+    from simulator.efficiency import load_profile
+    from simulator.errors import ScenarioError
+
+    try:
+        return load_profile(path)
+    except ScenarioError as exc:
+        raise MeasurementError(str(exc).replace("efficiency.profile: ", "")) from None

@@ -1,0 +1,207 @@
+"""Bench runner, records, fit and profile: end to end on CPU, and recovery of known parameters."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from calibrate import bench
+from calibrate.bench import BenchSettings, run_sweep, sweep_configs
+from calibrate.errors import MeasurementError
+from calibrate.fit import FIT_BOUNDS, _cases, fit_power, fit_records, predict_step_times
+from calibrate.meters import NullMeter
+from calibrate.profile import build_profile, write_profile
+from calibrate.records import RECORDS_FILE, RunRecord, Window, load_records
+from calibrate.workload import SIZES, hardware_flops_per_step, model_flops_per_step
+from simulator import ScenarioError, estimate, scenario_from_dict
+from simulator.cli import app
+from simulator.perf_params import PerfParams
+
+FAST = BenchSettings(warmup_steps=1, windows=2, window_s=0.05, min_steps=2, meter="none", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cpu_runs(tmp_path_factory):
+    """A tiny CPU sweep: 2 sizes x 2 batches x 2 sequence lengths, fp32."""
+    runs = tmp_path_factory.mktemp("runs")
+    configs = sweep_configs(["tiny", "mini"], [1, 4], [64, 128], dtype="fp32")
+    records = run_sweep(configs, runs, FAST, meter=NullMeter(), progress=False)
+    return runs, records
+
+
+def test_sweep_records_every_config(cpu_runs):
+    runs, records = cpu_runs
+    assert len(records) == 8 and all(r.status == "ok" for r in records)
+    assert len(load_records(runs)) == 8
+    r = records[0]
+    assert len(r.windows) == 2 and all(w.steps >= 2 for w in r.windows)
+    assert r.model_flops_per_step == model_flops_per_step(SIZES["tiny"].__class__.from_dict(r.config))
+    assert 0 < r.mfu < 1.5 and r.tokens_per_s > 0
+
+
+def test_resume_skips_recorded_and_never_rewrites(cpu_runs):
+    runs, _ = cpu_runs
+    before = (runs / RECORDS_FILE).read_bytes()
+    again = run_sweep(sweep_configs(["tiny"], [1, 4], [64, 128], dtype="fp32"), runs, FAST, meter=NullMeter(),
+                      progress=False)
+    assert again == []
+    assert (runs / RECORDS_FILE).read_bytes() == before
+
+
+def test_crashed_config_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
+    from calibrate import workload
+
+    real_build = workload.build
+
+    def flaky(config, device="cpu", **kw):
+        if config.batch_size == 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if config.batch_size == 3:
+            raise ValueError("boom")
+        return real_build(config, device, **kw)
+
+    monkeypatch.setattr(workload, "build", flaky)
+    recs = run_sweep(sweep_configs(["tiny"], [1, 2, 3], [32], dtype="fp32"), tmp_path, FAST, meter=NullMeter(),
+                     progress=False)
+    assert [r.status for r in recs] == ["ok", "oom", "error"]
+    assert "out of memory" in recs[1].error and "ValueError: boom" in recs[2].error
+    assert len(load_records(tmp_path)) == 3
+
+
+def test_malformed_runs_file_names_the_line(tmp_path):
+    (tmp_path / RECORDS_FILE).write_text('{"schema_version": 1}\n')
+    with pytest.raises(MeasurementError, match=r"records.jsonl:1: malformed record"):
+        load_records(tmp_path)
+    with pytest.raises(MeasurementError, match="no records"):
+        load_records(tmp_path / "empty")
+
+
+def test_run_fit_estimate_predicts_held_out_config(cpu_runs, tmp_path):
+    """Fit on 7 configs, predict the 8th through `estimate()` with the profile."""
+    _, records = cpu_runs
+    held = next(r for r in records if r.config["name"] == "mini-b4-s128")
+    train = [r for r in records if r is not held]
+    report = fit_records(train, bootstrap=3)
+    prof = write_profile(tmp_path / "cpu.toml", build_profile(report, train, "test"))
+    c = held.config
+    sc = scenario_from_dict({
+        "model": {"layers": c["layers"], "d_model": c["d_model"], "heads": c["heads"], "kv_heads": c["kv_heads"],
+                  "ffn_dim": c["ffn_dim"], "vocab": c["vocab"], "seq_len": c["seq_len"], "gated_mlp": c["gated_mlp"]},
+        "training": {"tokens": 1e6, "global_batch_tokens": c["batch_size"] * c["seq_len"], "precision": "tf32"},
+        "cluster": {"accelerator": held.device["name"].replace("_", "-"), "devices": 1},
+        "parallelism": {"tp": 1, "pp": 1, "microbatch": c["batch_size"], "zero": 0, "recompute": "none",
+                        "sequence_parallel": False},
+        "efficiency": {"profile": str(prof)},
+        "reliability": {"failures_per_device_hour": 0.0},
+        "pricing": {"usd_per_device_hour": 0.0},
+    })
+    est = estimate(sc)
+    err = est.step_time_s / held.step_time_s - 1
+    print(f"held-out mini-b4-s128: predicted {est.step_time_s:.4f} s, measured {held.step_time_s:.4f} s, {100 * err:+.1f}%")
+    assert abs(err) < 0.25  # noisy shared CPU; the LOCO figures are in the profile's [quality]
+    assert report.step_loco_mape < 25
+
+
+def test_profile_for_another_accelerator_is_rejected(cpu_runs, tmp_path):
+    _, records = cpu_runs
+    prof = write_profile(tmp_path / "p.toml", build_profile(fit_records(records, bootstrap=0), records, "t"))
+    sc = scenario_from_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
+                             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8},
+                             "efficiency": {"profile": str(prof)}})
+    with pytest.raises(ScenarioError, match="was fitted on"):
+        estimate(sc)
+
+
+# --- recovery of known parameters from synthetic records ------------------------------------
+TRUE = PerfParams(gemm_eff_max=0.72, gemm_half_gflop=3.0, flash_attn_eff=0.45, mem_bw_eff=0.65)
+
+
+def _synthetic(noise: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    configs = [dataclasses.replace(SIZES[s], batch_size=b, seq_len=t, dtype="bf16")
+               for s in ("mini", "small", "125m", "350m") for b in (1, 4, 16) for t in (256, 2048)]
+    device = {"kind": "cuda", "name": "NVIDIA H100 80GB HBM3", "catalog_id": "nvidia-h100-sxm-80gb"}
+    records = []
+    for i, cfg in enumerate(configs):
+        stub = RunRecord(record_id=str(i), status="ok", created_utc="x", config=cfg.to_dict(), device=device,
+                         windows=[Window(steps=1, duration_s=1.0)])
+        t_true = float(predict_step_times(_cases([stub]), TRUE)[0])
+        hw = hardware_flops_per_step(cfg)
+        power = 80.0 + 0.9 * hw / t_true / 1e12  # idle 80 W, 0.9 W per TFLOP/s
+        windows = [Window(steps=10, duration_s=10 * t_true * (1 + noise * rng.standard_normal()),
+                          energy_j=10 * t_true * power * (1 + noise * rng.standard_normal()),
+                          mean_power_w=power * (1 + noise * rng.standard_normal())) for _ in range(3)]
+        records.append(stub.model_copy(update={"windows": windows, "hardware_flops_per_step": hw,
+                                               "model_flops_per_step": model_flops_per_step(cfg),
+                                               "tokens_per_step": cfg.tokens_per_step}))
+    return records
+
+
+def test_fit_recovers_known_parameters_with_noise():
+    records = _synthetic(noise=0.01)
+    report = fit_records(records, bootstrap=0)
+    p = report.params
+    assert p.gemm_half_gflop == pytest.approx(TRUE.gemm_half_gflop, rel=0.15)
+    assert p.gemm_eff_max == pytest.approx(TRUE.gemm_eff_max, rel=0.05)
+    assert p.flash_attn_eff == pytest.approx(TRUE.flash_attn_eff, rel=0.06)
+    assert p.mem_bw_eff == pytest.approx(TRUE.mem_bw_eff, rel=0.05)
+    assert p.layer_overhead_s == 0.0  # collinear with the half-size, not fitted
+    assert report.power.idle_w == pytest.approx(80.0, rel=0.02)
+    assert report.power.dynamic_w_per_tflops == pytest.approx(0.9, rel=0.02)
+    assert report.step_loco_mape < 3 and report.energy_loco_mape < 3
+    assert set(report.intervals) == set() or set(report.intervals) <= set(FIT_BOUNDS)
+
+
+def test_fit_needs_three_usable_configs_and_energy_for_power():
+    records = _synthetic(noise=0.0)[:2]
+    with pytest.raises(MeasurementError, match="at least 3"):
+        fit_records(records, bootstrap=0)
+    no_power = [r.model_copy(update={"windows": [w.model_copy(update={"mean_power_w": None}) for w in r.windows]})
+                for r in _synthetic(0.0)[:3]]
+    with pytest.raises(MeasurementError, match="power needs"):
+        fit_power(no_power)
+
+
+# --- CLI --------------------------------------------------------------------------------------
+runner = CliRunner()
+
+
+def test_cli_run_fit_show(tmp_path):
+    runs, prof = tmp_path / "runs", tmp_path / "p.toml"
+    r = runner.invoke(app, ["calibrate", "run", "-o", str(runs), "--sizes", "tiny", "--batch", "1,2,4",
+                            "--seq", "32", "--dtype", "fp32", "--window-s", "0.05", "--windows", "2",
+                            "--warmup", "1", "--meter", "none", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert len(load_records(runs)) == 3
+    r = runner.invoke(app, ["calibrate", "fit", str(runs), "-o", str(prof), "--bootstrap", "2"])
+    assert r.exit_code == 0, r.output
+    assert "step_time_loco_mape_pct" in r.stdout
+    r = runner.invoke(app, ["calibrate", "show", str(prof)])
+    assert r.exit_code == 0 and "gemm_eff_max" in r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["calibrate", "run", "-o", "X", "--sizes", "huge"], "unknown; expected one of"),
+    (["calibrate", "run", "-o", "X", "--device", "cuda"], "no CUDA device"),
+    (["calibrate", "fit", "nowhere", "-o", "p.toml"], "no records"),
+    (["calibrate", "show", "missing.toml"], "cannot read"),
+])
+def test_cli_bad_input_one_line(tmp_path, monkeypatch, args, msg):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1, r.output
+    assert msg in r.stderr and "Traceback" not in r.output
+
+
+def test_sweep_toml(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('[sweep]\nsizes = ["tiny"]\nbatch_sizes = [1, 2]\nseq_lens = [32]\ndtype = "fp32"\n'
+                 '[bench]\nwindows = 2\n')
+    configs, extra = bench.load_sweep(p)
+    assert [c.name for c in configs] == ["tiny-b1-s32", "tiny-b2-s32"] and extra == {"windows": 2}
+    p.write_text('[sweep]\nsizes = ["tiny"]\nbatchs = [1]\n')
+    with pytest.raises(MeasurementError, match="sweep.batchs: unknown key"):
+        bench.load_sweep(p)
+    assert json.loads(json.dumps(configs[0].to_dict()))["batch_size"] == 1

@@ -329,6 +329,28 @@ def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="TOML file
     err_console.print(f"ok: {n} entries valid")
 
 
+@app.command("dashboard")
+@_user_errors
+def dashboard_cmd(
+    port: Annotated[int, typer.Option(help="port to serve on")] = 8501,
+    headless: Annotated[bool, typer.Option("--headless/--browser", help="do not open a browser")] = True,
+) -> None:
+    """Start the Streamlit dashboard (planner, compare, explorer, scaling, calibration, validation, catalog)."""
+    import subprocess
+    from importlib import resources
+    from importlib.util import find_spec
+
+    if find_spec("streamlit") is None:
+        raise TrainsimError('the dashboard needs streamlit: pip install -e ".[dashboard]"')
+    if not 0 < port < 65536:
+        raise typer.BadParameter("--port must be 1..65535")
+    app_file = str(resources.files("dashboard").joinpath("streamlit_app.py"))
+    cmd = [sys.executable, "-m", "streamlit", "run", app_file, "--server.port", str(port),
+           "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
+    err_console.print(f"trainsim dashboard on http://localhost:{port}", highlight=False)
+    raise typer.Exit(subprocess.call(cmd))
+
+
 def _ints(text: str, option: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]

@@ -1,0 +1,162 @@
+"""Planner: one training run -> headline figures, breakdowns, plan and memory, downloads.
+
+Every input is bound to the URL, so the address bar is the shareable link of the scenario.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.data import cached_estimate, scenario_from, session_catalog
+from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
+from hardware_catalog.errors import TrainsimError
+from simulator import PRESETS
+
+MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
+MODEL_LABELS = {"params": "by size (parameters only)", "optimal": "compute-optimal for a FLOP budget"}
+
+
+def _widget(kind, label: str, key: str, **kw):
+    """A keyed widget bound to the URL; its default (left out of the URL) comes from DEFAULTS."""
+    if "options" in kw:
+        options = kw["options"]
+        kw["index"] = options.index(DEFAULTS[key]) if DEFAULTS[key] in options else 0
+    else:
+        kw["value"] = DEFAULTS[key]
+    return getattr(st, kind)(label, key=key, bind="query-params", **kw)
+
+
+def _route_error(msg: str, slots: dict[str, st.delta_generator.DeltaGenerator]) -> None:
+    """Show the error beside the controls of the field it names."""
+    for prefix, slot in slots.items():
+        if prefix in msg:
+            slot.error(msg, icon="⚠️")
+            return
+    slots["top"].error(msg, icon="⚠️")
+
+
+def _upload() -> None:
+    up = st.file_uploader("Load a scenario TOML", type=["toml"], key="pl_upload")
+    if up is None or st.session_state.get("pl_uploaded") == up.file_id:
+        return
+    st.session_state["pl_uploaded"] = up.file_id
+    try:
+        data = tomllib.loads(up.getvalue().decode("utf-8"))
+        scenario_from(data)  # validate before touching the widgets
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        st.error(f"{up.name}: not valid TOML ({exc})")
+        return
+    except TrainsimError as exc:
+        st.error(f"{up.name}: {exc}")
+        return
+    for key, value in state_from_scenario(data).items():
+        st.session_state[key] = value
+    st.rerun()
+
+
+def main() -> None:
+    st.title("Training run planner")
+    cat = session_catalog()
+    top = st.container()
+    c_model, c_hw, c_plan = st.columns(3)
+    with c_model:
+        st.subheader("Model and data")
+        model = _widget("selectbox", "Model", "model", options=MODEL_CHOICES,
+                        format_func=lambda m: MODEL_LABELS.get(m, m))
+        if model == "params":
+            _widget("number_input", "Parameters (billions)", "params_b", min_value=0.01, step=1.0)
+        if model == "optimal":
+            _widget("number_input", "Compute budget (FLOPs)", "budget_flops", min_value=1e15, format="%.3e")
+        else:
+            _widget("number_input", "Training tokens (trillions)", "tokens_t", min_value=1e-6, step=0.5, format="%.3f")
+        _widget("number_input", "Sequence length", "seq", min_value=1, step=1024)
+        _widget("number_input", "Global batch (million tokens)", "batch_m", min_value=0.001, step=1.0)
+        _widget("selectbox", "Precision", "precision", options=["bf16", "fp8", "fp16", "tf32"])
+        msg_model = st.empty()
+    with c_hw:
+        st.subheader("Hardware and site")
+        _widget("selectbox", "Accelerator", "hw", options=sorted(cat.accelerators))
+        _widget("number_input", "Devices", "n_dev", min_value=1, step=512)
+        _widget("selectbox", "Region", "region", options=sorted(cat.regions),
+                format_func=lambda r: f"{r} ({cat.regions[r].name})")
+        _widget("number_input", "PUE (0 = region default)", "pue", min_value=0.0, step=0.05)
+        _widget("number_input", "Price USD per device-hour (0 = catalog)", "price", min_value=0.0, step=0.25)
+        msg_hw = st.empty()
+    with c_plan:
+        st.subheader("Parallelism plan")
+        plan = _widget("radio", "Plan", "plan", options=["auto", "manual"], horizontal=True,
+                       format_func=lambda p: {"auto": "best plan (search)", "manual": "manual"}[p])
+        if plan == "manual":
+            a, b = st.columns(2)
+            with a:
+                _widget("number_input", "TP", "tp", min_value=1, step=1)
+                _widget("number_input", "CP", "cp", min_value=1, step=1)
+                _widget("number_input", "Micro-batch", "mb", min_value=1, step=1)
+            with b:
+                _widget("number_input", "PP", "pp", min_value=1, step=1)
+                _widget("selectbox", "ZeRO", "zero", options=[0, 1, 2, 3])
+                _widget("selectbox", "Recompute", "recompute", options=["none", "selective", "full"])
+        msg_plan = st.empty()
+
+    slots = {"model": msg_model, "training": msg_model, "cluster": msg_hw, "datacenter": msg_hw,
+             "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan, "top": top}
+    values = {k: st.session_state.get(k) for k in DEFAULTS}
+    data = scenario_data(values)
+    try:
+        scenario = scenario_from(data)
+        est = cached_estimate(scenario)
+    except TrainsimError as exc:
+        _route_error(str(exc), slots)
+        _upload()
+        return
+    show_estimate(est, scenario)
+    _upload()
+
+
+def show_estimate(est, scenario) -> None:
+    v = est.values
+    st.divider()
+    st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {v['tokens'] / 1e12:.2f}T tokens) on "
+               f"{v['devices']:,} x {v['accelerator']} in {v['region']}; efficiency: {v['efficiency_source']}")
+    m = st.columns(7)
+    m[0].metric("Training FLOPs", f"{v['train_flops']:.3g}")
+    m[1].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
+    m[2].metric("Device-hours", f"{v['device_hours'] / 1e6:,.3f} M")
+    m[3].metric("Cost", f"${v['cost_usd'] / 1e6:,.2f} M")
+    m[4].metric("Energy", f"{v['energy_mwh']:,.0f} MWh")
+    m[5].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
+    m[6].metric("Water", f"{v['water_m3']:,.0f} m³")
+    n = st.columns(4)
+    n[0].metric("MFU", f"{v['mfu']:.1%}")
+    n[1].metric("Step time", f"{v['step_time_s']:.2f} s")
+    n[2].metric("Goodput", f"{v['goodput']:.1%}")
+    n[3].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
+    st.plotly_chart(charts.time_breakdown(est), key="pl_time")
+    st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
+    st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Chosen plan")
+        st.dataframe([est.plan], hide_index=True)
+    with right:
+        mem = {k.removeprefix("memory_"): val for k, val in v.items()
+               if k.startswith("memory_") and k.endswith("_gb") and k not in ("memory_gb_per_device", "memory_capacity_gb")}
+        st.plotly_chart(charts.memory_breakdown(mem, v["memory_capacity_gb"]), key="pl_memory")
+    for note in est.assumptions:
+        st.info(note)
+    d = st.columns(3)
+    d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="scenario.toml", mime="application/toml",
+                         on_click="ignore", key="dl_toml")
+    d[1].download_button("Estimate JSON", est.to_json(), file_name="estimate.json", mime="application/json",
+                         on_click="ignore", key="dl_json")
+    import pandas as pd
+
+    d[2].download_button("Estimate CSV", pd.DataFrame([est.flat()]).to_csv(index=False), file_name="estimate.csv",
+                         mime="text/csv", on_click="ignore", key="dl_csv")
+    st.caption("Share this scenario: copy the page address; every input above is in it.")
+
+
+main()

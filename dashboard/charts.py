@@ -1,0 +1,61 @@
+"""Pure Plotly figure builders for estimates (no Streamlit here; unit-testable with fig.to_dict()).
+
+One colour per breakdown component across every chart (colour-blind-safe Plotly "Safe" palette).
+"""
+
+from __future__ import annotations
+
+import plotly.express as px
+import plotly.graph_objects as go
+
+from simulator import Estimate
+
+_SAFE = px.colors.qualitative.Safe
+COMPONENT_COLORS = {
+    "compute": _SAFE[0], "tp_comm": _SAFE[1], "cp_comm": _SAFE[2], "ep_comm": _SAFE[3], "pp_comm": _SAFE[4],
+    "bubble": _SAFE[5], "dp_comm": _SAFE[6], "optimizer": _SAFE[7], "checkpoint_and_failures": _SAFE[8],
+    "host": _SAFE[9], "facility_overhead": _SAFE[10], "embodied": "#888888", "capex": _SAFE[1],
+    "electricity": _SAFE[4], "weights": _SAFE[0], "gradients": _SAFE[1], "optimizer_states": _SAFE[2],
+    "activations": _SAFE[3], "buffers": _SAFE[4], "overhead": "#888888",
+}
+LABELS = {"checkpoint_and_failures": "checkpoints & failures", "facility_overhead": "cooling & facility (PUE)",
+          "tp_comm": "TP comm", "cp_comm": "CP comm", "ep_comm": "EP comm", "pp_comm": "PP comm",
+          "dp_comm": "DP comm", "bubble": "pipeline bubble", "optimizer_states": "optimizer states"}
+
+
+def _bar(rows: list[tuple[str, float]], title: str, axis: str, fmt: str) -> go.Figure:
+    rows = [(name, value) for name, value in rows if value > 0]
+    fig = go.Figure()
+    for name, value in rows:
+        fig.add_trace(go.Bar(x=[value], y=[title], name=LABELS.get(name, name), orientation="h",
+                             marker_color=COMPONENT_COLORS.get(name), hovertemplate=f"%{{x:{fmt}}}<extra>{LABELS.get(name, name)}</extra>"))
+    fig.update_layout(barmode="stack", height=170, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=axis,
+                      legend=dict(orientation="h", y=-0.6), showlegend=True, yaxis=dict(showticklabels=False),
+                      title=dict(text=title, x=0, font=dict(size=14)))
+    return fig
+
+
+def time_breakdown(est: Estimate) -> go.Figure:
+    """Wall-clock days by component: compute, communication, bubble, optimizer, failures."""
+    rows = [(r["component"], r["seconds"] / 86400) for r in est.breakdown]
+    return _bar(rows, "Time (days)", "days", ",.2f")
+
+
+def energy_breakdown(est: Estimate) -> go.Figure:
+    """Facility MWh by component: devices (per step part), idle, host, cooling and facility."""
+    rows = [(r["component"], r["energy_kwh"] / 1e3) for r in est.breakdown]
+    return _bar(rows, "Energy (MWh)", "MWh", ",.1f")
+
+
+def cost_breakdown(est: Estimate) -> go.Figure:
+    rows = [(r["component"], r["cost_usd"]) for r in est.breakdown]
+    return _bar(rows, "Cost (USD)", "USD", "$,.0f")
+
+
+def memory_breakdown(memory_gb: dict[str, float], capacity_gb: float, title: str = "Memory per device (GB)") -> go.Figure:
+    """Stacked memory components with the device capacity as a vertical line."""
+    names = {"weights_gb": "weights", "gradients_gb": "gradients", "optimizer_gb": "optimizer_states",
+             "activations_gb": "activations", "buffers_gb": "buffers", "overhead_gb": "overhead"}
+    fig = _bar([(names[k], v) for k, v in memory_gb.items() if k in names], title, "GB", ",.1f")
+    fig.add_vline(x=capacity_gb, line_dash="dash", line_color="#cc3311", annotation_text=f"{capacity_gb:g} GB")
+    return fig

@@ -1,0 +1,26 @@
+"""trainsim dashboard entry point: `trainsim dashboard` or `streamlit run dashboard/streamlit_app.py`.
+
+Streamlit multipage app (st.navigation); every page calls the simulator library.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).parent
+st.set_page_config(page_title="trainsim: AI training cost & energy", page_icon="⚡", layout="wide")
+
+PAGES = {
+    "Plan": [
+        st.Page(HERE / "app_pages/planner.py", title="Planner", url_path="planner", default=True),
+    ],
+}
+extra = [("compare.py", "Compare", "compare"), ("explorer.py", "Parallelism explorer", "explorer"),
+         ("scaling.py", "Scaling laws", "scaling"), ("calibration.py", "Calibration", "calibration"),
+         ("validation.py", "Validation", "validation"), ("catalog.py", "Catalog", "catalog")]
+for file, title, path in extra:
+    if (HERE / "app_pages" / file).exists():
+        group = "Plan" if path in ("compare", "explorer") else "Model" if path in ("scaling", "calibration") else "Trust"
+        PAGES.setdefault(group, []).append(st.Page(HERE / "app_pages" / file, title=title, url_path=path))
+
+st.navigation(PAGES, position="top").run()

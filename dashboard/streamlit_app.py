@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="trainsim: AI training cost & energy", page_icon="⚡", layout="wide")
 
 PAGES = {

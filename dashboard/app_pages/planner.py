@@ -16,7 +16,6 @@ from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
 
 MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
-MODEL_LABELS = {"params": "by size (parameters only)", "optimal": "compute-optimal for a FLOP budget"}
 
 
 def _widget(kind, label: str, key: str, **kw):
@@ -65,7 +64,7 @@ def main() -> None:
     with c_model:
         st.subheader("Model and data")
         model = _widget("selectbox", "Model", "model", options=MODEL_CHOICES,
-                        format_func=lambda m: MODEL_LABELS.get(m, m))
+                        help="a preset; 'params': a standard shape for a size; 'optimal': compute-optimal for a budget")
         if model == "params":
             _widget("number_input", "Parameters (billions)", "params_b", min_value=0.01, step=1.0)
         if model == "optimal":
@@ -80,15 +79,15 @@ def main() -> None:
         st.subheader("Hardware and site")
         _widget("selectbox", "Accelerator", "hw", options=sorted(cat.accelerators))
         _widget("number_input", "Devices", "n_dev", min_value=1, step=512)
-        _widget("selectbox", "Region", "region", options=sorted(cat.regions),
-                format_func=lambda r: f"{r} ({cat.regions[r].name})")
+        region = _widget("selectbox", "Region", "region", options=sorted(cat.regions))
+        st.caption(f"{cat.regions[region].name}: {cat.regions[region].carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
         _widget("number_input", "PUE (0 = region default)", "pue", min_value=0.0, step=0.05)
         _widget("number_input", "Price USD per device-hour (0 = catalog)", "price", min_value=0.0, step=0.25)
         msg_hw = st.empty()
     with c_plan:
         st.subheader("Parallelism plan")
         plan = _widget("radio", "Plan", "plan", options=["auto", "manual"], horizontal=True,
-                       format_func=lambda p: {"auto": "best plan (search)", "manual": "manual"}[p])
+                       help="auto: the best plan the search finds; manual: your own")
         if plan == "manual":
             a, b = st.columns(2)
             with a:
@@ -121,19 +120,21 @@ def show_estimate(est, scenario) -> None:
     st.divider()
     st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {v['tokens'] / 1e12:.2f}T tokens) on "
                f"{v['devices']:,} x {v['accelerator']} in {v['region']}; efficiency: {v['efficiency_source']}")
-    m = st.columns(7)
+    m = st.columns(4)
+    m[0].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
+    m[1].metric("Cost", f"${v['cost_usd'] / 1e6:,.2f} M")
+    m[2].metric("Energy", f"{v['energy_mwh']:,.0f} MWh", help=f"IT {v['energy_it_mwh']:,.0f} MWh x PUE {v['pue']:.2f}")
+    m[3].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
+    m = st.columns(4)
     m[0].metric("Training FLOPs", f"{v['train_flops']:.3g}")
-    m[1].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
-    m[2].metric("Device-hours", f"{v['device_hours'] / 1e6:,.3f} M")
-    m[3].metric("Cost", f"${v['cost_usd'] / 1e6:,.2f} M")
-    m[4].metric("Energy", f"{v['energy_mwh']:,.0f} MWh")
-    m[5].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
-    m[6].metric("Water", f"{v['water_m3']:,.0f} m³")
+    m[1].metric("Device-hours", f"{v['device_hours'] / 1e6:,.3f} M")
+    m[2].metric("Water", f"{v['water_m3']:,.0f} m³")
+    m[3].metric("MFU", f"{v['mfu']:.1%}")
     n = st.columns(4)
-    n[0].metric("MFU", f"{v['mfu']:.1%}")
-    n[1].metric("Step time", f"{v['step_time_s']:.2f} s")
-    n[2].metric("Goodput", f"{v['goodput']:.1%}")
-    n[3].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
+    n[0].metric("Step time", f"{v['step_time_s']:.2f} s")
+    n[1].metric("Goodput", f"{v['goodput']:.1%}")
+    n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
+    n[3].metric("Tokens per second", f"{v['tokens_per_s'] / 1e6:,.2f} M")
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
     st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")

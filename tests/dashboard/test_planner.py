@@ -1,0 +1,86 @@
+"""Planner page: default render, inputs change the figures, bad input shows its message, links."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
+from simulator import estimate, load_scenario, scenario_from_dict
+
+APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
+
+
+@pytest.fixture()
+def app():
+    st.cache_data.clear()
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_default_render_matches_the_library(app):
+    at = app.run()
+    assert not at.exception and not at.error
+    est = estimate(scenario_from_dict(scenario_data(DEFAULTS)))
+    assert metric(at, "Wall clock") == f"{est.wall_clock_days:,.1f} days"
+    assert metric(at, "Energy") == f"{est.energy_mwh:,.0f} MWh"
+    assert len(at.get("plotly_chart")) >= 4
+
+
+def test_more_devices_shorter_run(app):
+    at = app.run()
+    before = metric(at, "Wall clock")
+    at.number_input(key="n_dev").set_value(8192).run()
+    assert not at.exception
+    after = metric(at, "Wall clock")
+    assert float(after.split()[0].replace(",", "")) < float(before.split()[0].replace(",", ""))
+
+
+def test_accelerator_and_region_change_cost_and_carbon(app):
+    at = app.run()
+    co2 = metric(at, "Emissions")
+    at.selectbox(key="region").select("FR").run()
+    assert metric(at, "Emissions") != co2
+    cost = metric(at, "Cost")
+    at.selectbox(key="hw").select("nvidia-h200-sxm-141gb").run()
+    assert metric(at, "Cost") != cost
+
+
+def test_bad_manual_plan_shows_the_rule(app):
+    at = app.run()
+    at.radio(key="plan").set_value("manual").run()
+    at.number_input(key="tp").set_value(3).run()
+    assert not at.exception
+    assert any("parallelism.tp: 3" in e.value for e in at.error)
+
+
+def test_plan_that_does_not_fit_says_by_how_much(app):
+    at = app.run()
+    at.number_input(key="n_dev").set_value(2).run()
+    assert any("no plan fits" in e.value and "over by" in e.value for e in at.error)
+
+
+def test_share_link_seeds_the_widgets(app):
+    app.query_params["n_dev"] = "2048"
+    app.query_params["hw"] = "amd-mi300x"
+    at = app.run()
+    assert at.number_input(key="n_dev").value == 2048
+    assert at.selectbox(key="hw").value == "amd-mi300x"
+    assert any("amd-mi300x" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).parents[2] / "examples").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_uploaded_examples_map_onto_planner_state(example):
+    import tomllib
+
+    data = tomllib.loads(example.read_text())
+    state = state_from_scenario(data)
+    rebuilt = scenario_data(state)
+    sc = load_scenario(example)
+    assert rebuilt["cluster"] == {"accelerator": sc.cluster.accelerator, "devices": sc.cluster.devices}
+    assert rebuilt["training"]["tokens"] == pytest.approx(sc.training.tokens)

@@ -44,5 +44,10 @@ def cached_estimate(scenario: Scenario) -> Estimate:
     return _estimate_cached(scenario.model_dump_json(), uploads)
 
 
+def plain(msg: str) -> str:
+    """A library message shown as Markdown: "tp*pp*cp*dp" must not turn into emphasis."""
+    return msg.replace("*", r"\*")
+
+
 def scenario_from(data: dict) -> Scenario:
     return scenario_from_dict(data, "dashboard")

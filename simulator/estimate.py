@@ -64,6 +64,11 @@ class Estimate:
         return pd.DataFrame(self.breakdown)
 
 
+def batch_sequences(global_batch_tokens: float, seq_len: int) -> int:
+    """Sequences per global batch: whole sequences, at least one."""
+    return max(1, round(global_batch_tokens / seq_len))
+
+
 def _with_profile_device(cat: Catalog, profile, path: str) -> Catalog:
     """The catalog plus the device a calibration profile describes (replacing a same-id entry)."""
     from pydantic import ValidationError
@@ -107,8 +112,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     if batch_tokens is None:
         batch_tokens = DEFAULT_GLOBAL_BATCH_TOKENS
         assumptions.append(f"training.global_batch_tokens not given: {batch_tokens} (Llama 2's 4M tokens)")
-    batch_seqs = max(1, round(batch_tokens / model.seq_len))
-    batch_tokens = batch_seqs * model.seq_len  # whole sequences
+    batch_seqs = batch_sequences(batch_tokens, model.seq_len)
+    batch_tokens = batch_seqs * model.seq_len
 
     eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
     perf = perf_params_for(acc, profile.perf if profile else None)

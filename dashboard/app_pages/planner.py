@@ -10,7 +10,7 @@ import tomllib
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import cached_estimate, scenario_from, session_catalog
+from dashboard.data import cached_estimate, plain, scenario_from, session_catalog
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
@@ -32,9 +32,9 @@ def _route_error(msg: str, slots: dict[str, st.delta_generator.DeltaGenerator]) 
     """Show the error beside the controls of the field it names."""
     for prefix, slot in slots.items():
         if prefix in msg:
-            slot.error(msg, icon="⚠️")
+            slot.error(plain(msg), icon="⚠️")
             return
-    slots["top"].error(msg, icon="⚠️")
+    slots["top"].error(plain(msg), icon="⚠️")
 
 
 def _upload() -> None:

@@ -1,0 +1,189 @@
+"""Parallelism explorer: every plan the search considered for the planner's scenario.
+
+Top plans by an objective (`simulator.explore.search`), all feasible plans by step time and memory,
+the time-energy Pareto front, why candidates were rejected, and a checker for a hand-made plan
+(`simulator.plan.plan_problems`, `simulator.memory.memory_per_device`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, charts_compare as cc
+from dashboard.data import UPLOADS_KEY, cached_estimate, plain, scenario_from, session_catalog
+from dashboard.state import DEFAULTS, scenario_data
+from hardware_catalog.errors import TrainsimError
+from simulator.estimate import DEFAULT_GLOBAL_BATCH_TOKENS
+from simulator.estimate import batch_sequences as _batch_sequences
+from simulator.explore import SearchReport, search
+from simulator.memory import memory_per_device
+from simulator.plan import Plan, PlanGrid, plan_problems
+from simulator.scenario import Scenario
+from simulator.search import OBJECTIVES
+
+MAX_POINTS = 5000
+MEMORY_NAMES = ("weights_gb", "gradients_gb", "optimizer_gb", "activations_gb", "buffers_gb", "overhead_gb")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _search(scenario_json: str, objective: str, top: int, uploads: tuple, _cat) -> SearchReport:
+    """`explore.search` memoised on the scenario, objective, top and this session's uploads."""
+    return search(Scenario.model_validate_json(scenario_json), _cat, top=top, objective=objective)
+
+
+def cached_search(scenario: Scenario, objective: str, top: int, cat) -> SearchReport:
+    uploads = tuple(tuple(x) for x in st.session_state.get(UPLOADS_KEY, []))
+    return _search(scenario.model_dump_json(), objective, top, uploads, cat)
+
+
+def memory_of(values: dict) -> dict[str, float]:
+    """The `memory_*_gb` components of an estimate's values, keyed like MemoryBreakdown.row()."""
+    return {k: values[f"memory_{k}"] for k in MEMORY_NAMES if f"memory_{k}" in values}
+
+
+def main() -> None:
+    st.title("Parallelism explorer")
+    cat = session_catalog()
+    planner = {k: st.session_state.get(k, DEFAULTS[k]) for k in DEFAULTS}
+    try:
+        scenario = scenario_from(scenario_data({**planner, "plan": "auto"}))
+        spec = scenario.model.spec()
+    except TrainsimError as exc:
+        st.error(f"The planner's scenario is not valid: {plain(str(exc))}", icon="⚠️")
+        return
+    devices, acc_id = scenario.cluster.devices, scenario.cluster.accelerator
+    st.caption(f"{spec.name} on {devices:,} x {acc_id} in {scenario.datacenter.region} (the Planner page's "
+               "scenario; change it there). Every plan DP x TP x PP x CP x EP x ZeRO x recompute x micro-batch "
+               "x interleaving is checked against the rules and device memory, then timed.")
+
+    a, b, c = st.columns(3)
+    objective = a.selectbox("Rank plans by", OBJECTIVES, key="exp_objective", bind="query-params",
+                            format_func=lambda o: {"time": "step time", "cost": "cost", "energy": "energy",
+                                                   "memory": "memory per device"}[o])
+    top = b.number_input("Top plans", min_value=1, max_value=50, value=10, step=1, key="exp_top",
+                         bind="query-params")
+    colour = c.radio("Colour plans by", ["cost", "energy"], horizontal=True, key="exp_color",
+                     bind="query-params", format_func=lambda x: f"{x} per step")
+    try:
+        best = cached_estimate(scenario)
+        report = cached_search(scenario, objective, int(top), cat)
+    except TrainsimError as exc:
+        st.error(plain(str(exc)), icon="⚠️")
+    else:
+        show_search(best, report, objective, colour)
+    manual_plan(planner, scenario, spec)
+
+
+def show_search(best, report: SearchReport, objective: str, colour: str) -> None:
+    res = best.search
+    m = st.columns(4)
+    m[0].metric("Candidate plans", f"{report.plans_evaluated:,}")
+    m[1].metric("Feasible", f"{report.feasible:,}")
+    m[2].metric("Search time", f"{report.seconds * 1e3:,.0f} ms")
+    m[3].metric(f"Step time, best for {objective}", f"{report.plans[0].step_time_s:.2f} s")
+
+    st.subheader(f"Top {len(report.plans)} plans by {objective}")
+    st.dataframe(top_table(report.plans), hide_index=True, key="exp_table", column_config={
+        "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
+        "mfu": st.column_config.NumberColumn("MFU", format="percent"),
+        "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
+        "memory_gb": st.column_config.NumberColumn("memory (GB)", format="%.1f"),
+        "days": st.column_config.NumberColumn("days", format="%.1f"),
+        "energy_mwh": st.column_config.NumberColumn("MWh", format="%.0f")})
+
+    left, right = st.columns([2, 3])
+    with left:
+        pick = st.selectbox("Plan", range(len(report.plans)), key="exp_plan", bind="query-params",
+                            format_func=lambda i: f"#{i + 1}: {cc.plan_label(report.plans[i].plan)}")
+        rank = (pick or 0) + 1
+        chosen = report.plans[rank - 1].values
+        st.plotly_chart(charts.memory_breakdown(memory_of(chosen), chosen["memory_capacity_gb"],
+                                                title=f"Memory per device, plan #{rank} (GB)"), key="exp_memory")
+        st.caption(f"Plan #{rank}: {chosen['wall_clock_days']:,.1f} days, ${chosen['cost_usd'] / 1e6:,.2f} M, "
+                   f"{chosen['energy_mwh']:,.0f} MWh, MFU {chosen['mfu']:.1%}.")
+    with right:
+        order = res.order(objective)[: len(report.plans)]
+        front = res.pareto()
+        idx = cc.downsample(len(res), np.concatenate([order, front]), MAX_POINTS)
+        if len(idx) < len(res):
+            st.caption(f"Showing {len(idx):,} of {len(res):,} feasible plans (the top and Pareto plans, "
+                       "the rest sampled at random).")
+        st.plotly_chart(cc.plan_scatter(cc.plans_frame(res, idx), colour, best.memory_capacity_gb,
+                                        highlight=cc.plans_frame(res, order)), key="exp_scatter")
+
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(cc.pareto_chart(cc.plans_frame(res, idx), cc.plans_frame(res, front)), key="exp_pareto")
+        st.caption(f"{len(front)} plan(s) on the front: no other plan is both faster and uses less energy per step "
+                   "(on a rented cluster, cost follows time).")
+    with right:
+        st.plotly_chart(cc.rejected_bar(report.rejected), key="exp_rejected")
+        st.dataframe(pd.DataFrame({"reason": list(report.rejected), "plans": list(report.rejected.values())}),
+                     hide_index=True, key="exp_reasons")
+        st.caption("A plan breaking several rules counts once per rule.")
+
+
+def top_table(plans) -> pd.DataFrame:
+    rows = []
+    for rank, est in enumerate(plans, 1):
+        p, v = est.plan, est.values
+        rows.append({"#": rank, **{k: p[k] for k in ("tp", "pp", "cp", "dp", "ep", "zero", "recompute",
+                                                      "microbatch", "interleave")},
+                     "step_time_s": v["step_time_s"], "memory_gb": v["memory_gb_per_device"],
+                     "days": v["wall_clock_days"], "cost_usd": v["cost_usd"], "energy_mwh": v["energy_mwh"],
+                     "mfu": v["mfu"]})
+    return pd.DataFrame(rows)
+
+
+def batch_sequences(scenario: Scenario, seq_len: int) -> int:
+    """Sequences per global batch, as `estimate()` rounds it."""
+    return _batch_sequences(scenario.training.global_batch_tokens or DEFAULT_GLOBAL_BATCH_TOKENS, seq_len)
+
+
+def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
+    st.subheader("Check a plan of your own")
+    cols = st.columns(6)
+    tp = cols[0].number_input("TP", min_value=1, value=DEFAULTS["tp"], step=1, key="exp_tp", bind="query-params")
+    pp = cols[1].number_input("PP", min_value=1, value=DEFAULTS["pp"], step=1, key="exp_pp", bind="query-params")
+    cp = cols[2].number_input("CP", min_value=1, value=DEFAULTS["cp"], step=1, key="exp_cp", bind="query-params")
+    zero = cols[3].selectbox("ZeRO", [0, 1, 2, 3], index=DEFAULTS["zero"], key="exp_zero", bind="query-params")
+    mb = cols[4].number_input("Micro-batch", min_value=1, value=DEFAULTS["mb"], step=1, key="exp_mb",
+                              bind="query-params")
+    rc = cols[5].selectbox("Recompute", ["none", "selective", "full"], index=1, key="exp_recompute",
+                           bind="query-params")
+    devices = scenario.cluster.devices
+    plan = Plan(tp=int(tp), pp=int(pp), cp=int(cp), dp=max(1, devices // (int(tp) * int(pp) * int(cp))),
+                microbatch=int(mb), zero=int(zero), recompute=rc)
+    batch_seqs = batch_sequences(scenario, spec.seq_len)
+    problems = plan_problems(plan, spec, devices, batch_seqs)
+    for msg in problems:
+        st.error(plain(msg), icon="⚠️")
+    if problems:
+        return
+    capacity = session_catalog().accelerator(scenario.cluster.accelerator).memory.hbm_gb.value
+    mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
+                            scenario.parallelism.flash_attention).row(0)
+    if mem["total_gb"] > capacity:
+        st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
+                 f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "
+                 "stage, recompute = full, more TP/PP or a smaller micro-batch.", icon="⚠️")
+    else:
+        st.success(f"{cc.plan_label(plan.to_dict())} is valid and fits: {mem['total_gb']:.1f} of {capacity:g} GB "
+                   "per device.")
+        fixed = {"plan": "manual", "tp": plan.tp, "pp": plan.pp, "cp": plan.cp, "zero": plan.zero,
+                 "mb": plan.microbatch, "recompute": plan.recompute}
+        try:
+            v = cached_estimate(scenario_from(scenario_data({**planner, **fixed}))).values
+        except TrainsimError as exc:
+            st.error(plain(str(exc)), icon="⚠️")
+        else:
+            st.caption(f"With these settings (the search still picks interleaving): step {v['step_time_s']:.2f} s, "
+                       f"{v['wall_clock_days']:,.1f} days, ${v['cost_usd'] / 1e6:,.2f} M, {v['energy_mwh']:,.0f} MWh, "
+                       f"MFU {v['mfu']:.1%}.")
+    st.plotly_chart(charts.memory_breakdown(mem, capacity, title="Memory per device, your plan (GB)"),
+                    key="exp_manual_memory")
+
+
+main()

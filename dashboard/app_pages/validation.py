@@ -1,0 +1,64 @@
+"""Validation: the simulator's predictions against published training runs, per row and summarised,
+so users can judge how far to trust each figure. Everything comes from `simulator.validation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts_model
+from simulator.validation import Check, run_validation, summary
+
+ALL = "all"
+
+
+@st.cache_data(show_spinner="Simulating the published runs...")
+def checks() -> list[Check]:
+    """Every check of `run_validation()` with the packaged catalog (published runs are fixed data)."""
+    return run_validation()
+
+
+def checks_frame(items: list[Check]) -> pd.DataFrame:
+    rows = [{**dataclasses.asdict(c), "error_pct": c.error_pct} for c in items]
+    cols = ["run", "quantity", "method", "predicted", "reported", "error_pct", "note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def main() -> None:
+    st.title("Validation against published runs")
+    st.caption("Each published run (paper, model card or benchmark) becomes a scenario; its reported figures are "
+               "compared with the simulator's prediction. Error = (predicted - reported) / reported. "
+               "`reported throughput` checks use the run's own MFU (FLOP and time arithmetic only); "
+               "`default model` and `parallelism model` checks use the simulator's efficiency model; "
+               "throughput rows marked 'fitted' in the note were used to fit the GEMM ceiling.")
+    items = checks()
+    df = checks_frame(items)
+    quantities = sorted(df["quantity"].unique())
+    quantity = st.selectbox("Quantity", [ALL] + quantities, key="val_quantity", bind="query-params",
+                            format_func=lambda q: "all quantities" if q == ALL else charts_model.QUANTITY_LABELS.get(q, q))
+    shown = df if quantity == ALL else df[df["quantity"] == quantity]
+    chosen = items if quantity == ALL else [c for c in items if c.quantity == quantity]
+
+    st.subheader("Summary: absolute % error by quantity and method")
+    st.container(key="val_summary").dataframe(pd.DataFrame(summary(chosen)), hide_index=True,
+                 column_config={"median_abs_error_pct": st.column_config.NumberColumn("median |error| %", format="%.1f"),
+                                "max_abs_error_pct": st.column_config.NumberColumn("max |error| %", format="%.1f")})
+
+    st.subheader(f"Per run ({len(shown)} checks)")
+    st.container(key="val_rows").dataframe(shown, hide_index=True,
+                 column_config={"predicted": st.column_config.NumberColumn(format="%.4g"),
+                                "reported": st.column_config.NumberColumn(format="%.4g"),
+                                "error_pct": st.column_config.NumberColumn("error %", format="%+.1f")})
+    st.download_button("Checks CSV", shown.to_csv(index=False), file_name="validation.csv", mime="text/csv",
+                       on_click="ignore", key="val_csv")
+
+    shown_q = quantities if quantity == ALL else [quantity]
+    cols = st.columns(2 if len(shown_q) > 1 else 1)
+    for i, q in enumerate(shown_q):
+        cols[i % len(cols)].plotly_chart(charts_model.validation_parity(df, q), key=f"val_parity_{q}")
+
+
+main()

@@ -87,7 +87,7 @@ def _precision(record: RunRecord) -> str:
 
 
 @dataclass(frozen=True)
-class _Case:
+class Case:
     model: ModelSpec
     grid: PlanGrid
     acc: Accelerator
@@ -96,17 +96,17 @@ class _Case:
     measured_s: float
 
 
-def _cases(records: list[RunRecord]) -> list[_Case]:
+def cases_for(records: list[RunRecord]) -> list[Case]:
     cases = []
     for r in records:
         batch = int(r.config["batch_size"])
         plan = Plan(tp=1, pp=1, dp=1, microbatch=batch, zero=0, recompute="none", sequence_parallel=False)
-        cases.append(_Case(_spec(r), PlanGrid.from_plans([plan]), accelerator_for(r), _precision(r), batch,
+        cases.append(Case(_spec(r), PlanGrid.from_plans([plan]), accelerator_for(r), _precision(r), batch,
                            float(r.step_time_s)))
     return cases
 
 
-def predict_step_times(cases: list[_Case], params: PerfParams) -> np.ndarray:
+def predict_step_times(cases: list[Case], params: PerfParams) -> np.ndarray:
     return np.array([float(step_parts(c.model, c.grid, c.acc, params, c.precision, c.batch).total_s[0])
                      for c in cases])
 
@@ -120,7 +120,7 @@ def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> Perf
     return dataclasses.replace(base, **values)
 
 
-def fit_step_time(cases: list[_Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
+def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
                   start: PerfParams | None = None) -> PerfParams:
     """Bounded robust least squares of log step time over `names` (module docstring)."""
     base = start or PerfParams()
@@ -142,7 +142,7 @@ class PowerFit:
     dynamic_w_per_tflops: float
 
 
-def _power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
+def power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
     tflops, power = [], []
     for r in records:
         if r.mean_power_w is not None and r.step_time_s and r.hardware_flops_per_step:
@@ -153,7 +153,7 @@ def _power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_power(records: list[RunRecord]) -> PowerFit:
     """P = idle + k x TFLOP/s by non-negative relative least squares; needs two distinct throughputs."""
-    tflops, power = _power_points(records)
+    tflops, power = power_points(records)
     if len(power) < 2 or np.ptp(tflops) <= 0:
         raise MeasurementError("calibrate fit: power needs at least two configurations with energy readings "
                                "and different throughputs (run with a meter: --meter nvml|codecarbon|rapl)")
@@ -194,7 +194,7 @@ def fit_records(records: list[RunRecord], bootstrap: int = 30, seed: int = 0) ->
                                "(successful, single-device runs)")
     if len({r.device.get("name") for r in recs}) > 1:
         raise MeasurementError("calibrate fit: the records come from several devices; fit one device at a time")
-    cases = _cases(recs)
+    cases = cases_for(recs)
     params = fit_step_time(cases)
     has_energy = sum(r.mean_power_w is not None for r in recs) >= 3
     power = fit_power(recs) if has_energy else None

@@ -13,6 +13,7 @@ from simulator import Estimate, Scenario, estimate
 from simulator.scenario import scenario_from_dict
 
 UPLOADS_KEY = "catalog_uploads"  # list of (origin, toml text) in st.session_state
+PROFILE_KEY = "profile_path"  # a calibration profile file chosen on the Calibration page
 
 
 @st.cache_resource(show_spinner=False)

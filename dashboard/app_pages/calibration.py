@@ -14,13 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from calibrate.errors import MeasurementError
-from calibrate.fit import FIT_BOUNDS, FitReport, _cases, _power_points, fit_records, predict_step_times, usable
+from calibrate.fit import FIT_BOUNDS, FitReport, cases_for, power_points, fit_records, predict_step_times, usable
 from calibrate.profile import build_profile, dumps, write_profile
 from calibrate.records import RECORDS_FILE, RunRecord, load_records
 from dashboard import charts_model
+from dashboard.data import plain
 
 UPLOADS = "cal_uploads"  # list of (file_id, file name, text) in st.session_state
-PROFILE_KEY = "profile_path"  # read by the Planner: a calibration profile TOML to use
+from dashboard.data import PROFILE_KEY  # noqa: E402  (read by the Planner)
 DEFAULT_BOOTSTRAP = 20
 
 
@@ -40,7 +41,7 @@ def fitted(records_json: tuple[str, ...], bootstrap: int) -> tuple[FitReport, li
     """`fit_records` and the fitted model's step time for each usable record (in `usable` order)."""
     records = [RunRecord.model_validate_json(j) for j in records_json]
     report = fit_records(records, bootstrap=bootstrap)
-    predicted = predict_step_times(_cases(usable(records)), report.params)
+    predicted = predict_step_times(cases_for(usable(records)), report.params)
     return report, [float(x) for x in predicted]
 
 
@@ -58,7 +59,7 @@ def _sources() -> tuple[list[RunRecord], list[str]]:
                 records += load_records(path)
                 origins.append(str(path))
             except MeasurementError as exc:
-                st.error(str(exc), icon="⚠️")
+                st.error(plain(str(exc)), icon="⚠️")
         st.number_input("Bootstrap resamples (confidence intervals)", key="cal_boot", bind="query-params",
                         value=DEFAULT_BOOTSTRAP, min_value=0, max_value=500, step=10,
                         help="More resamples: steadier 5-95% intervals, slower fit. 0 skips the intervals.")
@@ -76,7 +77,7 @@ def _sources() -> tuple[list[RunRecord], list[str]]:
                 records += records_from_text(name, text)
                 origins.append(f"upload:{name}")
             except MeasurementError as exc:
-                st.error(str(exc), icon="⚠️")
+                st.error(plain(str(exc)), icon="⚠️")
         if kept:
             st.caption("Kept for this browser session: " + ", ".join(f"`{n}`" for _, n, _ in kept))
             if st.button("Forget uploaded records", key="cal_clear"):
@@ -122,7 +123,7 @@ def profile_section(report: FitReport, records: list[RunRecord], origins: list[s
     try:
         profile = build_profile(report, records, origin)
     except (MeasurementError, ValueError) as exc:
-        st.error(f"The fit cannot be written as a profile: {exc}")
+        st.error(plain(f"The fit cannot be written as a profile: {exc}"))
         return
     st.caption(f"Applies to accelerator `{profile['accelerator']}`"
                + (" (this measured device, carried inside the profile)" if "device" in profile else "")
@@ -156,7 +157,7 @@ def main() -> None:
     try:
         report, predicted = fitted(tuple(r.model_dump_json() for r in records), boot)
     except MeasurementError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(plain(str(exc)), icon="⚠️")
         return
     ok = usable(records)
     names = [r.config.get("name", r.record_id) for r in ok]
@@ -173,7 +174,7 @@ def main() -> None:
                        key="cal_mfu")
     power_rows = []
     for name, r in zip(names, ok):
-        tflops, power = _power_points([r])
+        tflops, power = power_points([r])
         if len(power):
             power_rows.append({"name": name, "tflops": float(tflops[0]), "power_w": float(power[0])})
     if power_rows:

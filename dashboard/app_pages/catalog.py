@@ -14,7 +14,7 @@ import streamlit as st
 
 from calibrate.profile import dumps
 from dashboard import charts_model
-from dashboard.data import UPLOADS_KEY, packaged_catalog, session_catalog
+from dashboard.data import UPLOADS_KEY, packaged_catalog, plain, session_catalog
 from hardware_catalog import Accelerator, Catalog, CatalogError, Region, parse_toml_text
 
 DEFAULT_ACC = "nvidia-h100-sxm-80gb"
@@ -89,7 +89,7 @@ def upload_section() -> None:
             st.session_state["cat_upload_seen"] = up.file_id
             st.session_state["cat_upload_msg"] = add_upload(up.name, up.getvalue())
         kind, msg = st.session_state["cat_upload_msg"]
-        (st.error if kind == "error" else st.success)(msg)
+        (st.error if kind == "error" else st.success)(plain(msg))
     if _uploads():
         st.write("Your uploaded files: " + ", ".join(f"`{o.removeprefix('upload:')}`" for o, _ in _uploads()))
         if st.button("Remove my uploads", key="cat_clear"):
@@ -126,8 +126,8 @@ def main() -> None:
     try:
         cat = session_catalog()
     except CatalogError as exc:
-        st.error(f"Your uploaded catalog entries cannot be used: {exc}. Showing the packaged catalog; remove the "
-                 "uploads under 'Add your own'.")
+        st.error(plain(f"Your uploaded catalog entries cannot be used: {exc}. Showing the packaged catalog; "
+                       "remove the uploads under 'Add your own'."))
         cat = packaged_catalog()
 
     with t_acc:
@@ -153,8 +153,7 @@ def main() -> None:
                                     "unverified": st.column_config.NumberColumn("unverified numbers")})
         rids = sorted(cat.regions)
         region_id = st.selectbox("Region details", rids, key="cat_region", bind="query-params",
-                                 index=rids.index(DEFAULT_REGION) if DEFAULT_REGION in rids else 0,
-                                 format_func=lambda r: f"{r} ({cat.regions[r].name})")
+                                 index=rids.index(DEFAULT_REGION) if DEFAULT_REGION in rids else 0)
         entry_details(cat.regions[region_id], cat, "region")
 
 

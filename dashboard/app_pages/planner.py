@@ -10,9 +10,10 @@ import tomllib
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import cached_estimate, plain, scenario_from, session_catalog
+from dashboard.data import PROFILE_KEY, cached_estimate, packaged_catalog, plain, scenario_from, session_catalog
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
+from simulator.efficiency import load_profile as read_profile
 from simulator import PRESETS
 
 MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
@@ -37,6 +38,25 @@ def _route_error(msg: str, slots: dict[str, st.delta_generator.DeltaGenerator]) 
     slots["top"].error(plain(msg), icon="⚠️")
 
 
+def _profile_banner(slot):
+    """The calibration profile this session uses (set on the Calibration page), or None."""
+    path = st.session_state.get(PROFILE_KEY)
+    if not path:
+        return None
+    try:
+        profile = read_profile(path)
+    except TrainsimError as exc:
+        slot.error(plain(f"calibration profile: {exc}"))
+        return None
+    cols = slot.columns([4, 1])
+    cols[0].info(f"Using calibration profile for {profile.accelerator} ({profile.source}); "
+                 f"select that accelerator to apply it.")
+    if cols[1].button("Stop using it", key="pl_profile_off"):
+        del st.session_state[PROFILE_KEY]
+        st.rerun()
+    return profile
+
+
 def _upload() -> None:
     up = st.file_uploader("Load a scenario TOML", type=["toml"], key="pl_upload")
     if up is None or st.session_state.get("pl_uploaded") == up.file_id:
@@ -58,8 +78,13 @@ def _upload() -> None:
 
 def main() -> None:
     st.title("Training run planner")
-    cat = session_catalog()
     top = st.container()
+    try:
+        cat = session_catalog()
+    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
+        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
+        cat = packaged_catalog()
+    profile = _profile_banner(top)
     c_model, c_hw, c_plan = st.columns(3)
     with c_model:
         st.subheader("Model and data")
@@ -77,7 +102,8 @@ def main() -> None:
         msg_model = st.empty()
     with c_hw:
         st.subheader("Hardware and site")
-        _widget("selectbox", "Accelerator", "hw", options=sorted(cat.accelerators))
+        accelerators = sorted(set(cat.accelerators) | ({profile.accelerator} if profile else set()))
+        _widget("selectbox", "Accelerator", "hw", options=accelerators)
         _widget("number_input", "Devices", "n_dev", min_value=1, step=512)
         region = _widget("selectbox", "Region", "region", options=sorted(cat.regions))
         st.caption(f"{cat.regions[region].name}: {cat.regions[region].carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
@@ -104,6 +130,8 @@ def main() -> None:
              "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan, "top": top}
     values = {k: st.session_state.get(k) for k in DEFAULTS}
     data = scenario_data(values)
+    if profile is not None and values["hw"] == profile.accelerator:
+        data["efficiency"] = {"profile": st.session_state[PROFILE_KEY]}
     try:
         scenario = scenario_from(data)
         est = cached_estimate(scenario)

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts_model
+from dashboard.data import plain
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
 from simulator import scenario_from_dict
@@ -84,7 +85,7 @@ def main() -> None:
                                     "tokens per param": st.column_config.NumberColumn(format="%.1f"),
                                     "loss at optimum": st.column_config.NumberColumn(format="%.3f")})
     if run is None:
-        st.warning(note)
+        st.warning(plain(note))
     else:
         st.info(note)
     lo = min(C_RANGE[0], flops / 10, run["flops"] / 10 if run else C_RANGE[0])

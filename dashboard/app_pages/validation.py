@@ -37,8 +37,9 @@ def main() -> None:
     items = checks()
     df = checks_frame(items)
     quantities = sorted(df["quantity"].unique())
+    # Raw ids as options (no format_func): a bound selectbox puts the displayed label in the URL.
     quantity = st.selectbox("Quantity", [ALL] + quantities, key="val_quantity", bind="query-params",
-                            format_func=lambda q: "all quantities" if q == ALL else charts_model.QUANTITY_LABELS.get(q, q))
+                            help=", ".join(f"{q}: {charts_model.QUANTITY_LABELS.get(q, q)}" for q in quantities))
     shown = df if quantity == ALL else df[df["quantity"] == quantity]
     chosen = items if quantity == ALL else [c for c in items if c.quantity == quantity]
 

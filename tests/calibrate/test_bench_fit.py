@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from calibrate import bench
 from calibrate.bench import BenchSettings, run_sweep, sweep_configs
 from calibrate.errors import MeasurementError
-from calibrate.fit import FIT_BOUNDS, _cases, fit_power, fit_records, predict_step_times
+from calibrate.fit import FIT_BOUNDS, cases_for, fit_power, fit_records, predict_step_times
 from calibrate.meters import NullMeter
 from calibrate.profile import build_profile, write_profile
 from calibrate.records import RECORDS_FILE, RunRecord, Window, load_records
@@ -24,10 +24,18 @@ FAST = BenchSettings(warmup_steps=1, windows=2, window_s=0.05, min_steps=2, mete
 
 @pytest.fixture(scope="module")
 def cpu_runs(tmp_path_factory):
-    """A tiny CPU sweep: 2 sizes x 2 batches x 2 sequence lengths, fp32."""
+    """A tiny CPU sweep: 2 sizes x 2 batches x 2 sequence lengths, fp32, one thread (steadier timings)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     runs = tmp_path_factory.mktemp("runs")
     configs = sweep_configs(["tiny", "mini"], [1, 4], [64, 128], dtype="fp32")
-    records = run_sweep(configs, runs, FAST, meter=NullMeter(), progress=False)
+    settings = dataclasses.replace(FAST, windows=3, window_s=0.15)
+    try:
+        records = run_sweep(configs, runs, settings, meter=NullMeter(), progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return runs, records
 
 
@@ -127,7 +135,7 @@ def _synthetic(noise: float, seed: int = 0):
     for i, cfg in enumerate(configs):
         stub = RunRecord(record_id=str(i), status="ok", created_utc="x", config=cfg.to_dict(), device=device,
                          windows=[Window(steps=1, duration_s=1.0)])
-        t_true = float(predict_step_times(_cases([stub]), TRUE)[0])
+        t_true = float(predict_step_times(cases_for([stub]), TRUE)[0])
         hw = hardware_flops_per_step(cfg)
         power = 80.0 + 0.9 * hw / t_true / 1e12  # idle 80 W, 0.9 W per TFLOP/s
         windows = [Window(steps=10, duration_s=10 * t_true * (1 + noise * rng.standard_normal()),

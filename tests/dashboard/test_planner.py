@@ -84,3 +84,19 @@ def test_uploaded_examples_map_onto_planner_state(example):
     sc = load_scenario(example)
     assert rebuilt["cluster"] == {"accelerator": sc.cluster.accelerator, "devices": sc.cluster.devices}
     assert rebuilt["training"]["tokens"] == pytest.approx(sc.training.tokens)
+
+
+def test_calibration_profile_applies_to_its_accelerator(app, tmp_path):
+    """A profile chosen on the Calibration page changes the planner's numbers for its accelerator."""
+    prof = tmp_path / "h100.toml"
+    prof.write_text('schema_version = 1\naccelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\n'
+                    'mfu = 0.5\nidle_w = 100.0\ndynamic_w_per_tflops = 0.5\n\n[perf]\ngemm_eff_max = 0.5\n')
+    at = app.run()
+    base = metric(at, "Wall clock")
+    at.session_state["profile_path"] = str(prof)
+    at.run()
+    assert not at.exception
+    assert any("Using calibration profile" in i.value for i in at.info)
+    assert metric(at, "Wall clock") != base  # a lower GEMM ceiling: a slower run
+    at.selectbox(key="hw").select("nvidia-h200-sxm-141gb").run()
+    assert not at.error  # the profile only applies to its own accelerator

@@ -294,10 +294,16 @@ def _probe_sizes(text: str) -> list[int]:
     return sizes
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line `launch` picks out of torchrun's output
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{_ERROR_LINE} usage error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from calibrate.workload import DTYPES, SIZES
 
-    p = argparse.ArgumentParser(prog="python -m calibrate.distributed",
+    p = _Parser(prog="python -m calibrate.distributed",
                                 description="One DDP/FSDP2 calibration run under torchrun (one record by rank 0).")
     p.add_argument("--output", required=True, help="runs folder (records.jsonl is appended by rank 0)")
     p.add_argument("--size", required=True, choices=list(SIZES), help="named workload size")
@@ -628,28 +634,29 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         device = torch.device("cpu")
     backend = "nccl" if kind == "cuda" else "gloo"
     dist.init_process_group(backend=backend, timeout=dt.timedelta(seconds=ns.pg_timeout))
-    board = _FailureBoard(_default_store(), rank, world) if world > 1 else None
-    recorder = None
-    if rank == 0:
-        from calibrate.bench import software_info
-
-        fallback = {"created_utc": dt.datetime.now(dt.UTC).isoformat(), "config": config.to_dict(),
-                    "parallel": ns.parallel, "world_size": world, "device": {"kind": kind, "name": "unknown"},
-                    "warmup_steps": settings.warmup_steps}
-        try:
-            fallback["software"] = software_info()
-        except Exception:
-            pass
-        recorder = _Recorder(ns.output, board, fallback)
+    board = recorder = None
     state: dict[str, Any] = {"meter": None}
-    rc = 1
+    rc, failed = 1, False
     try:
+        board = _FailureBoard(_default_store(), rank, world) if world > 1 else None
+        if rank == 0:
+            fallback = {"created_utc": dt.datetime.now(dt.UTC).isoformat(), "config": config.to_dict(),
+                        "parallel": ns.parallel, "world_size": world, "device": {"kind": kind, "name": "unknown"},
+                        "warmup_steps": settings.warmup_steps}
+            try:
+                from calibrate.bench import software_info
+
+                fallback["software"] = software_info()
+            except Exception:
+                pass
+            recorder = _Recorder(ns.output, board, fallback)
         rc = _run(ns, config, settings, device, backend, rank, world, local_rank, local_world, recorder, state)
     except _UsageError as exc:  # raised on every rank alike: no record
         if rank == 0:
             _say(rank, f"usage error: {exc}")
         rc = 2
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a record, then the rank exits
+    except Exception as exc:  # every failure becomes a record, then the rank exits (KeyboardInterrupt: none)
+        failed = True
         status = "oom" if _is_oom(exc) else "error"
         message = f"{type(exc).__name__}: {exc}"
         _say(rank, f"{status}: {message}")
@@ -673,12 +680,28 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
                 state["meter"].close()
             except Exception:
                 pass
-        try:
-            if dist.is_initialized():
-                dist.destroy_process_group()
-        except Exception as exc:
-            _say(rank, f"destroy_process_group failed: {exc}")
+        _close_group(failed and backend == "nccl", rank)
     return rc
+
+
+def _close_group(abort: bool, rank: int) -> None:
+    """Destroy the process group; after a failure on NCCL abort it (pending collectives never finish)."""
+    import torch.distributed as dist
+
+    try:
+        if not dist.is_initialized():
+            return
+        if abort:
+            try:
+                from torch.distributed.distributed_c10d import _abort_process_group
+
+                _abort_process_group()
+                return
+            except Exception:
+                pass
+        dist.destroy_process_group()
+    except Exception as exc:
+        _say(rank, f"destroy_process_group failed: {type(exc).__name__}: {exc}")
 
 
 def _run(ns, config, settings, device, backend, rank, world, local_rank, local_world, recorder, state):
@@ -823,7 +846,6 @@ def _run(ns, config, settings, device, backend, rank, world, local_rank, local_w
         dist.all_gather_object(gathered, {**facts, "samples": reading.samples if measuring else []})
         if rank == 0:
             fields = combine_window(gathered, t_max, steps)
-            assert fields["energy_j"] is None or abs(fields["energy_j"] - totals[0]) <= 1e-6 * max(1.0, totals[0])
             trace = None
             for g in gathered:  # every measuring rank's samples, written by rank 0
                 if g["samples"]:
@@ -833,8 +855,8 @@ def _run(ns, config, settings, device, backend, rank, world, local_rank, local_w
                     (runs_dir / name).parent.mkdir(parents=True, exist_ok=True)
                     write_trace_csv(g["samples"], runs_dir / name)
                     trace = trace or name
-            fields["details"].update({k: v for k, v in reading.details.items() if k not in fields["details"]},
-                                     energy_sum_j=totals[0] if totals[2] else None)
+            fields["details"].update(energy_sum_j=totals[0] if totals[2] else None,
+                                     rank0_meter=dict(reading.details))
             windows.append(Window(trace_file=trace, **fields))
 
     # Free the model before the probe (its buffers compete for memory; wrapped modules sit in cycles).
@@ -934,9 +956,10 @@ def launch(nproc_per_node: int, args: Sequence[str], nnodes: int = 1, timeout_s:
     return rc
 
 
-def _tail_text(worker_errors: list[str], tail: Iterable[str], n: int = 15) -> str:
+def _tail_text(worker_errors: list[str], tail: Iterable[str], n: int = 12) -> str:
+    """The workers' own error lines (once each) first, then the last `n` lines of stderr."""
     lines = list(tail)[-n:]
-    head = [e for e in worker_errors if e not in lines]
+    head = list(dict.fromkeys(e for e in worker_errors if e not in lines))
     return ":\n" + "\n".join(head + lines) if head or lines else ""
 
 

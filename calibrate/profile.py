@@ -47,10 +47,38 @@ def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> d
         "perf": {n: getattr(report.params, n) for n in FIT_BOUNDS},
         "quality": quality,
     }
+    profile["perf"].update(_collective_fit(records, acc, quality))
     if not recs[0].device.get("catalog_id"):
         profile["device"] = acc.model_dump(exclude_none=True, exclude={"override", "schema_version"})
     ProfileFile.model_validate(profile)  # what we write is what the simulator reads
     return profile
+
+
+def _collective_fit(records: list[RunRecord], acc, quality: dict[str, Any]) -> dict[str, float]:
+    """Scale-up fabric efficiency and per-step latency from multi-GPU all-reduce probes.
+
+    The probe's alpha-beta fit (calibrate.distributed.fit_alpha_beta) gives bus bandwidth B_bus and
+    latency alpha; the simulator's ring all-reduce moves 2 (n-1)/n S at eta x the catalog's
+    per-direction fabric bandwidth and waits 2 (n-1) steps, so eta = B_bus / B_fabric and the
+    per-step latency is alpha / (2 (n-1)). Only single-node groups (the scale-up domain) count.
+    """
+    from calibrate.distributed import fit_alpha_beta
+
+    probes = [r for r in records if r.status == "ok" and r.world_size > 1 and r.collectives
+              and r.software.get("distributed", {}).get("nnodes", 1) == 1]
+    if not probes or acc.scale_up.gb_per_s_bidir is None or not records[0].device.get("catalog_id"):
+        return {}
+    fabric = acc.scale_up.gb_per_s_bidir.value / 2 * 1e9
+    try:
+        fit = fit_alpha_beta(probes[-1].collectives, "all_reduce")
+    except MeasurementError:
+        return {}
+    if not fit.get("busbw_gb_per_s"):
+        return {}
+    n = probes[-1].world_size
+    quality["allreduce_busbw_gb_per_s"] = fit["busbw_gb_per_s"]
+    return {"scaleup_eff": min(1.0, fit["busbw_gb_per_s"] * 1e9 / fabric),
+            "scaleup_latency_s": max(0.0, fit["alpha_s"]) / (2 * (n - 1))}
 
 
 def _toml(value: Any) -> str:

@@ -369,7 +369,7 @@ def calibrate_run(
     sizes: Annotated[str, typer.Option(help="comma-separated workload sizes (calibrate.workload.SIZES)")] = "tiny",
     batch: Annotated[str, typer.Option(help="comma-separated micro-batch sizes")] = "1,2",
     seq: Annotated[str, typer.Option(help="comma-separated sequence lengths")] = "128,256",
-    dtype: Annotated[str, typer.Option(help="bf16 | fp32")] = "bf16",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 on GPUs, fp32 on CPUs) | bf16 | fp32")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model")] = False,
     warmup: Annotated[int, typer.Option(help="untimed warm-up steps")] = 3,
     windows: Annotated[int, typer.Option(help="timed windows per config")] = 3,
@@ -377,18 +377,28 @@ def calibrate_run(
     min_steps: Annotated[int, typer.Option(help="minimum steps per window")] = 5,
     meter: Annotated[str, typer.Option(help="auto | nvml | codecarbon | rapl | none")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    nproc_per_node: Annotated[int, typer.Option(help="processes (GPUs) per node: > 1 runs under torchrun")] = 1,
+    parallel: Annotated[str, typer.Option(help="ddp | fsdp (with --nproc-per-node > 1)")] = "ddp",
 ) -> None:
     """Benchmark a sweep of model sizes, batch sizes and sequence lengths; one record per config."""
-    from calibrate.bench import BenchSettings, load_sweep, run_sweep, sweep_configs
+    from calibrate.bench import BenchSettings, load_sweep, resolve_device, run_sweep, sweep_configs
 
-    if dtype not in ("bf16", "fp32"):
-        raise typer.BadParameter("--dtype must be bf16 or fp32")
+    if dtype not in ("auto", "bf16", "fp32"):
+        raise typer.BadParameter("--dtype must be auto, bf16 or fp32")
+    if dtype == "auto":
+        dtype = "bf16" if resolve_device(device) == "cuda" else "fp32"
     bench: dict = {}
     if sweep is not None:
         configs, bench = load_sweep(sweep)
     else:
         configs = sweep_configs([s.strip() for s in sizes.split(",") if s.strip()], _ints(batch, "--batch"),
                                 _ints(seq, "--seq"), dtype, compile_)
+    if nproc_per_node > 1:
+        if sweep is not None:
+            raise typer.BadParameter("--nproc-per-node > 1 takes --sizes/--batch/--seq, not --sweep")
+        _run_distributed(configs, output, nproc_per_node, parallel, dtype, warmup, windows, window_s, min_steps,
+                         meter, device)
+        return
     settings = BenchSettings(warmup_steps=bench.get("warmup_steps", warmup), windows=bench.get("windows", windows),
                              window_s=bench.get("window_s", window_s), min_steps=bench.get("min_steps", min_steps),
                              meter=bench.get("meter", meter), device=device)
@@ -399,6 +409,26 @@ def calibrate_run(
                      ["name", "status", "step_time_s", "spread", "tokens_per_s", "mfu", "mean_power_w", "j_per_token", "flags"])
     else:
         err_console.print(f"nothing to do: every config is already recorded in {output}")
+
+
+def _run_distributed(configs, output, nproc, parallel, dtype, warmup, windows, window_s, min_steps, meter,
+                     device) -> None:
+    """One torchrun job per configuration (DDP or FSDP2); a failed config is recorded and skipped."""
+    from calibrate.distributed import launch
+    from calibrate.errors import MeasurementError
+
+    if parallel not in ("ddp", "fsdp"):
+        raise typer.BadParameter("--parallel must be ddp or fsdp")
+    for c in configs:
+        size = c.name.split("-b")[0]
+        args = ["--output", str(output), "--size", size, "--batch", str(c.batch_size), "--seq", str(c.seq_len),
+                "--dtype", dtype, "--parallel", parallel, "--warmup", str(warmup), "--windows", str(windows),
+                "--window-s", str(window_s), "--min-steps", str(min_steps), "--meter", meter, "--device", device,
+                "--resume"]
+        try:
+            launch(nproc, args)
+        except MeasurementError as exc:
+            err_console.print(f"config {c.name} failed: {exc}", highlight=False)
 
 
 @calibrate_app.command("fit")

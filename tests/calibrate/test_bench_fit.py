@@ -44,7 +44,7 @@ def test_sweep_records_every_config(cpu_runs):
     assert len(records) == 8 and all(r.status == "ok" for r in records)
     assert len(load_records(runs)) == 8
     r = records[0]
-    assert len(r.windows) == 2 and all(w.steps >= 2 for w in r.windows)
+    assert len(r.windows) == 3 and all(w.steps >= 2 for w in r.windows)
     assert r.model_flops_per_step == model_flops_per_step(SIZES["tiny"].__class__.from_dict(r.config))
     assert 0 < r.mfu < 1.5 and r.tokens_per_s > 0
 

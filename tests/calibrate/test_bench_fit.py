@@ -213,3 +213,21 @@ def test_sweep_toml(tmp_path):
     with pytest.raises(MeasurementError, match="sweep.batchs: unknown key"):
         bench.load_sweep(p)
     assert json.loads(json.dumps(configs[0].to_dict()))["batch_size"] == 1
+
+
+def test_profile_takes_scaleup_efficiency_from_allreduce_probe():
+    """8-GPU all-reduce probe with bus bandwidth 300 GB/s and 40 us latency on an H100 (450 GB/s per direction)."""
+    from calibrate.distributed import busbw_factor
+
+    records = _synthetic(noise=0.0)
+    n, busbw, alpha = 8, 300e9, 40e-6
+    probes = []
+    for size in (2**20, 2**24, 2**26, 2**28):
+        t = alpha + busbw_factor("all_reduce", n) * size / busbw
+        probes.append({"op": "all_reduce", "size_bytes": size, "time_s": t, "world_size": n})
+    multi = records[0].model_copy(update={"record_id": "m", "parallel": "ddp", "world_size": n, "collectives": probes,
+                                          "software": {"distributed": {"nnodes": 1}}})
+    report = fit_records(records, bootstrap=0)
+    prof = build_profile(report, records + [multi], "t")
+    assert prof["perf"]["scaleup_eff"] == pytest.approx(300 / 450, rel=1e-6)
+    assert prof["perf"]["scaleup_latency_s"] == pytest.approx(alpha / (2 * (n - 1)), rel=1e-6)

@@ -1,7 +1,7 @@
-"""Multi-device calibration under torchrun: DDP / FSDP2 training windows and a collective probe.
+"""Multi-device calibration under torchrun: the worker that runs DDP / FSDP2 training windows.
 
-`launch(N, args)` runs `python -m torch.distributed.run --standalone --nproc_per_node N -m
-calibrate.distributed ARGS`; every worker runs `worker_main`, which
+`calibrate.launch.launch(N, args)` runs `python -m torch.distributed.run --standalone
+--nproc_per_node N -m calibrate.distributed ARGS`; every worker runs `worker_main`, which
 
 1. joins the process group (NCCL on CUDA, gloo on CPU) and pins its GPU from LOCAL_RANK;
 2. builds the calibration workload (`calibrate.workload.build`) and wraps it with DDP
@@ -12,8 +12,8 @@ calibrate.distributed ARGS`; every worker runs `worker_main`, which
    extended in chunks until the window time, the MAX over ranks (all_reduce), reaches `window_s`;
 4. measures energy per window with one meter per measured unit (see "Meters" below), summed over
    ranks with an all_reduce SUM (measurement.md sec. 6: MAX for time, SUM for energy);
-5. runs `collective_probe` (all_reduce, all_gather, reduce_scatter, all_to_all: time, algbw and
-   busbw per the nccl-tests conventions);
+5. runs `calibrate.collective_probe.collective_probe` (all_reduce, all_gather, reduce_scatter,
+   all_to_all: time, algbw and busbw per the nccl-tests doc/PERFORMANCE.md conventions);
 6. rank 0 appends ONE `RunRecord` (parallel "ddp"|"fsdp", world_size, windows, collectives;
    tokens_per_step and model_flops_per_step are per rank) to the `--output` runs folder.
 
@@ -31,16 +31,13 @@ returns by. The test hook `TRAINSIM_TEST_FAIL_RANK=R` (with `TRAINSIM_TEST_FAIL_
 build | warmup | window | probe, default warmup, and `TRAINSIM_TEST_FAIL_KIND=` error | oom)
 raises a simulated failure on rank R.
 
-Bus bandwidth (NVIDIA nccl-tests doc/PERFORMANCE.md): algbw = S / t with S the total array size
-(for all_gather / reduce_scatter the gathered size = per-rank count x dtype x n); busbw = algbw x
-2(n-1)/n for all_reduce and (n-1)/n for all_gather, reduce_scatter and all_to_all. With n = 1
-busbw is 0 by definition (nothing crosses a link).
+`collective_probe`, `busbw_factor`, `bus_bandwidth`, `fit_alpha_beta` (from
+`calibrate.collective_probe`) and `launch` (from `calibrate.launch`) are re-exported here.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import datetime as dt
 import gc
@@ -48,238 +45,52 @@ import json
 import logging
 import math
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from calibrate.collective_probe import (  # noqa: F401  (re-exported for existing callers)
+    DEFAULT_PROBE_SIZES,
+    OPS,
+    _device_sync,
+    bus_bandwidth,
+    busbw_factor,
+    collective_probe,
+    fit_alpha_beta,
+)
 from calibrate.errors import MeasurementError
+from calibrate.launch import _ERROR_LINE, launch  # noqa: F401  (launch re-exported)
 
 log = logging.getLogger(__name__)
 
-OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 PARALLEL = ("ddp", "fsdp")
-#: Default probe sizes (bytes): 1 KiB (latency) ... 128 MiB (near the bus bandwidth).
-DEFAULT_PROBE_SIZES = (1 << 10, 1 << 16, 1 << 20, 1 << 24, 1 << 27)
 PER_DEVICE_METERS = ("nvml", "fake")  # meters that measure one GPU: one per rank
 FAIL_STAGES = ("setup", "build", "warmup", "window", "probe")
-_ERROR_LINE = "trainsim-calibrate:"  # prefix of the one-line error a worker prints to stderr
-
-
-# --- bus bandwidth conventions (pure) -------------------------------------------------------------
-def busbw_factor(op: str, world_size: int) -> float:
-    """nccl-tests busbw / algbw: 2(n-1)/n for all_reduce, (n-1)/n for all_gather, reduce_scatter, all_to_all."""
-    if op not in OPS:
-        raise MeasurementError(f"collective {op!r}: unknown; expected one of {', '.join(OPS)}")
-    n = int(world_size)
-    if n < 1:
-        raise MeasurementError(f"world_size must be >= 1, got {world_size!r}")
-    return (2.0 if op == "all_reduce" else 1.0) * (n - 1) / n
-
-
-def bus_bandwidth(op: str, size_bytes: float, time_s: float, world_size: int) -> tuple[float, float]:
-    """(algbw, busbw) in bytes/s for one collective of total size `size_bytes` taking `time_s`."""
-    if not time_s > 0:
-        raise MeasurementError(f"collective time must be > 0 s, got {time_s!r}")
-    algbw = size_bytes / time_s
-    return algbw, algbw * busbw_factor(op, world_size)
-
-
-def fit_alpha_beta(results: Iterable[dict[str, Any]], op: str, min_size_bytes: int | None = None) -> dict[str, Any]:
-    """Latency-bandwidth fit t(S) = alpha + S / B_alg over the probe entries of one op (measurement.md 7.5).
-
-    By default the fit uses the larger half of the probed sizes (small sizes measure latency only);
-    returns alpha_s, algbw and busbw (GB/s, from the slope), the number of points and the sizes used.
-    Needs at least two distinct sizes; the bandwidths are None when the slope is not positive.
-    """
-    rows = [r for r in results if r.get("op") == op and not r.get("error") and r.get("time_s")]
-    if not rows:
-        raise MeasurementError(f"fit_alpha_beta: no successful {op} entries")
-    sizes = sorted({r["size_bytes"] for r in rows})
-    if min_size_bytes is None:
-        min_size_bytes = sizes[(len(sizes) - 1) // 2] if len(sizes) > 2 else sizes[0]
-    pts = [(float(r["size_bytes"]), float(r["time_s"])) for r in rows if r["size_bytes"] >= min_size_bytes]
-    if len({s for s, _ in pts}) < 2:
-        raise MeasurementError(f"fit_alpha_beta: {op} needs at least two sizes >= {min_size_bytes} B, got {len(pts)}")
-    n_ws = {r["world_size"] for r in rows}
-    if len(n_ws) != 1:
-        raise MeasurementError(f"fit_alpha_beta: {op} entries mix world sizes {sorted(n_ws)}")
-    n = n_ws.pop()
-    xs, ys = [s for s, _ in pts], [t for _, t in pts]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    alpha = my - slope * mx
-    algbw = 1.0 / slope if slope > 0 else None
-    return {"op": op, "world_size": n, "alpha_s": alpha, "n_points": len(pts), "min_size_bytes": min_size_bytes,
-            "algbw_gb_per_s": algbw / 1e9 if algbw else None,
-            "busbw_gb_per_s": algbw * busbw_factor(op, n) / 1e9 if algbw else None}
-
-
-# --- the collective probe ---------------------------------------------------------------------------
-def _device_sync(device) -> None:
-    if device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
-def _agree(ok: bool, device, group=None) -> bool:
-    """True when `ok` holds on every rank (all_reduce MIN)."""
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor([1 if ok else 0], dtype=torch.int32, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN, group=group)
-    return bool(t.item())
-
-
-def _collective_fn(op: str, nbytes: int, n: int, device, dtype, group) -> tuple[Callable[[], Any], int, int]:
-    """(call, total size in bytes, element count) for one op; buffers are allocated here."""
-    import torch
-    import torch.distributed as dist
-
-    esize = torch.empty((), dtype=dtype).element_size()
-    count = max(nbytes // esize, 1)
-    if op != "all_reduce":  # the total array splits into n equal chunks
-        count = max(count // n, 1) * n
-    total = count * esize
-    if op == "all_reduce":
-        buf = torch.ones(count, dtype=dtype, device=device)
-        return (lambda: dist.all_reduce(buf, group=group)), total, count
-    if op == "all_gather":  # S = gathered (output) size
-        inp = torch.ones(count // n, dtype=dtype, device=device)
-        out = torch.empty(count, dtype=dtype, device=device)
-        fn = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
-        return (lambda: fn(out, inp, group=group)), total, count
-    if op == "reduce_scatter":  # S = input (unscattered) size
-        inp = torch.ones(count, dtype=dtype, device=device)
-        out = torch.empty(count // n, dtype=dtype, device=device)
-        fn = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
-        return (lambda: fn(out, inp, group=group)), total, count
-    inp = torch.ones(count, dtype=dtype, device=device)
-    out = torch.empty(count, dtype=dtype, device=device)
-    return (lambda: dist.all_to_all_single(out, inp, group=group)), total, count
-
-
-def _unsupported(exc: BaseException) -> bool:
-    msg = str(exc).lower()
-    return isinstance(exc, NotImplementedError) or "support" in msg or "not implemented" in msg
-
-
-def collective_probe(sizes_bytes: Sequence[int], ops: Sequence[str] = OPS, iters: int = 5, warmup: int = 2, *,
-                     device: Any = None, dtype: Any = None, group: Any = None) -> list[dict[str, Any]]:
-    """Time collectives in the initialised process group; call on every rank with the same arguments.
-
-    Per op and size: `warmup` untimed calls, then `iters` calls each bracketed by a device
-    synchronisation and preceded by a barrier; an iteration's time is the MAX over ranks and
-    `time_s` the median over iterations (`time_min_s` the best). Returns one dict per op and size:
-    op, size_bytes (total array size S, rounded down to whole elements split in n chunks), count,
-    dtype, time_s, time_min_s, algbw_gb_per_s = S / time_s, busbw_gb_per_s (nccl-tests factors),
-    busbw_factor, iters, world_size, backend, device. An op the backend does not support gives one
-    {"op", "error": "not supported by <backend>", "detail", ...} entry and its other sizes are skipped;
-    an allocation failure on any rank gives an error entry for that size.
-    """
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_available() or not dist.is_initialized():
-        raise MeasurementError("collective_probe needs an initialised process group (run it under torchrun)")
-    bad = [op for op in ops if op not in OPS]
-    if bad:
-        raise MeasurementError(f"collective {bad[0]!r}: unknown; expected one of {', '.join(OPS)}")
-    if iters < 1 or warmup < 0:
-        raise MeasurementError(f"collective_probe: iters must be >= 1 and warmup >= 0, got {iters}, {warmup}")
-    sizes = [int(s) for s in sizes_bytes]
-    if any(s <= 0 for s in sizes):
-        raise MeasurementError(f"collective_probe: sizes must be positive byte counts, got {sizes}")
-    backend = str(dist.get_backend(group))
-    n = dist.get_world_size(group)
-    if device is None:
-        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-    device = torch.device(device)
-    dtype = dtype or torch.float32
-    barrier_kw = {"device_ids": [device.index]} if device.type == "cuda" and device.index is not None else {}
-    out: list[dict[str, Any]] = []
-    for op in ops:
-        for size in sizes:
-            base = {"op": op, "world_size": n, "backend": backend, "device": device.type,
-                    "dtype": str(dtype).removeprefix("torch.")}
-            fn, err = None, None
-            try:
-                fn, total, count = _collective_fn(op, size, n, device, dtype, group)
-            except Exception as exc:  # e.g. OOM for a large buffer
-                err = f"{type(exc).__name__}: {exc}"
-            if not _agree(err is None, device, group):
-                out.append({**base, "size_bytes": size, "error": err or "buffer allocation failed on another rank"})
-                fn = None
-                continue
-            try:
-                for _ in range(warmup):
-                    fn()
-                _device_sync(device)
-                times = []
-                for _ in range(iters):
-                    _device_sync(device)
-                    dist.barrier(group=group, **barrier_kw)
-                    t0 = time.perf_counter()
-                    fn()
-                    _device_sync(device)
-                    times.append(time.perf_counter() - t0)
-            except Exception as exc:  # gloo lacks some collectives on some builds
-                reason = f"not supported by {backend}" if _unsupported(exc) else f"{type(exc).__name__}: {exc}"
-                out.append({**base, "size_bytes": total, "error": reason, "detail": f"{type(exc).__name__}: {exc}"[:300]})
-                del fn
-                break
-            del fn
-            tt = torch.tensor(times, dtype=torch.float64, device=device)
-            dist.all_reduce(tt, op=dist.ReduceOp.MAX, group=group)
-            per_iter = tt.cpu().tolist()
-            t = statistics.median(per_iter)
-            t = t if t > 0 else 1e-9  # a clock that did not tick
-            algbw, busbw = bus_bandwidth(op, total, t, n)
-            out.append({**base, "size_bytes": total, "count": count, "iters": iters, "time_s": t,
-                        "time_min_s": min(per_iter), "algbw_gb_per_s": algbw / 1e9, "busbw_gb_per_s": busbw / 1e9,
-                        "busbw_factor": busbw_factor(op, n)})
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return out
 
 
 # --- worker command line ---------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+def _number_type(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Callable[[str], Any]:
+    """An argparse `type` converting with `convert` and accepting values for which `ok` holds."""
+
+    def parse(text: str):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+_positive_int = _number_type(int, lambda v: v > 0, "a positive integer")
+_nonneg_int = _number_type(int, lambda v: v >= 0, "a non-negative integer")
+_positive_float = _number_type(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
 
 def _probe_sizes(text: str) -> list[int]:
@@ -304,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     from calibrate.workload import DTYPES, SIZES
 
     p = _Parser(prog="python -m calibrate.distributed",
-                                description="One DDP/FSDP2 calibration run under torchrun (one record by rank 0).")
+                description="One DDP/FSDP2 calibration run under torchrun (one record by rank 0).")
     p.add_argument("--output", required=True, help="runs folder (records.jsonl is appended by rank 0)")
     p.add_argument("--size", required=True, choices=list(SIZES), help="named workload size")
     p.add_argument("--batch", type=_positive_int, default=None, help="micro-batch per rank (default: the size's)")
@@ -772,7 +583,6 @@ def _run(ns, config, settings, device, backend, rank, world, local_rank, local_w
                 m = opener()
             except MeasurementError as exc:
                 err = str(exc)
-        if opener is not None:
             state["meter"] = m
         got: list[Any] = [None] * world
         dist.all_gather_object(got, (node, local_rank, m.name if m is not None else None, err))
@@ -877,104 +687,6 @@ def _run(ns, config, settings, device, backend, rank, world, local_rank, local_w
         _say(rank, f"recorded {rec.record_id} ({ns.parallel}, {world} ranks): ok, "
                    f"{tps:.1f} tokens/s" if tps else f"recorded {rec.record_id}: ok")
     return 0
-
-
-# --- launcher -----------------------------------------------------------------------------------------
-def launch(nproc_per_node: int, args: Sequence[str], nnodes: int = 1, timeout_s: float = 600, *,
-           rdzv_endpoint: str | None = None, rdzv_id: str = "trainsim-calibrate", env: dict[str, str] | None = None,
-           check: bool = True, echo: bool = True) -> int:
-    """Run `torchrun ... -m calibrate.distributed ARGS` (sys.executable), streaming its output.
-
-    Single node: `--standalone` (a local rendezvous on a free port). Several nodes: run this on every
-    node with the same `rdzv_endpoint` (host:port of a c10d rendezvous) and `rdzv_id`. Returns the
-    exit code; with `check` a non-zero code or a timeout raises MeasurementError carrying the
-    workers' error lines and the tail of stderr (a failed config is still recorded by rank 0).
-    `env` adds variables to the environment of torchrun and its workers.
-    """
-    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
-        raise MeasurementError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
-    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
-        raise MeasurementError(f"nnodes must be a positive integer, got {nnodes!r}")
-    cmd = [sys.executable, "-m", "torch.distributed.run"]
-    if nnodes == 1 and rdzv_endpoint is None:
-        cmd += ["--standalone", "--nnodes", "1"]
-    else:
-        if not rdzv_endpoint:
-            raise MeasurementError(f"nnodes={nnodes}: a rendezvous endpoint (host:port) is required for several nodes")
-        cmd += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint,
-                "--rdzv_id", rdzv_id]
-    cmd += ["--nproc_per_node", str(nproc_per_node), "--max_restarts", "0", "-m", "calibrate.distributed",
-            *[str(a) for a in args]]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                                env=full_env, start_new_session=True)
-    except OSError as exc:
-        raise MeasurementError(f"cannot start torchrun ({cmd[0]}): {exc}") from exc
-    err_tail: collections.deque[str] = collections.deque(maxlen=40)
-    worker_errors: list[str] = []
-
-    def pump(stream, sink, keep: bool):
-        for line in stream:
-            if echo:
-                try:
-                    sink.write(line)
-                    sink.flush()
-                except Exception:
-                    pass
-            if keep:
-                err_tail.append(line.rstrip("\n"))
-                if _ERROR_LINE in line and len(worker_errors) < 20:
-                    worker_errors.append(line.strip())
-        stream.close()
-
-    pumps = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout, False), daemon=True),
-             threading.Thread(target=pump, args=(proc.stderr, sys.stderr, True), daemon=True)]
-    for t in pumps:
-        t.start()
-    timed_out = False
-    try:
-        rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        rc = proc.wait()
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    for t in pumps:
-        t.join(timeout=5.0)
-    if timed_out:
-        raise MeasurementError(f"torchrun ({nproc_per_node} processes) timed out after {timeout_s} s and was killed"
-                               + _tail_text(worker_errors, err_tail))
-    if rc != 0 and check:
-        err = MeasurementError(f"torchrun ({nproc_per_node} processes) exited with code {rc}"
-                               + _tail_text(worker_errors, err_tail))
-        err.returncode = rc
-        raise err
-    return rc
-
-
-def _tail_text(worker_errors: list[str], tail: Iterable[str], n: int = 12) -> str:
-    """The workers' own error lines (once each) first, then the last `n` lines of stderr."""
-    lines = list(tail)[-n:]
-    head = list(dict.fromkeys(e for e in worker_errors if e not in lines))
-    return ":\n" + "\n".join(head + lines) if head or lines else ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL, the session torchrun leads (it and its workers only)."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _exit(code: int) -> None:

@@ -59,3 +59,16 @@ def memory_breakdown(memory_gb: dict[str, float], capacity_gb: float, title: str
     fig = _bar([(names[k], v) for k, v in memory_gb.items() if k in names], title, "GB", ",.1f")
     fig.add_vline(x=capacity_gb, line_dash="dash", line_color="#cc3311", annotation_text=f"{capacity_gb:g} GB")
     return fig
+
+
+def tornado_chart(rows: list[dict], title: str) -> go.Figure:
+    """Horizontal bars from each input's P10 to its P90 effect around the point estimate (widest on top)."""
+    rows = list(reversed(rows))
+    base = rows[0]["base"] if rows else 0.0
+    fig = go.Figure(go.Bar(y=[r["input"] for r in rows], x=[r["high"] - r["low"] for r in rows],
+                           base=[r["low"] for r in rows], orientation="h", marker_color=_SAFE[0],
+                           hovertemplate="%{y}: %{base:,.4g} to %{x:,.4g} wider<extra></extra>"))
+    fig.add_vline(x=base, line_dash="dash", line_color="#444444", annotation_text="point estimate")
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=300,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig

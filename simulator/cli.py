@@ -109,11 +109,14 @@ def estimate_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override, e.g. cluster.devices=8192")] = None,
     fmt: FormatOpt = Format.table,
     catalog: CatalogOpt = None,
+    uncertainty: Annotated[int, typer.Option(help="Monte Carlo samples: add p10/p50/p90 (0: none)")] = 0,
 ) -> None:
     """Estimate FLOPs, time, device-hours, energy, CO2e, water and cost of a training run."""
     from simulator import estimate, load_scenario
 
-    sc = load_scenario(scenario, set_ or [])
+    if uncertainty < 0 or uncertainty == 1:
+        raise typer.BadParameter("--uncertainty must be 0 or at least 2 samples")
+    sc = load_scenario(scenario, (set_ or []) + ([f"uncertainty.samples={uncertainty}"] if uncertainty else []))
     try:
         est = estimate(sc, _catalog(catalog))
     except TrainsimError as exc:  # name the file as well as the field
@@ -123,10 +126,12 @@ def estimate_cmd(
     elif fmt is Format.csv:
         _out(_csv([est.flat()]))
     else:
-        v = est.values
-        rows = [{"quantity": label, "value": v[k], "unit": unit} for k, label, unit in HEADLINE]
+        v, band = est.values, est.uncertainty
+        rows = [{"quantity": label, "value": v[k], "unit": unit,
+                 **({"p10": band["p10"][k], "p90": band["p90"][k]} if band and k in band["p10"] else {})}
+                for k, label, unit in HEADLINE]
         _print_table(f"{v['name']}: {v['model']} on {v['devices']} x {v['accelerator']} in {v['region']}",
-                     rows, ["quantity", "value", "unit"])
+                     rows, ["quantity", "value", "unit"] + (["p10", "p90"] if band else []))
         _print_table("plan", [est.plan])
         _print_table("breakdown", est.breakdown)
         for a in est.assumptions:

@@ -30,6 +30,33 @@ CONTRACT_KEYS = (
 
 
 @dataclass(frozen=True)
+class Basis:
+    """The point estimate's inputs that uncertainty propagation varies (see simulator.uncertainty)."""
+
+    devices: int
+    compute_s: float  # productive (failure-free) training seconds
+    wall_s: float
+    time_fixed: bool  # device-hours given by the scenario: time is not modelled
+    hardware_tflops: float
+    active_w: float
+    idle_w: float
+    host_w: float
+    tdp_model: bool
+    pue: float
+    carbon_intensity_kg_per_kwh: float
+    wue_l_per_kwh: float
+    usd_per_device_hour: float
+    usd_per_kwh: float
+    failures_per_device_hour: float
+    checkpoint_write_s: float
+    restart_s: float
+    embodied_kg_per_device: float
+    lifetime_years: float
+    dynamic_w_per_tflops: float
+    tdp_w: float
+
+
+@dataclass(frozen=True)
 class Estimate:
     """The result of `estimate()`: headline numbers, the plan, and a named breakdown."""
 
@@ -38,6 +65,8 @@ class Estimate:
     breakdown: list[dict[str, Any]]
     assumptions: list[str] = field(default_factory=list)
     search: Any = field(default=None, repr=False, compare=False)  # the SearchResult behind the plan
+    basis: Basis | None = field(default=None, repr=False, compare=False)  # inputs for uncertainty propagation
+    uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)  # p10/p50/p90 when requested
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
@@ -48,7 +77,7 @@ class Estimate:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (DESIGN sec. 4)."""
         return {**self.values, "plan": dict(self.plan), "breakdown": [dict(b) for b in self.breakdown],
-                "assumptions": list(self.assumptions)}
+                "assumptions": list(self.assumptions), **{k: dict(v) for k, v in self.uncertainty.items()}}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -132,12 +161,11 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     peak = acc.peak_flops(tr.precision)
 
     rel = scenario.reliability
-    gp = reliability.young_daly(
-        devices,
-        reliability.FAILURES_PER_DEVICE_HOUR if rel.failures_per_device_hour is None else rel.failures_per_device_hour,
-        reliability.CHECKPOINT_WRITE_S if rel.checkpoint_write_s is None else rel.checkpoint_write_s,
-        reliability.RESTART_S if rel.restart_s is None else rel.restart_s,
-    )
+    failure_rate = (reliability.FAILURES_PER_DEVICE_HOUR if rel.failures_per_device_hour is None
+                    else rel.failures_per_device_hour)
+    ckpt_s = reliability.CHECKPOINT_WRITE_S if rel.checkpoint_write_s is None else rel.checkpoint_write_s
+    restart_s = reliability.RESTART_S if rel.restart_s is None else rel.restart_s
+    gp = reliability.young_daly(devices, failure_rate, ckpt_s, restart_s)
 
     if tr.device_hours is not None:  # measured/reported device-hours: skip the time model
         wall_s = tr.device_hours * 3600.0 / devices
@@ -232,7 +260,20 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
                           "cost_usd": capex_usd, "co2e_kg": 0.0})
         breakdown.append({"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0,
                           "cost_usd": electricity_usd, "co2e_kg": 0.0})
-    return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search)
+    basis = Basis(devices=devices, compute_s=compute_s, wall_s=wall_s, time_fixed=tr.device_hours is not None,
+                  hardware_tflops=hw_tflops, active_w=active_w, idle_w=idle_w, host_w=host_w,
+                  tdp_model=dc.power_model == "tdp", pue=pue, carbon_intensity_kg_per_kwh=ci, wue_l_per_kwh=wue,
+                  usd_per_device_hour=usd_per_device_hour, usd_per_kwh=usd_per_kwh,
+                  failures_per_device_hour=failure_rate, checkpoint_write_s=ckpt_s, restart_s=restart_s,
+                  embodied_kg_per_device=emb_kg, lifetime_years=emb.lifetime_years.value,
+                  dynamic_w_per_tflops=eff.dynamic_w_per_tflops, tdp_w=eff.tdp_w)
+    bands: dict[str, dict[str, float]] = {}
+    if scenario.uncertainty.samples:
+        from simulator.uncertainty import Spreads, monte_carlo
+
+        spreads = Spreads().with_overrides(scenario.uncertainty.model_dump(exclude={"samples"}))
+        bands = monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()
+    return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search, basis, bands)
 
 
 def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[str, Any]:

@@ -124,6 +124,18 @@ class ReliabilitySection(_Section):
     restart_s: float | None = Field(default=None, ge=0)
 
 
+class UncertaintySection(_Section):
+    """Spreads of the uncertain inputs (see simulator.uncertainty for the defaults and sources)."""
+
+    throughput: float | None = Field(default=None, ge=0)  # log-sigma
+    power: float | None = Field(default=None, ge=0)
+    failure_rate: float | None = Field(default=None, ge=0)
+    pue: float | None = Field(default=None, ge=0)  # absolute standard deviation
+    carbon_intensity: float | None = Field(default=None, ge=0)
+    price: float | None = Field(default=None, ge=0)
+    samples: int = Field(default=0, ge=0)  # > 0: Monte Carlo P10/P50/P90 with the estimate
+
+
 class Scenario(_Section):
     """A training run to estimate. Build it in code or with `load_scenario`."""
 
@@ -136,6 +148,7 @@ class Scenario(_Section):
     pricing: PricingSection = PricingSection()
     efficiency: EfficiencySection = EfficiencySection()
     reliability: ReliabilitySection = ReliabilitySection()
+    uncertainty: UncertaintySection = UncertaintySection()
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:

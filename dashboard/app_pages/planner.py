@@ -143,6 +143,22 @@ def main() -> None:
     _upload()
 
 
+def _uncertainty(est) -> None:
+    """P10-P90 of the headline figures (4,000 Monte Carlo samples) and a tornado of the cost."""
+    from simulator.uncertainty import monte_carlo, tornado
+
+    band = monte_carlo(est.basis, 4000).summary()
+    lo, hi = band["p10"], band["p90"]
+    st.caption(f"P10-P90: wall clock {lo['wall_clock_days']:,.1f}-{hi['wall_clock_days']:,.1f} days, cost "
+               f"${lo['cost_usd'] / 1e6:,.2f}-{hi['cost_usd'] / 1e6:,.2f} M, energy {lo['energy_mwh']:,.0f}-"
+               f"{hi['energy_mwh']:,.0f} MWh, emissions {lo['co2e_t']:,.0f}-{hi['co2e_t']:,.0f} tCO2e "
+               "(spreads and their sources: simulator/uncertainty.py)")
+    with st.expander("What moves the result most (tornado)"):
+        metric = st.radio("Figure", ["cost_usd", "co2e_t", "wall_clock_days", "energy_mwh"], horizontal=True,
+                          key="pl_tornado")
+        st.plotly_chart(charts.tornado_chart(tornado(est.basis, metric), metric), key="pl_tornado_chart")
+
+
 def show_estimate(est, scenario) -> None:
     v = est.values
     st.divider()
@@ -163,6 +179,7 @@ def show_estimate(est, scenario) -> None:
     n[1].metric("Goodput", f"{v['goodput']:.1%}")
     n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
     n[3].metric("Tokens per second", f"{v['tokens_per_s'] / 1e6:,.2f} M")
+    _uncertainty(est)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
     st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")

@@ -100,3 +100,17 @@ def test_calibration_profile_applies_to_its_accelerator(app, tmp_path):
     assert metric(at, "Wall clock") != base  # a lower GEMM ceiling: a slower run
     at.selectbox(key="hw").select("nvidia-h200-sxm-141gb").run()
     assert not at.error  # the profile only applies to its own accelerator
+
+
+def test_uncertainty_band_shown(app):
+    at = app.run()
+    assert any(c.value.startswith("P10-P90: wall clock") for c in at.caption)
+
+
+def test_tornado_chart_builder():
+    from dashboard.charts import tornado_chart
+
+    fig = tornado_chart([{"input": "price", "low": 1.0, "high": 3.0, "base": 2.0, "swing": 2.0},
+                         {"input": "pue", "low": 1.9, "high": 2.1, "base": 2.0, "swing": 0.2}], "cost")
+    d = fig.to_dict()
+    assert d["data"][0]["type"] == "bar" and list(d["data"][0]["y"]) == ["pue", "price"]

@@ -1,0 +1,36 @@
+"""Monte Carlo benchmark: 10,000 samples of a frontier scenario (Llama 3 405B, 16,384 H100s).
+
+Run: `python benchmarks/monte_carlo.py`. Prints the seconds for the point estimate and for the
+samples (best of 5), and the P10 / P50 / P90 of cost and wall clock.
+"""
+
+import time
+
+from simulator import estimate, scenario_from_dict
+from simulator.uncertainty import monte_carlo
+
+
+def main(n: int = 10_000, repeats: int = 5) -> None:
+    sc = scenario_from_dict({"model": {"preset": "llama3-405b"},
+                             "training": {"tokens": 15.6e12, "global_batch_tokens": 16 * 2**20},
+                             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 16384}})
+    t0 = time.perf_counter()
+    est = estimate(sc)
+    t_est = time.perf_counter() - t0
+    best = min(_timed(lambda: monte_carlo(est.basis, n)) for _ in range(repeats))
+    s = monte_carlo(est.basis, n).summary()
+    print(f"estimate (incl. plan search over {est.plans_evaluated} plans): {t_est:.3f} s")
+    print(f"{n} Monte Carlo samples: {best * 1e3:.1f} ms (best of {repeats})")
+    for key in ("cost_usd", "wall_clock_days", "co2e_t"):
+        print(f"{key}: P10 {s['p10'][key]:.4g}  P50 {s['p50'][key]:.4g}  P90 {s['p90'][key]:.4g}  "
+              f"(point {est.values[key]:.4g})")
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,9 @@ times, minimised with `scipy.optimize.least_squares` (bounded, robust soft-L1 lo
 
 Power: P = idle_w + dynamic_w_per_tflops x achieved hardware TFLOP/s, the FLOP term of the energy
 roofline (Choi et al. IPDPS 2013), by non-negative weighted linear least squares
-(`scipy.optimize.lsq_linear`, weights 1/P for relative residuals).
+(`scipy.optimize.lsq_linear`, weights 1/P for relative residuals); the simulator uses this curve.
+The two-term fit with the memory-traffic proxy (activation elements/s, measurement.md 5.4) is
+reported in the profile's quality table for comparison.
 
 Quality: leave-one-config-out (LOCO) errors of step time and energy per step, and bootstrap
 (resampling configurations) 5-95% intervals of every fitted parameter.
@@ -138,8 +140,12 @@ def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
 
 @dataclass(frozen=True)
 class PowerFit:
+    """P = idle_w + dynamic_w_per_tflops x TFLOP/s (the simulator's curve), and the two-term fit
+    P = idle + kF x TFLOP/s + kA x G activation elements/s (the energy roofline's memory term), reported."""
+
     idle_w: float
     dynamic_w_per_tflops: float
+    memory_term: dict[str, float] | None = None
 
 
 def power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -151,16 +157,30 @@ def power_points(records: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(tflops), np.array(power)
 
 
+def _activation_rate(records: list[RunRecord]) -> np.ndarray:
+    """G activation elements per second (measurement.md 5.4's memory-traffic proxy)."""
+    from calibrate.workload import WorkloadConfig, activation_elements_per_step
+
+    return np.array([activation_elements_per_step(WorkloadConfig.from_dict(r.config)) / r.step_time_s / 1e9
+                     for r in records if r.mean_power_w is not None and r.step_time_s and r.hardware_flops_per_step])
+
+
 def fit_power(records: list[RunRecord]) -> PowerFit:
-    """P = idle + k x TFLOP/s by non-negative relative least squares; needs two distinct throughputs."""
+    """Non-negative relative least squares (module docstring); needs two distinct throughputs."""
     tflops, power = power_points(records)
     if len(power) < 2 or np.ptp(tflops) <= 0:
         raise MeasurementError("calibrate fit: power needs at least two configurations with energy readings "
                                "and different throughputs (run with a meter: --meter nvml|codecarbon|rapl)")
     w = 1.0 / power
     sol = lsq_linear(np.stack([np.ones_like(tflops), tflops], axis=1) * w[:, None], power * w, bounds=(0, np.inf))
-    idle = max(float(sol.x[0]), 1e-3)
-    return PowerFit(idle, float(sol.x[1]))
+    memory_term = None
+    if len(power) >= 4:
+        act = _activation_rate(records)
+        two = lsq_linear(np.stack([np.ones_like(tflops), tflops, act], axis=1) * w[:, None], power * w,
+                         bounds=(0, np.inf))
+        memory_term = {"idle_w": float(two.x[0]), "w_per_tflops": float(two.x[1]),
+                       "w_per_gelem_per_s": float(two.x[2])}
+    return PowerFit(max(float(sol.x[0]), 1e-3), float(sol.x[1]), memory_term)
 
 
 @dataclass(frozen=True)

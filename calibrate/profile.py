@@ -32,6 +32,8 @@ def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> d
                                "step_time_loco_mape_pct": round(report.step_loco_mape, 3)}
     if report.energy_loco_pct:
         quality["energy_loco_mape_pct"] = round(report.energy_loco_mape, 3)
+    if report.power is not None and report.power.memory_term:
+        quality.update({f"power2_{k}": v for k, v in report.power.memory_term.items()})
     for name, (lo, hi) in report.intervals.items():
         quality[f"{name}_p05"] = lo
         quality[f"{name}_p95"] = hi

@@ -126,7 +126,7 @@ def test_profile_for_another_accelerator_is_rejected(cpu_runs, tmp_path):
 TRUE = PerfParams(gemm_eff_max=0.72, gemm_half_gflop=3.0, flash_attn_eff=0.45, mem_bw_eff=0.65)
 
 
-def _synthetic(noise: float, seed: int = 0):
+def _synthetic(noise: float, seed: int = 0, w_per_gelem: float = 0.0):
     rng = np.random.default_rng(seed)
     configs = [dataclasses.replace(SIZES[s], batch_size=b, seq_len=t, dtype="bf16")
                for s in ("mini", "small", "125m", "350m") for b in (1, 4, 16) for t in (256, 2048)]
@@ -137,7 +137,10 @@ def _synthetic(noise: float, seed: int = 0):
                          windows=[Window(steps=1, duration_s=1.0)])
         t_true = float(predict_step_times(cases_for([stub]), TRUE)[0])
         hw = hardware_flops_per_step(cfg)
-        power = 80.0 + 0.9 * hw / t_true / 1e12  # idle 80 W, 0.9 W per TFLOP/s
+        from calibrate.workload import activation_elements_per_step
+
+        gelem = activation_elements_per_step(cfg) / t_true / 1e9
+        power = 80.0 + 0.9 * hw / t_true / 1e12 + w_per_gelem * gelem  # idle 80 W, 0.9 W per TFLOP/s
         windows = [Window(steps=10, duration_s=10 * t_true * (1 + noise * rng.standard_normal()),
                           energy_j=10 * t_true * power * (1 + noise * rng.standard_normal()),
                           mean_power_w=power * (1 + noise * rng.standard_normal())) for _ in range(3)]
@@ -159,6 +162,9 @@ def test_fit_recovers_known_parameters_with_noise():
     assert report.power.idle_w == pytest.approx(80.0, rel=0.02)
     assert report.power.dynamic_w_per_tflops == pytest.approx(0.9, rel=0.02)
     assert report.step_loco_mape < 3 and report.energy_loco_mape < 3
+    # synthetic power has no memory term: the two-term fit finds (nearly) none
+    two = report.power.memory_term
+    assert two["w_per_tflops"] == pytest.approx(0.9, rel=0.05) and two["w_per_gelem_per_s"] < 0.5
     assert set(report.intervals) == set() or set(report.intervals) <= set(FIT_BOUNDS)
 
 
@@ -231,3 +237,11 @@ def test_profile_takes_scaleup_efficiency_from_allreduce_probe():
     prof = build_profile(report, records + [multi], "t")
     assert prof["perf"]["scaleup_eff"] == pytest.approx(300 / 450, rel=1e-6)
     assert prof["perf"]["scaleup_latency_s"] == pytest.approx(alpha / (2 * (n - 1)), rel=1e-6)
+
+
+def test_two_term_power_fit_recovers_a_memory_term():
+    recs = _synthetic(noise=0.0, w_per_gelem=5.0)
+    two = fit_power(recs).memory_term
+    assert two["idle_w"] == pytest.approx(80.0, rel=0.01)
+    assert two["w_per_tflops"] == pytest.approx(0.9, rel=0.01)
+    assert two["w_per_gelem_per_s"] == pytest.approx(5.0, rel=0.01)

@@ -1,93 +1,38 @@
 """`trainsim` command line (DESIGN section 4): data on stdout, messages on stderr.
 
 Every user error (`TrainsimError`) becomes one line on stderr and exit code 1; usage errors
-are typer's (exit code 2).
+are typer's (exit code 2). Sub-commands: `catalog` (simulator/cli_catalog.py) and `calibrate`
+(simulator/cli_calibrate.py).
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-import hardware_catalog
-from hardware_catalog import Catalog, load_catalog, parse_file
 from hardware_catalog.errors import TrainsimError
+from simulator.cli_common import (
+    CatalogOpt,
+    Format,
+    FormatOpt,
+    _catalog,
+    _csv,
+    _out,
+    _print_table,
+    _user_errors,
+    err_console,
+)
+from simulator.cli_calibrate import calibrate_app
+from simulator.cli_catalog import catalog_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Compute cost and energy simulator for AI training.")
-catalog_app = typer.Typer(no_args_is_help=True, help="Browse and validate the hardware catalog.")
 app.add_typer(catalog_app, name="catalog")
-calibrate_app = typer.Typer(no_args_is_help=True, help="Measure training runs and fit calibration profiles.")
 app.add_typer(calibrate_app, name="calibrate")
-err_console = Console(stderr=True)
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json/csv for scripts")]
-CatalogOpt = Annotated[list[Path] | None, typer.Option(
-    "--catalog", help="extra catalog folder or TOML file (repeatable); also $TRAINSIM_CATALOG")]
-
-
-def _user_errors(fn):
-    """Turn project errors into one clear line on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TrainsimError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def _catalog(paths: list[Path] | None) -> Catalog:
-    return load_catalog(paths or [])
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    import pandas as pd
-
-    buf = io.StringIO()
-    pd.DataFrame(rows).to_csv(buf, index=False)
-    return buf.getvalue()
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v == 0 or 1e-3 <= abs(v) < 1e6:
-            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-        return f"{v:.3e}"
-    return str(v)
-
-
-def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    table = Table(title=title, title_justify="left")
-    cols = columns or (list(rows[0]) if rows else [])
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("component", "name", "run", "id", "quantity", "method") else "right")
-    for r in rows:
-        table.add_row(*(_fmt(r.get(c, "")) for c in cols))
-    Console(width=160).print(table)
 
 
 HEADLINE = [
@@ -363,89 +308,6 @@ def project_cmd(
             err_console.print(f"note: {s.name}: {note}", highlight=False, soft_wrap=True)
 
 
-@catalog_app.command("list")
-@_user_errors
-def catalog_list(
-    kind: Annotated[str, typer.Option(help="accelerators | regions")] = "accelerators",
-    fmt: FormatOpt = Format.table,
-    catalog: CatalogOpt = None,
-) -> None:
-    """List catalog accelerators or regions."""
-    cat = _catalog(catalog)
-    if kind == "accelerators":
-        rows = [{"id": a.id, "name": a.name, "bf16_tflops": a.peak_tflops_dense["bf16"].value,
-                 "hbm_gb": a.memory.hbm_gb.value, "tdp_w": a.power.tdp_w.value,
-                 "usd_per_hour": (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour).value
-                 if (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour) else None}
-                for a in cat.accelerators.values()]
-    elif kind == "regions":
-        rows = [{"id": r.id, "name": r.name, "kind": r.kind,
-                 "carbon_intensity_kg_per_kwh": r.carbon_intensity_kg_per_kwh.value, "pue": r.pue.value}
-                for r in cat.regions.values()]
-    else:
-        raise typer.BadParameter("--kind must be accelerators or regions")
-    if fmt is Format.json:
-        _out(json.dumps(rows, indent=2))
-    elif fmt is Format.csv:
-        _out(_csv(rows))
-    else:
-        _print_table(kind, rows)
-
-
-@catalog_app.command("show")
-@_user_errors
-def catalog_show(
-    entry_id: Annotated[str, typer.Argument(help="accelerator or region id (or alias)")],
-    fmt: FormatOpt = Format.table,
-    catalog: CatalogOpt = None,
-) -> None:
-    """Show one accelerator or region with every number's source."""
-    cat = _catalog(catalog)
-    try:
-        item = cat.accelerator(entry_id)
-    except TrainsimError:
-        item = cat.region(entry_id)
-    data = item.model_dump(exclude_none=True)
-    if fmt is Format.json:
-        _out(json.dumps(data, indent=2))
-        return
-    rows = []
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and "value" in node and "source" in node:
-            rows.append({"field": prefix, "value": node["value"],
-                         "source": node["source"] + ("" if node.get("verified", True) else "  [unverified]")})
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                walk(f"{prefix}.{k}" if prefix else k, v)
-        else:
-            rows.append({"field": prefix, "value": node, "source": ""})
-
-    walk("", data)
-    if fmt is Format.csv:
-        _out(_csv(rows))
-    else:
-        _print_table(item.name, rows, ["field", "value", "source"])
-
-
-@catalog_app.command("validate")
-@_user_errors
-def catalog_validate(paths: Annotated[list[Path], typer.Argument(help="TOML files or folders")]) -> None:
-    """Validate catalog files (the same checks the loader applies); exit 1 on the first error."""
-    n = 0
-    for p in paths:
-        files = sorted(p.rglob("*.toml")) if p.is_dir() else [p]
-        for f in files:
-            n += len(parse_file(f))
-    # Overlay rules (a duplicate id needs override = true): the shipped files are checked among
-    # themselves, a user's files against the shipped catalog.
-    pkg = Path(hardware_catalog.__file__).parent.resolve()
-    shipped = [p for p in paths if p.resolve() == pkg or pkg in p.resolve().parents]
-    Catalog({}, {}).with_paths(shipped)
-    load_catalog([p for p in paths if p not in shipped], use_env=False)
-    err_console.print(f"ok: {n} entries valid")
-
-
 @app.command("dashboard")
 @_user_errors
 def dashboard_cmd(
@@ -466,123 +328,6 @@ def dashboard_cmd(
            "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
     err_console.print(f"trainsim dashboard on http://localhost:{port}", highlight=False)
     raise typer.Exit(subprocess.call(cmd))
-
-
-def _ints(text: str, option: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{option}: expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise typer.BadParameter(f"{option}: expected positive integers, got {text!r}")
-    return values
-
-
-@calibrate_app.command("run")
-@_user_errors
-def calibrate_run(
-    output: Annotated[Path, typer.Option("--output", "-o", help="runs folder (records.jsonl is appended)")],
-    sweep: Annotated[Path | None, typer.Option(help="sweep TOML ([sweep] sizes, batch_sizes, seq_lens, dtype)")] = None,
-    sizes: Annotated[str, typer.Option(help="comma-separated workload sizes (calibrate.workload.SIZES)")] = "tiny",
-    batch: Annotated[str, typer.Option(help="comma-separated micro-batch sizes")] = "1,2",
-    seq: Annotated[str, typer.Option(help="comma-separated sequence lengths")] = "128,256",
-    dtype: Annotated[str, typer.Option(help="auto (bf16 on GPUs, fp32 on CPUs) | bf16 | fp32")] = "auto",
-    compile_: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model")] = False,
-    warmup: Annotated[int, typer.Option(help="untimed warm-up steps")] = 3,
-    windows: Annotated[int, typer.Option(help="timed windows per config")] = 3,
-    window_s: Annotated[float, typer.Option(help="minimum seconds per window (60 on GPUs)")] = 60.0,
-    min_steps: Annotated[int, typer.Option(help="minimum steps per window")] = 5,
-    meter: Annotated[str, typer.Option(help="auto | nvml | codecarbon | rapl | none")] = "auto",
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    nproc_per_node: Annotated[int, typer.Option(help="processes (GPUs) per node: > 1 runs under torchrun")] = 1,
-    parallel: Annotated[str, typer.Option(help="ddp | fsdp (with --nproc-per-node > 1)")] = "ddp",
-) -> None:
-    """Benchmark a sweep of model sizes, batch sizes and sequence lengths; one record per config."""
-    from calibrate.bench import BenchSettings, load_sweep, resolve_device, run_sweep, sweep_configs
-
-    if dtype not in ("auto", "bf16", "fp32"):
-        raise typer.BadParameter("--dtype must be auto, bf16 or fp32")
-    if dtype == "auto":
-        dtype = "bf16" if resolve_device(device) == "cuda" else "fp32"
-    bench: dict = {}
-    if sweep is not None:
-        configs, bench = load_sweep(sweep)
-    else:
-        configs = sweep_configs([s.strip() for s in sizes.split(",") if s.strip()], _ints(batch, "--batch"),
-                                _ints(seq, "--seq"), dtype, compile_)
-    if nproc_per_node > 1:
-        if sweep is not None:
-            raise typer.BadParameter("--nproc-per-node > 1 takes --sizes/--batch/--seq, not --sweep")
-        _run_distributed(configs, output, nproc_per_node, parallel, dtype, warmup, windows, window_s, min_steps,
-                         meter, device)
-        return
-    settings = BenchSettings(warmup_steps=bench.get("warmup_steps", warmup), windows=bench.get("windows", windows),
-                             window_s=bench.get("window_s", window_s), min_steps=bench.get("min_steps", min_steps),
-                             meter=bench.get("meter", meter), device=device)
-    records = run_sweep(configs, output, settings, progress=True)
-    rows = [r.summary() for r in records]
-    if rows:
-        _print_table(f"{len(rows)} configs recorded in {output}", rows,
-                     ["name", "status", "step_time_s", "spread", "tokens_per_s", "mfu", "mean_power_w", "j_per_token", "flags"])
-    else:
-        err_console.print(f"nothing to do: every config is already recorded in {output}")
-
-
-def _run_distributed(configs, output, nproc, parallel, dtype, warmup, windows, window_s, min_steps, meter,
-                     device) -> None:
-    """One torchrun job per configuration (DDP or FSDP2); a failed config is recorded and skipped."""
-    from calibrate.distributed import launch
-    from calibrate.errors import MeasurementError
-
-    if parallel not in ("ddp", "fsdp"):
-        raise typer.BadParameter("--parallel must be ddp or fsdp")
-    for c in configs:
-        size = c.name.split("-b")[0]
-        args = ["--output", str(output), "--size", size, "--batch", str(c.batch_size), "--seq", str(c.seq_len),
-                "--dtype", dtype, "--parallel", parallel, "--warmup", str(warmup), "--windows", str(windows),
-                "--window-s", str(window_s), "--min-steps", str(min_steps), "--meter", meter, "--device", device,
-                "--resume"]
-        try:
-            launch(nproc, args)
-        except MeasurementError as exc:
-            err_console.print(f"config {c.name} failed: {exc}", highlight=False)
-
-
-@calibrate_app.command("fit")
-@_user_errors
-def calibrate_fit(
-    runs: Annotated[Path, typer.Argument(help="runs folder (or records.jsonl)")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="profile TOML to write")],
-    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the intervals (0: none)")] = 30,
-) -> None:
-    """Fit the simulator's efficiency and power parameters to recorded runs; write a profile."""
-    from calibrate.fit import fit_records
-    from calibrate.profile import build_profile, write_profile
-    from calibrate.records import load_records
-
-    records = load_records(runs)
-    report = fit_records(records, bootstrap=bootstrap)
-    write_profile(output, build_profile(report, records, str(runs)))
-    _print_profile(output)
-
-
-def _print_profile(path: Path) -> None:
-    from calibrate.profile import read_profile
-
-    prof = read_profile(path)
-    rows = [{"parameter": k, "value": v} for k, v in {**prof.perf, "idle_w": prof.idle_w,
-                                                     "dynamic_w_per_tflops": prof.dynamic_w_per_tflops,
-                                                     "mfu (best measured)": prof.mfu}.items()]
-    _print_table(f"profile {path} for {prof.accelerator}", rows)
-    _print_table("fit quality", [{"measure": k, "value": v} for k, v in prof.quality.items()])
-    err_console.print(f"source: {prof.source}", highlight=False)
-
-
-@calibrate_app.command("show")
-@_user_errors
-def calibrate_show(profile: Annotated[Path, typer.Argument(help="profile TOML")]) -> None:
-    """Print a calibration profile with its fit quality."""
-    _print_profile(profile)
 
 
 def main() -> None:

@@ -1,0 +1,82 @@
+"""Shared pieces of the `trainsim` command line: output formats, tables, one-line user errors.
+
+Data goes to stdout, messages to stderr. Every user error (`TrainsimError`) becomes one line on
+stderr and exit code 1; usage errors are typer's (exit code 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hardware_catalog import Catalog, load_catalog
+from hardware_catalog.errors import TrainsimError
+
+err_console = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json/csv for scripts")]
+CatalogOpt = Annotated[list[Path] | None, typer.Option(
+    "--catalog", help="extra catalog folder or TOML file (repeatable); also $TRAINSIM_CATALOG")]
+
+
+def _user_errors(fn):
+    """Turn project errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrainsimError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _catalog(paths: list[Path] | None) -> Catalog:
+    return load_catalog(paths or [])
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import pandas as pd
+
+    buf = io.StringIO()
+    pd.DataFrame(rows).to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v == 0 or 1e-3 <= abs(v) < 1e6:
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{v:.3e}"
+    return str(v)
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    table = Table(title=title, title_justify="left")
+    cols = columns or (list(rows[0]) if rows else [])
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("component", "name", "run", "id", "quantity", "method") else "right")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c, "")) for c in cols))
+    Console(width=160).print(table)

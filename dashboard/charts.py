@@ -72,3 +72,12 @@ def tornado_chart(rows: list[dict], title: str) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=300,
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def start_time_chart(starts, co2e_t) -> go.Figure:
+    """Operational tCO2e of the run for every start hour of an hourly grid profile."""
+    fig = go.Figure(go.Scatter(x=list(starts), y=list(co2e_t), mode="lines", line=dict(color=_SAFE[0]),
+                               hovertemplate="%{x|%Y-%m-%d %H:00} UTC<br>%{y:,.0f} tCO2e<extra></extra>"))
+    fig.update_layout(title=dict(text="CO2e by start time", x=0, font=dict(size=14)), height=280,
+                      yaxis_title="tCO2e", margin=dict(l=10, r=10, t=40, b=10))
+    return fig

@@ -267,6 +267,17 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
                   failures_per_device_hour=failure_rate, checkpoint_write_s=ckpt_s, restart_s=restart_s,
                   embodied_kg_per_device=emb_kg, lifetime_years=emb.lifetime_years.value,
                   dynamic_w_per_tflops=eff.dynamic_w_per_tflops, tdp_w=eff.tdp_w)
+    if dc.carbon_profile:  # time-varying grid intensity: co2e_t stays the annual-average figure
+        from simulator.carbon_profile import load_profile_csv, run_co2e_t
+
+        try:
+            prof = load_profile_csv(dc.carbon_profile)
+            start = dc.start_utc or prof.first_hour
+            values["co2e_t_hourly"] = float(run_co2e_t(prof, start, en.facility_kwh / 1e3 / wall_h, wall_h))
+        except ScenarioError as exc:
+            raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
+        values["run_start_utc"] = str(start)
+        assumptions.append("co2e_t_hourly: constant facility power over the run against the hourly profile")
     bands: dict[str, dict[str, float]] = {}
     if scenario.uncertainty.samples:
         from simulator.uncertainty import Spreads, monte_carlo

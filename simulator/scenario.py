@@ -102,6 +102,8 @@ class DatacenterSection(_Section):
     pue: float | None = Field(default=None, ge=1.0)
     wue_l_per_kwh: float | None = Field(default=None, ge=0)
     power_model: Literal["calibrated", "tdp"] = "calibrated"
+    carbon_profile: str | None = None  # hourly grid-intensity CSV (simulator/carbon_profile.py)
+    start_utc: str | None = None  # when the run starts, ISO 8601; default: the profile's first hour
 
 
 class PricingSection(_Section):

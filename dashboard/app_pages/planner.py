@@ -159,6 +159,31 @@ def _uncertainty(est) -> None:
         st.plotly_chart(charts.tornado_chart(tornado(est.basis, metric), metric), key="pl_tornado_chart")
 
 
+def _start_time(est) -> None:
+    """Operational CO2e against an hourly grid profile for every start hour (best and worst start)."""
+    from simulator.carbon_profile import load_example, parse_profile_csv, sweep_for_estimate
+
+    with st.expander("When the run starts (hourly grid-intensity profile)"):
+        up = st.file_uploader("Hourly profile CSV (timestamp, carbon_intensity_kg_per_kwh)", type=["csv"],
+                              key="pl_profile_csv")
+        try:
+            profile = (parse_profile_csv(up.getvalue().decode("utf-8"), up.name) if up is not None
+                       else load_example())
+        except (TrainsimError, UnicodeDecodeError) as exc:
+            st.error(plain(str(exc)))
+            return
+        if up is None:
+            st.caption("Shipped example: synthetic, illustrative (Northern Virginia annual mean with a solar "
+                       "shape); upload your own region's hourly data for real figures.")
+        sweep = sweep_for_estimate(est, profile)
+        (best_t, best), (worst_t, worst) = sweep.best(), sweep.worst()
+        c = st.columns(3)
+        c[0].metric("Annual-average CO2e", f"{est.co2e_t:,.0f} t")
+        c[1].metric("Best start", f"{best:,.0f} t", help=f"{best_t:%Y-%m-%d %H:00} UTC")
+        c[2].metric("Worst start", f"{worst:,.0f} t", help=f"{worst_t:%Y-%m-%d %H:00} UTC")
+        st.plotly_chart(charts.start_time_chart(sweep.starts, sweep.co2e_t), key="pl_start_chart")
+
+
 def show_estimate(est, scenario) -> None:
     v = est.values
     st.divider()
@@ -180,6 +205,7 @@ def show_estimate(est, scenario) -> None:
     n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
     n[3].metric("Tokens per second", f"{v['tokens_per_s'] / 1e6:,.2f} M")
     _uncertainty(est)
+    _start_time(est)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
     st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")

@@ -115,3 +115,12 @@ def test_tornado_chart_builder():
                          {"input": "pue", "low": 1.9, "high": 2.1, "base": 2.0, "swing": 0.2}], "cost")
     d = fig.to_dict()
     assert d["data"][0]["type"] == "bar" and list(d["data"][0]["y"]) == ["pue", "price"]
+
+
+def test_start_time_expander_shows_best_and_worst(app):
+    at = app.run()
+    labels = [m.label for m in at.metric]
+    assert "Best start" in labels and "Worst start" in labels
+    best = float(metric(at, "Best start").split()[0].replace(",", ""))
+    worst = float(metric(at, "Worst start").split()[0].replace(",", ""))
+    assert best < worst

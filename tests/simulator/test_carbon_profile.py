@@ -364,3 +364,20 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 1 and "line 8" in r.output and len(r.output.strip().splitlines()) == 1
     r = cli(EXAMPLE, "--profile", example_profile_path(), "--start", "soon")
     assert r.exit_code == 1 and "--start" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_scenario_carbon_profile_adds_hourly_co2e(tmp_path):
+    """A constant hourly profile equal to the annual figure reproduces co2e_t; a bad one names the field."""
+    from simulator import estimate, load_scenario
+
+    example = Path(__file__).parents[2] / "examples" / "llama3-70b-h100.toml"
+    base = estimate(load_scenario(example))
+    ci = base.values["carbon_intensity_kg_per_kwh"]
+    rows = "\n".join(f"2023-01-01T{h:02d}:00:00Z,{ci}" for h in range(24))
+    (tmp_path / "flat.csv").write_text("timestamp,carbon_intensity_kg_per_kwh\n" + rows + "\n")
+    est = estimate(load_scenario(example, [f'datacenter.carbon_profile="{tmp_path / "flat.csv"}"',
+                                           'datacenter.start_utc="2023-01-01T05:00:00Z"']))
+    assert est.values["co2e_t_hourly"] == pytest.approx(base.co2e_t, rel=1e-9)
+    assert est.co2e_t == base.co2e_t  # the contract key stays the annual-average figure
+    with pytest.raises(ScenarioError, match="datacenter.carbon_profile"):
+        estimate(load_scenario(example, [f'datacenter.carbon_profile="{tmp_path / "missing.csv"}"']))

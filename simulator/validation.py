@@ -128,7 +128,7 @@ def _era(year: int) -> dict[str, bool]:
     return {"flash_attention": year >= 2023, "sequence_parallel": year >= 2023, "overlap_comm": year >= 2024}
 
 
-def _base_scenario(row: pd.Series, setup: dict, acc_id: str, catalog: Catalog) -> dict[str, Any]:
+def _base_scenario(row: pd.Series, setup: dict, acc_id: str) -> dict[str, Any]:
     seq = int(_num(row, "seq_len") or 2048)
     if setup.get("preset"):
         model: dict[str, Any] = {"preset": setup["preset"], "seq_len": seq}
@@ -174,7 +174,7 @@ def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
     acc_id = next((cid for key, cid in HARDWARE if key in str(row["hardware"])), None)
     if setup is None or acc_id is None:
         return []
-    base = _base_scenario(row, setup, acc_id, catalog)
+    base = _base_scenario(row, setup, acc_id)
     why = setup.get("why", "")
     out: list[Check] = []
     no_failures = {"failures_per_device_hour": 0.0}

@@ -14,7 +14,8 @@ from hardware_catalog import Catalog, CatalogError, load_catalog
 from simulator import cost, energy, reliability
 from simulator.efficiency import load_profile, resolve_efficiency
 from simulator.errors import ScenarioError
-from simulator.flops import hardware_flops_per_token, model_flops_per_token, param_flops_per_token
+from simulator.finetune import flops_per_token
+from simulator.flops import param_flops_per_token
 from simulator.perf_params import perf_params_for
 from simulator.performance import StepTime, choose_plan
 from simulator.scenario import Scenario
@@ -136,6 +137,19 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         raise ScenarioError(f"cluster.devices: {acc.id} has no interconnect bandwidth in the catalog "
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
+    eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
+    perf = perf_params_for(acc, profile.perf if profile else None)
+    usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
+    pue = dc.pue if dc.pue is not None else region.pue.value
+    host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
+    ci = (dc.carbon_intensity_kg_per_kwh if dc.carbon_intensity_kg_per_kwh is not None
+          else region.carbon_intensity_kg_per_kwh.value)
+    wue = dc.wue_l_per_kwh if dc.wue_l_per_kwh is not None else region.wue_l_per_kwh.value
+    if scenario.serving is not None:
+        from simulator.serving import estimate_serving
+
+        return estimate_serving(scenario, model, acc, region, eff, perf, usd_per_device_hour, usd_per_kwh, pue,
+                                ci, wue, host_w, assumptions)
 
     batch_tokens = tr.global_batch_tokens
     if batch_tokens is None:
@@ -144,19 +158,15 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     batch_seqs = batch_sequences(batch_tokens, model.seq_len)
     batch_tokens = batch_seqs * model.seq_len
 
-    eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
-    perf = perf_params_for(acc, profile.perf if profile else None)
     par = scenario.parallelism
     fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm"})
-    usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
-    pue = dc.pue if dc.pue is not None else region.pue.value
-    host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
+    tuning = scenario.finetune.tuning(model)
     choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf, eff, fixed,
                          par.flash_attention, par.objective, par.overlap_comm,
-                         rates=(usd_per_device_hour, usd_per_kwh * pue, host_w))
+                         rates=(usd_per_device_hour, usd_per_kwh * pue, host_w), tuning=tuning)
     plan, mem = choice.plan, choice.memory_gb
-    mfpt = model_flops_per_token(model)
-    hw_ratio = hardware_flops_per_token(model, plan.recompute) / mfpt
+    mfpt = flops_per_token(model, tuning)
+    hw_ratio = choice.step.hardware_flops_per_s_per_device / choice.step.model_flops_per_s_per_device
     train_flops = mfpt * tr.tokens
     peak = acc.peak_flops(tr.precision)
 
@@ -187,9 +197,6 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         assumptions.append("power_model = tdp: device-hours x TDP, host power excluded (reporting convention)")
     else:
         active_w, idle_w = eff.device_power_w(hw_tflops), eff.idle_w
-    ci = (dc.carbon_intensity_kg_per_kwh if dc.carbon_intensity_kg_per_kwh is not None
-          else region.carbon_intensity_kg_per_kwh.value)
-    wue = dc.wue_l_per_kwh if dc.wue_l_per_kwh is not None else region.wue_l_per_kwh.value
     en = energy.run_energy(devices, compute_h, overhead_h, active_w, idle_w, host_w, pue)
     co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
     emb = acc.embodied
@@ -212,6 +219,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         "precision": tr.precision,
         "params_total": model.params_total(),
         "params_active": model.params_active(),
+        "finetune_method": tuning.method,
+        "trained_params": tuning.lora_params if tuning.frozen_base else model.params_total(),
         "tokens": tr.tokens,
         "global_batch_tokens": batch_tokens,
         "train_flops": train_flops,

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.finetune import BYTES_GRAD, BYTES_OPTIMIZER, BYTES_WEIGHT, FULL, Tuning
 from simulator.models import ModelSpec
 from simulator.plan import PlanGrid, microbatches
 
-BYTES_WEIGHT, BYTES_GRAD, BYTES_OPTIMIZER = 2, 4, 12
 # "~5 GiB unexplained constant overhead in Megatron-DeepSpeed" (EleutherAI cookbook
 # calc_transformer_mem.py, misc_mem_gib): CUDA context, NCCL buffers, allocator fragmentation.
 OVERHEAD_GB = 5 * 1.073741824
@@ -88,22 +88,27 @@ def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = T
     return stored
 
 
-def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True) -> MemoryBreakdown:
-    """Per-device memory of every plan in `grid` (module docstring)."""
+def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True,
+                      tuning: Tuning = FULL) -> MemoryBreakdown:
+    """Per-device memory of every plan in `grid` (module docstring). With LoRA (`tuning`), the
+    frozen base keeps only its weights (at `tuning.base_weight_bytes`) and the adapters carry the
+    gradients and optimizer states (finetune.py)."""
     n = params_per_device(model, grid)
     dp = grid.dp
-    opt = BYTES_OPTIMIZER * n / np.where(grid.zero >= 1, dp, 1)
-    grads = BYTES_GRAD * n / np.where(grid.zero >= 2, dp, 1)
-    weights = BYTES_WEIGHT * n / np.where(grid.zero >= 3, dp, 1)
+    layers_per_stage = -(-model.layers // grid.pp)
+    trained = tuning.trained_params(model, n, layers_per_stage)  # LoRA: adapters, on top of the base
+    frozen = n if tuning.frozen_base else 0.0
+    opt = BYTES_OPTIMIZER * trained / np.where(grid.zero >= 1, dp, 1)
+    grads = BYTES_GRAD * trained / np.where(grid.zero >= 2, dp, 1)
+    weights = (BYTES_WEIGHT * trained + tuning.base_weight_bytes * frozen) / np.where(grid.zero >= 3, dp, 1)
     m = microbatches(grid, batch_seqs)
     in_flight = np.minimum(grid.pp, m) * (1 + (grid.pp - 1) / (grid.pp * grid.v))
-    layers_per_stage = -(-model.layers // grid.pp)
     per_layer = activation_bytes_per_layer(model, grid, flash)
     full = grid.rc == 2
     kept = np.where(full, 2 * model.seq_len / grid.cp * grid.mb * model.d_model / grid.tp, per_layer)
     act = kept * layers_per_stage * in_flight + np.where(full, per_layer, 0)
     logits = 6 * model.seq_len / grid.cp * grid.mb * model.vocab / grid.tp  # bf16 + fp32 softmax
     act = act + np.where(grid.pp == 1, logits, 0)
-    layer_weights = BYTES_WEIGHT * n / np.maximum(layers_per_stage, 1)
-    buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * n))
+    layer_weights = weights * np.where(grid.zero >= 3, dp, 1) / np.maximum(layers_per_stage, 1)
+    buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
     return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, buffers / 1e9)

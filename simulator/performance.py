@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
-from simulator.flops import hardware_flops_per_token, model_flops_per_token
+from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
-from simulator.plan import Plan
+from simulator.plan import RECOMPUTE, Plan
 from simulator.search import SearchResult, search_plans
 
 
@@ -44,19 +44,19 @@ class Choice:
 def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: int, precision: str,
                 params: PerfParams, eff: Efficiency, fixed: dict, flash: bool = True,
                 objective: str = "time", overlap: bool = True,
-                rates: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Choice:
+                rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL) -> Choice:
     """Best plan for `objective` among those `fixed` allows, with its step time.
 
     `rates` = (USD per device-hour, USD per device kWh incl. PUE, host W per device) price the
     "cost" objective.
     """
     res = search_plans(model, acc, devices, batch_seqs, precision, params, eff, fixed, flash, overlap=overlap,
-                       rates=rates)
+                       rates=rates, tuning=tuning)
     i = int(res.order(objective)[0])
     plan = res.grid.plan(i)
     tokens = batch_seqs * model.seq_len
-    mfpt = model_flops_per_token(model)
-    hw_ratio = hardware_flops_per_token(model, plan.recompute) / mfpt
+    mfpt = flops_per_token(model, tuning)
+    hw_ratio = 1 + float(recompute_flops_per_token(model, tuning, RECOMPUTE.index(plan.recompute))) / mfpt
     if eff.mfu_override is not None:
         model_fps = eff.model_flops_per_s(acc, precision)
         parts = {"compute": tokens * mfpt / (devices * model_fps)}

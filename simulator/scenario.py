@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import ScenarioError
+from simulator.finetune import ATTN_TARGETS, FULL, Tuning
 from simulator.models import ModelSpec, get_preset
 
 Precision = Literal["bf16", "fp8", "fp16", "tf32"]
@@ -69,7 +70,7 @@ class ModelSection(_Section):
 
 
 class TrainingSection(_Section):
-    tokens: float = Field(gt=0)
+    tokens: float | None = Field(default=None, gt=0)  # required, except with [rlhf] (derived from it)
     global_batch_tokens: float | None = Field(default=None, gt=0)
     precision: Precision = "bf16"
     device_hours: float | None = Field(default=None, gt=0)
@@ -94,6 +95,52 @@ class ParallelismSection(_Section):
     flash_attention: bool = True  # false: unfused attention (pre-2022 Megatron-LM)
     overlap_comm: bool = True  # false: no TP/DP comm overlap (Megatron-LM 2021, DeepSpeed 2021)
     objective: Literal["time", "cost", "energy", "memory"] = "time"  # what the plan search minimises
+
+
+class FinetuneSection(_Section):
+    """What the run trains (simulator/finetune.py): every weight ("full": pre-training or full
+    fine-tuning) or LoRA adapters of `lora_rank` on `lora_targets` (q k v o gate up down, or "all")
+    over a frozen base stored at `base_weight_bytes` per parameter (2 = bf16, 0.5 = 4-bit QLoRA)."""
+
+    method: Literal["full", "lora"] = "full"
+    lora_rank: int = Field(default=16, gt=0)
+    lora_targets: list[str] | Literal["all"] = list(ATTN_TARGETS)
+    base_weight_bytes: float = Field(default=2.0, gt=0)
+
+    def tuning(self, model: ModelSpec) -> Tuning:
+        if self.method == "full":
+            return FULL
+        return Tuning.lora(model, self.lora_rank, self.lora_targets if self.lora_targets == "all"
+                           else tuple(self.lora_targets), self.base_weight_bytes)
+
+
+class ServingSection(_Section):
+    """Inference serving for a period (simulator/serving.py). Traffic: `requests_per_s` (each of
+    `prompt_tokens` in, `output_tokens` out) or `output_tokens_per_day`; none = full load."""
+
+    prompt_tokens: int = Field(default=1024, gt=0)
+    output_tokens: int = Field(default=256, gt=0)
+    requests_per_s: float | None = Field(default=None, gt=0)
+    output_tokens_per_day: float | None = Field(default=None, gt=0)
+    peak_to_average: float = Field(default=1.0, ge=1.0)  # the fleet must serve the peak
+    months: float = Field(default=1.0, gt=0)
+    tp: int | None = PosInt  # devices per replica; default: the smallest that fits
+    batch: int | None = PosInt  # sequences in flight per replica; default: searched
+    min_tokens_per_s_per_user: float = Field(default=20.0, ge=0)
+    dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+
+    @model_validator(mode="after")
+    def _one_traffic(self) -> ServingSection:
+        if self.requests_per_s is not None and self.output_tokens_per_day is not None:
+            raise ValueError("give requests_per_s or output_tokens_per_day, not both")
+        return self
+
+    def traffic_tokens_per_s(self) -> float | None:
+        """Mean output tokens per second the traffic asks for (None: no traffic given)."""
+        if self.requests_per_s is not None:
+            return self.requests_per_s * self.output_tokens
+        return self.output_tokens_per_day / 86400.0 if self.output_tokens_per_day is not None else None
 
 
 class DatacenterSection(_Section):
@@ -143,9 +190,11 @@ class Scenario(_Section):
 
     name: str = "scenario"
     model: ModelSection
-    training: TrainingSection
+    training: TrainingSection | None = None  # required, except for a serving scenario
     cluster: ClusterSection
     parallelism: ParallelismSection = ParallelismSection()
+    finetune: FinetuneSection = FinetuneSection()
+    serving: ServingSection | None = None
     datacenter: DatacenterSection = DatacenterSection()
     pricing: PricingSection = PricingSection()
     efficiency: EfficiencySection = EfficiencySection()
@@ -154,7 +203,15 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
-        self.model.spec()  # raises ScenarioError on a bad preset/shape
+        self.finetune.tuning(self.model.spec())  # raises ScenarioError on a bad preset/shape or LoRA target
+        if self.serving is None:
+            if self.training is None:
+                raise ScenarioError("training: required but missing")
+            if self.training.tokens is None:
+                raise ScenarioError("training.tokens: required but missing")
+        elif self.training is not None:
+            raise ScenarioError("serving: a serving scenario has no [training] section (serve and train in "
+                                "separate scenarios, or as stages of a project)")
         return self
 
     def to_toml(self) -> str:

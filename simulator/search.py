@@ -15,7 +15,7 @@ import numpy as np
 from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
-from simulator.flops import attention_flops_per_token, model_flops_per_token
+from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
 from simulator.memory import MemoryBreakdown, memory_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
@@ -77,8 +77,10 @@ def _explain(fixed: dict, model: ModelSpec, devices: int, batch_seqs: int) -> st
 def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: int, precision: str,
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
                  flash: bool = True, max_tp: int | None = None, overlap: bool = True,
-                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> SearchResult:
+                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL) -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
+
+    `tuning`: what is trained (finetune.py): every weight, or LoRA adapters on a frozen base.
 
     `rates` = (USD per device-hour, USD per kWh of device + host energy incl. PUE, host W per
     device) give each plan a cost per step: rental or amortised capex plus electricity.
@@ -98,7 +100,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
         raise InfeasiblePlanError(f"parallelism: all {n_all} candidate plans break a rule: " + "; ".join(
             f"{reason} ({count})" for reason, count in rejected.items()))
     grid = grid.take(np.flatnonzero(ok))
-    mem = memory_per_device(model, grid, batch_seqs, flash)
+    mem = memory_per_device(model, grid, batch_seqs, flash, tuning)
     hbm_gb = acc.memory.hbm_gb.value
     fits = mem.total_gb <= hbm_gb
     rejected["does not fit in memory"] = int((~fits).sum())
@@ -115,11 +117,10 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     grid = grid.take(idx)
     mem = MemoryBreakdown(mem.weights_gb[idx], mem.gradients_gb[idx], mem.optimizer_gb[idx],
                           mem.activations_gb[idx], mem.buffers_gb[idx])
-    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap)
+    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
-    base = model_flops_per_token(model)
-    hw_per_token = base + np.where(grid.rc == 2, base / 3, np.where(grid.rc == 1, attention_flops_per_token(model) / 3, 0))
+    hw_per_token = flops_per_token(model, tuning) + recompute_flops_per_token(model, tuning, grid.rc)
     hw_tflops = tokens * hw_per_token / (devices * step) / 1e12
     power = np.minimum(eff.tdp_w, eff.idle_w + eff.dynamic_w_per_tflops * hw_tflops)
     usd_per_hour, usd_per_kwh, host_w = rates

@@ -15,6 +15,10 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
   per-micro-batch parameter all-gathers and gradient reduce-scatter (ZeRO-3), minus overlap;
   tp_comm and dp_comm are partly hidden when `overlap` (current software) is on;
 - optimizer: the AdamW update, memory-bound over the local shard.
+With LoRA (`tuning`, finetune.py) the frozen base computes no weight gradients: backward =
+activation gradients only (one forward's GEMMs, plus the attention core's second backward GEMM),
+the adapters' skinny GEMMs run forward and backward, and only adapter gradients are reduced and
+updated (ZeRO-3 still gathers the frozen weights).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from hardware_catalog.schema import Accelerator
 from simulator import collectives as coll
+from simulator.finetune import BYTES_WEIGHT, FULL, Tuning
 from simulator.memory import params_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
@@ -109,8 +114,14 @@ def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool):
     return dense, moe, core
 
 
+def _adapters_forward(tuning: Tuning, ops: _Ops, tok):
+    """Forward seconds of one layer's LoRA adapters: x A^T (tok x r x d_in), then (. ) B^T (tok x d_out x r)."""
+    r = tuning.lora_rank
+    return sum(ops.gemm(tok, r, d_in) + ops.gemm(tok, d_out, r) for d_in, d_out in tuning.adapter_shapes)
+
+
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
-               batch_seqs: int, flash: bool = True, overlap: bool = True) -> StepParts:
+               batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL) -> StepParts:
     """Named parts of the step time of every plan in `grid` (module docstring)."""
     ops = _Ops(acc, p, precision)
     net = coll.Network.of(acc, p)
@@ -124,8 +135,14 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     dense, moe, core = _layer_forward(model, grid, ops, flash)
     layers_fwd = lps * ((1 - moe_share) * dense + moe_share * moe)
     logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
+    if tuning.frozen_base:  # LoRA: forward + activation gradients (module docstring)
+        adapters_fwd = lps * _adapters_forward(tuning, ops, tok)
+        layers_fwd = layers_fwd + adapters_fwd
+        passes = 2 * (layers_fwd + logits_fwd) + lps * core + adapters_fwd  # + adapter weight grads
+    else:
+        passes = 3 * (layers_fwd + logits_fwd)
     recompute = np.where(grid.rc == 2, layers_fwd, np.where(grid.rc == 1, lps * core, 0.0))
-    compute_mb = 3 * (layers_fwd + logits_fwd + lps * p.layer_overhead_s) + recompute
+    compute_mb = passes + 3 * lps * p.layer_overhead_s + recompute
 
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
@@ -146,9 +163,11 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     bubble = (grid.pp - 1) / grid.v * t_mb
 
     n_local = params_per_device(model, grid)
+    trained = tuning.trained_params(model, n_local, lps)
+    weight_bytes = n_local * tuning.base_weight_bytes + (trained * BYTES_WEIGHT if tuning.frozen_base else 0.0)
     grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
     dp_n, dp_stride = grid.dp * grid.cp, grid.tp
-    buckets = np.ceil(n_local * grad_bytes / p.dp_bucket_bytes)
+    buckets = np.ceil(trained * grad_bytes / p.dp_bucket_bytes)
     # ZeRO-3 gathers each weight matrix (4 per layer) before forward, backward and (with full
     # recompute) the recomputed forward, and reduce-scatters its gradient, every micro-batch
     # (Rajbhandari et al. 2020 sec. 5: parameters are released after use and fetched again).
@@ -156,13 +175,13 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     z3_gathers = 2 + (grid.rc == 2)
     dp = np.select(
         [grid.zero == 0, grid.zero <= 2],
-        [coll.all_reduce(net, dp_n, n_local * grad_bytes, dp_stride, buckets),
-         coll.reduce_scatter(net, dp_n, n_local * grad_bytes, dp_stride, buckets)
-         + coll.reduce_scatter(net, dp_n, n_local * 2, dp_stride, buckets)],
-        default=m * (z3_gathers * coll.reduce_scatter(net, dp_n, n_local * 2, dp_stride, z3_calls)
-                     + coll.reduce_scatter(net, dp_n, n_local * grad_bytes, dp_stride, z3_calls)),
+        [coll.all_reduce(net, dp_n, trained * grad_bytes, dp_stride, buckets),
+         coll.reduce_scatter(net, dp_n, trained * grad_bytes, dp_stride, buckets)
+         + coll.reduce_scatter(net, dp_n, trained * BYTES_WEIGHT, dp_stride, buckets)],
+        default=m * (z3_gathers * coll.reduce_scatter(net, dp_n, weight_bytes, dp_stride, z3_calls)
+                     + coll.reduce_scatter(net, dp_n, trained * grad_bytes, dp_stride, z3_calls)),
     ) * (1 - p.dp_overlap if overlap else 1.0)
-    opt_params = n_local / np.where(grid.zero >= 1, dp_n, 1)
+    opt_params = trained / np.where(grid.zero >= 1, dp_n, 1)
     optimizer = ops.traffic(opt_params * p.optimizer_bytes_per_param)
 
     return StepParts(m * compute_mb, m * tp_mb, m * cp_mb, m * ep_mb, m * pp_mb, bubble, dp, optimizer)

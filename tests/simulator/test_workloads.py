@@ -1,4 +1,4 @@
-"""Fine-tuning and inference workloads (simulator/workloads.py): hand-computed values, properties."""
+"""Fine-tuning and inference workloads (simulator/finetune.py, simulator/inference.py): hand-computed values, properties."""
 
 import pytest
 from hypothesis import assume, given, settings
@@ -10,15 +10,8 @@ from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.flops import model_flops_per_token
 from simulator.models import get_preset
 from simulator.perf_params import PerfParams
-from simulator.workloads import (
-    decode_step,
-    finetune_flops_per_token,
-    finetune_memory_gb,
-    kv_cache_bytes,
-    lora_trainable_params,
-    prefill_time_s,
-    serving_cost,
-)
+from simulator.finetune import finetune_flops_per_token, finetune_memory_gb, lora_trainable_params
+from simulator.inference import decode_step, kv_cache_bytes, prefill_time_s, serving_cost
 
 LLAMA2_7B = get_preset("llama2-7b")  # 32 layers, d 4096, 32 heads (MHA), ffn 11008, vocab 32000, T 4096
 LLAMA3_70B = get_preset("llama3-70b")  # 80 layers, d 8192, 64 heads, 8 KV heads, hd 128, ffn 28672

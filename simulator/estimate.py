@@ -124,6 +124,10 @@ def _resolve(catalog: Catalog, kind: str, field_name: str, key: str):
 def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     """Estimate time, energy, carbon, water and cost of `scenario` (a pure function)."""
     cat = catalog or load_catalog()
+    if scenario.rlhf is not None:
+        from simulator.rlhf import estimate_rlhf
+
+        return estimate_rlhf(scenario, cat)
     profile_path = scenario.efficiency.profile
     profile = load_profile(profile_path) if profile_path else None
     if profile is not None and profile.device is not None:  # a device the catalog lacks (e.g. a CPU)

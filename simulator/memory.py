@@ -65,7 +65,11 @@ def params_per_device(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
     layer_params = model.params_total() - model.embedding_params() - expert
     per_layer = (layer_params + expert / grid.ep) / model.layers
     layers_per_stage = -(-model.layers // grid.pp)
-    return (per_layer * layers_per_stage + model.vocab * model.d_model) / grid.tp
+    # The first stage holds the input embedding, the last the output layer; with one stage (or tied
+    # weights) a device holds all of embedding_params().
+    head = model.vocab * model.d_model
+    embedding = np.where(grid.pp == 1, model.embedding_params(), head)
+    return (per_layer * layers_per_stage + embedding) / grid.tp
 
 
 def ffn_effective(model: ModelSpec) -> float:

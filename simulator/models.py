@@ -218,6 +218,13 @@ PRESETS: dict[str, ModelSpec] = {
                              expert_ffn_dim=2048, moe_layers=58, q_lora_rank=1536, kv_lora_rank=512,
                              rope_head_dim=64, v_head_dim=128),
 }
+# Zhang et al. 2022 (OPT) Table 1: layers, heads, d_model; ffn 4d, vocab 50,272, 2k context,
+# GPT-2-style blocks (the RLHF reference runs of DeepSpeed-Chat use them). OPT-350M's 512-wide
+# embedding projection is not modelled (a 1024-wide embedding is counted instead).
+for _n, (_l, _d, _h) in {"opt-350m": (24, 1024, 16), "opt-1.3b": (24, 2048, 32), "opt-6.7b": (32, 4096, 32),
+                         "opt-13b": (40, 5120, 40), "opt-30b": (48, 7168, 56), "opt-66b": (64, 9216, 72)}.items():
+    PRESETS[_n] = ModelSpec(_n, _l, _d, _h, _h, 4 * _d, 50272, 2048, gated_mlp=False,
+                            tied_embeddings=True, learned_positions=True, bias=True, layernorm=True)
 # Validation-set shapes (Narayanan et al. 2021 Table 1; rows' notes in published_runs.csv).
 for _n, (_l, _d, _h) in {"megatron-1.7b": (24, 2304, 24), "megatron-7.5b": (36, 4096, 32),
                          "megatron-39.1b": (48, 8192, 64), "megatron-145.6b": (80, 12288, 96),

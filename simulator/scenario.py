@@ -143,6 +143,28 @@ class ServingSection(_Section):
         return self.output_tokens_per_day / 86400.0 if self.output_tokens_per_day is not None else None
 
 
+class RLHFSection(_Section):
+    """Post-training with reinforcement learning or preference optimisation (simulator/rlhf.py).
+
+    ppo: actor, critic, reward and reference models (Ouyang et al. 2022); grpo: no critic, groups
+    of `samples_per_prompt` responses (Shao et al. 2024); dpo: no generation, preference pairs
+    (Rafailov et al. 2023; samples_per_prompt = 2: chosen and rejected)."""
+
+    algorithm: Literal["ppo", "grpo", "dpo"] = "ppo"
+    prompts: float = Field(gt=0)  # prompts over the whole run
+    prompt_tokens: int = Field(default=256, gt=0)
+    response_tokens: int = Field(default=256, gt=0)
+    samples_per_prompt: int | None = PosInt  # default: 1 (ppo), 8 (grpo), 2 (dpo)
+    epochs: int = Field(default=1, gt=0)  # optimisation passes over each batch of rollouts
+    reward_model: str | float | None = None  # a preset or a parameter count; default: the policy's shape
+    critic_model: str | float | None = None  # ppo; default: the reward model
+    generation_dtype: str = "bf16"
+    generation_batch_per_device: int | None = PosInt  # sequences in flight; default: as many as fit
+
+    def samples(self) -> int:
+        return self.samples_per_prompt or {"ppo": 1, "grpo": 8, "dpo": 2}[self.algorithm]
+
+
 class DatacenterSection(_Section):
     region: str = "WORLD"
     carbon_intensity_kg_per_kwh: float | None = Field(default=None, ge=0)
@@ -195,6 +217,7 @@ class Scenario(_Section):
     parallelism: ParallelismSection = ParallelismSection()
     finetune: FinetuneSection = FinetuneSection()
     serving: ServingSection | None = None
+    rlhf: RLHFSection | None = None
     datacenter: DatacenterSection = DatacenterSection()
     pricing: PricingSection = PricingSection()
     efficiency: EfficiencySection = EfficiencySection()
@@ -207,8 +230,15 @@ class Scenario(_Section):
         if self.serving is None:
             if self.training is None:
                 raise ScenarioError("training: required but missing")
-            if self.training.tokens is None:
+            if self.training.tokens is None and self.rlhf is None:
                 raise ScenarioError("training.tokens: required but missing")
+            if self.training.tokens is not None and self.rlhf is not None:
+                raise ScenarioError("training.tokens: with [rlhf] the trained tokens follow from rlhf.prompts "
+                                    "(x samples x (prompt + response tokens) x epochs): remove training.tokens")
+            if self.rlhf is not None and self.finetune.method != "full":
+                raise ScenarioError("finetune.method: LoRA inside [rlhf] is not modelled; use method = \"full\"")
+        elif self.rlhf is not None:
+            raise ScenarioError("rlhf: a serving scenario cannot have [rlhf] (serve and train in separate scenarios)")
         elif self.training is not None:
             raise ScenarioError("serving: a serving scenario has no [training] section (serve and train in "
                                 "separate scenarios, or as stages of a project)")

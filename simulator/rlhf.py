@@ -1,0 +1,167 @@
+"""Post-training with RL or preference optimisation: rollouts, scoring passes and updates.
+
+A scenario with an `[rlhf]` section is a sequence of phases on the same devices (colocated, as
+DeepSpeed-Chat's Hybrid Engine and OpenRLHF's colocated mode run them), summed:
+
+1. rollout generation (ppo, grpo): every prompt x `samples_per_prompt` responses decoded by the
+   policy: continuous-batching throughput of TP replicas (serving.batch_curve, the inference
+   roofline), the in-flight batch limited by the KV cache and by the sequences per replica in one
+   global batch (or `generation_batch_per_device` x TP, as DeepSpeed-Chat's static batches);
+2. scoring: forward passes over prompt + response of the reference model (KL penalty), the policy
+   (old log-probabilities), the reward model and, for ppo, the critic (values); dpo: the
+   reference model only. Forward FLOPs = P (2 N + 4 L d_attn P) per sequence (inference.prefill_flops)
+   at the achieved model FLOP/s of the policy update;
+3. policy update: training on prompt + response tokens x `epochs` (the ordinary training estimate,
+   its plan search, memory check and goodput);
+4. critic update (ppo): training FLOPs of the critic on the same tokens at the same FLOP/s.
+
+Wall clock = (sum of phases) / goodput of the policy update's reliability model. Energy per phase:
+device power at that phase's achieved FLOP/s (energy roofline), idle power for the failure
+overhead, host power throughout, x PUE. Not modelled: re-sharding weights between training and
+generation layouts, the training states' memory during generation, asynchronous (off-policy)
+pipelines that overlap generation with training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from simulator import cost, energy
+from simulator.errors import InfeasiblePlanError, ScenarioError
+from simulator.flops import model_flops_per_token
+from simulator.inference import DTYPE_BYTES, prefill_flops
+from simulator.models import ModelSpec, get_preset
+from simulator.perf_params import perf_params_for
+from simulator.serving import batch_curve, choose_tp, max_batch
+
+
+def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> ModelSpec:
+    if spec is None:
+        return policy
+    if isinstance(spec, str):
+        try:
+            return get_preset(spec).with_seq_len(policy.seq_len)
+        except ScenarioError as exc:
+            raise ScenarioError(f"rlhf.{field}: {exc}") from None
+    if spec <= 0:
+        raise ScenarioError(f"rlhf.{field}: expected a preset name or a positive parameter count, got {spec}")
+    return ModelSpec.from_params(spec, seq_len=policy.seq_len)
+
+
+def _power_w(basis, tflops: float) -> float:
+    if basis.tdp_model:
+        return basis.tdp_w
+    return min(basis.tdp_w, basis.idle_w + basis.dynamic_w_per_tflops * tflops)
+
+
+def estimate_rlhf(scenario, catalog):
+    """The `Estimate` of an `[rlhf]` scenario (module docstring)."""
+    from simulator.estimate import Estimate, estimate
+
+    rl = scenario.rlhf
+    if rl.generation_dtype not in DTYPE_BYTES:
+        raise ScenarioError(f"rlhf.generation_dtype: unknown '{rl.generation_dtype}' (known: {', '.join(DTYPE_BYTES)})")
+    seq = rl.prompt_tokens + rl.response_tokens
+    policy = scenario.model.spec().with_seq_len(seq)
+    samples = rl.samples()
+    sequences = rl.prompts * samples
+    trained_tokens = sequences * seq * rl.epochs
+    actor_sc = scenario.model_copy(update={
+        "rlhf": None, "model": scenario.model.model_copy(update={"seq_len": seq}),
+        "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
+    actor = estimate(actor_sc, catalog)
+    basis, v = actor.basis, actor.values
+    devices = basis.devices
+    model_fps = v["model_tflops_per_device"] * 1e12  # achieved in the policy update
+
+    reward = _aux_model(rl.reward_model, policy, "reward_model")
+    critic = _aux_model(rl.critic_model, reward, "critic_model") if rl.algorithm == "ppo" else None
+
+    # 1. rollout generation
+    gen_s, gen_tflops, gen_note = 0.0, 0.0, ""
+    if rl.algorithm != "dpo":
+        acc = catalog.accelerator(v["accelerator"])
+        dt = rl.generation_dtype
+        tp = choose_tp(policy, acc, seq, dt, dt)
+        if devices < tp:
+            raise InfeasiblePlanError(f"cluster.devices: generation needs tp = {tp} devices per replica for "
+                                      f"{policy.name}; the cluster has {devices}")
+        replicas = devices // tp
+        per_replica = math.ceil(v["global_batch_tokens"] / seq / replicas)
+        batch = max(1, min(max_batch(policy, acc, tp, seq, dt, dt), per_replica))
+        if rl.generation_batch_per_device:
+            batch = min(batch, rl.generation_batch_per_device * tp)
+        curve = batch_curve(policy, acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, perf_params_for(acc), dt, dt)
+        tok_s = float(curve.tokens_per_s[0]) * replicas
+        gen_s = sequences * rl.response_tokens / tok_s
+        flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch
+                         + prefill_flops(policy, rl.prompt_tokens))
+        gen_tflops = sequences * flops_per_seq / (devices * gen_s) / 1e12
+        gen_note = f"rollouts: tp = {tp}, {replicas} replicas, {batch} sequences in flight, {tok_s:,.0f} tokens/s"
+
+    # 2. scoring forward passes, 4. critic update: at the policy update's achieved model FLOP/s
+    fwd = [("reference", policy)] + ([] if rl.algorithm == "dpo" else [("policy", policy), ("reward", reward)])
+    if critic is not None:
+        fwd.append(("critic", critic))
+    score_flops = sequences * sum(prefill_flops(m.with_seq_len(seq), seq) for _, m in fwd)
+    score_s = score_flops / (devices * model_fps)
+    critic_flops = model_flops_per_token(critic.with_seq_len(seq)) * trained_tokens if critic else 0.0
+    critic_s = critic_flops / (devices * model_fps)
+
+    train_w = basis.active_w
+    phases = [("rollout_generation", gen_s, _power_w(basis, gen_tflops)),
+              ("scoring_forward", score_s, train_w),
+              ("policy_update", basis.compute_s, train_w),
+              ("critic_update", critic_s, train_w)]
+    compute_s = sum(s for _, s, _ in phases)
+    goodput = basis.compute_s / basis.wall_s
+    wall_s = compute_s / goodput
+    overhead_s = wall_s - compute_s
+    phase_kwh = {name: devices * w * s / 3.6e6 for name, s, w in phases}
+    idle_kwh = devices * basis.idle_w * overhead_s / 3.6e6
+    host_kwh = devices * basis.host_w * wall_s / 3.6e6
+    it_kwh = sum(phase_kwh.values()) + idle_kwh + host_kwh
+    facility_kwh = it_kwh * basis.pue
+    ci = basis.carbon_intensity_kg_per_kwh
+    device_hours = devices * wall_s / 3600
+    capex, electricity = cost.run_cost_usd(device_hours, basis.usd_per_device_hour, facility_kwh, basis.usd_per_kwh)
+    total_flops = v["train_flops"] + score_flops + critic_flops + gen_tflops * 1e12 * devices * gen_s
+    peak = v["model_tflops_per_device"] * 1e12 / v["mfu"]
+
+    values: dict[str, Any] = {
+        **v, "workload": f"rlhf-{rl.algorithm}", "tokens": trained_tokens, "train_flops": total_flops,
+        "mfu": total_flops / (devices * compute_s * peak),
+        "hfu": total_flops / (devices * compute_s * peak) * v["hfu"] / v["mfu"],
+        "model_tflops_per_device": total_flops / (devices * compute_s) / 1e12,
+        "tokens_per_s": trained_tokens / compute_s, "wall_clock_days": wall_s / 86400, "device_hours": device_hours,
+        "goodput": goodput, "energy_it_mwh": it_kwh / 1e3, "energy_mwh": facility_kwh / 1e3,
+        "co2e_t": energy.operational_co2e_t(facility_kwh, ci),
+        "embodied_co2e_t": energy.embodied_co2e_t(devices, basis.embodied_kg_per_device, wall_s / 3600,
+                                                  basis.lifetime_years),
+        "cost_usd": capex + electricity, "usd_per_device_hour": (capex + electricity) / device_hours,
+        "water_m3": energy.water_m3(it_kwh, basis.wue_l_per_kwh),
+        "rlhf_sequences": sequences, "rlhf_generation_s": gen_s, "rlhf_generation_share": gen_s / compute_s,
+        "rlhf_generation_tflops_per_device": gen_tflops,
+        "rlhf_generation_flops_share": gen_tflops * 1e12 * devices * gen_s / total_flops,
+    }
+    values.pop("co2e_t_hourly", None)
+    breakdown = [{"component": name, "seconds": s, "energy_kwh": phase_kwh[name],
+                  "cost_usd": capex * s / wall_s, "co2e_kg": phase_kwh[name] * ci} for name, s, _ in phases]
+    breakdown += [
+        {"component": "checkpoint_and_failures", "seconds": overhead_s, "energy_kwh": idle_kwh,
+         "cost_usd": capex * overhead_s / wall_s, "co2e_kg": idle_kwh * ci},
+        {"component": "host", "seconds": 0.0, "energy_kwh": host_kwh, "cost_usd": 0.0, "co2e_kg": host_kwh * ci},
+        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": facility_kwh - it_kwh, "cost_usd": 0.0,
+         "co2e_kg": (facility_kwh - it_kwh) * ci},
+        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
+        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0,
+         "co2e_kg": values["embodied_co2e_t"] * 1e3},
+    ]
+    notes = [a for a in actor.assumptions if "training.tokens" not in a]
+    notes.append(f"rlhf ({rl.algorithm}): {sequences:,.0f} sequences of {seq} tokens; "
+                 + (gen_note or "no generation (offline preference pairs)"))
+    notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
+                 "between training and generation not modelled")
+    return Estimate(values, actor.plan, breakdown, notes, actor.search, replace(basis, compute_s=compute_s, wall_s=wall_s))

@@ -6,7 +6,8 @@ DeepSpeed-Chat's Hybrid Engine and OpenRLHF's colocated mode run them), summed:
 1. rollout generation (ppo, grpo): every prompt x `samples_per_prompt` responses decoded by the
    policy: continuous-batching throughput of TP replicas (serving.batch_curve, the inference
    roofline), the in-flight batch limited by the KV cache and by the sequences per replica in one
-   global batch (or `generation_batch_per_device` x TP, as DeepSpeed-Chat's static batches);
+   global batch and by `generation_batch_per_device` x TP (DeepSpeed-Chat's static batches) or
+   the engine's 256 sequences (serving.DEFAULT_MAX_BATCH);
 2. scoring: forward passes over prompt + response of the reference model (KL penalty), the policy
    (old log-probabilities), the reward model and, for ppo, the critic (values); dpo: the
    reference model only. Forward FLOPs = P (2 N + 4 L d_attn P) per sequence (inference.prefill_flops)
@@ -34,7 +35,7 @@ from simulator.flops import model_flops_per_token
 from simulator.inference import DTYPE_BYTES, prefill_flops
 from simulator.models import ModelSpec, get_preset
 from simulator.perf_params import perf_params_for
-from simulator.serving import batch_curve, choose_tp, max_batch
+from simulator.serving import DEFAULT_MAX_BATCH, batch_curve, choose_tp, max_batch
 
 
 def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> ModelSpec:
@@ -90,9 +91,8 @@ def estimate_rlhf(scenario, catalog):
                                       f"{policy.name}; the cluster has {devices}")
         replicas = devices // tp
         per_replica = math.ceil(v["global_batch_tokens"] / seq / replicas)
-        batch = max(1, min(max_batch(policy, acc, tp, seq, dt, dt), per_replica))
-        if rl.generation_batch_per_device:
-            batch = min(batch, rl.generation_batch_per_device * tp)
+        cap = rl.generation_batch_per_device * tp if rl.generation_batch_per_device else DEFAULT_MAX_BATCH
+        batch = max(1, min(max_batch(policy, acc, tp, seq, dt, dt), per_replica, cap))
         curve = batch_curve(policy, acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, perf_params_for(acc), dt, dt)
         tok_s = float(curve.tokens_per_s[0]) * replicas
         gen_s = sequences * rl.response_tokens / tok_s

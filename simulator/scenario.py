@@ -125,7 +125,9 @@ class ServingSection(_Section):
     peak_to_average: float = Field(default=1.0, ge=1.0)  # the fleet must serve the peak
     months: float = Field(default=1.0, gt=0)
     tp: int | None = PosInt  # devices per replica; default: the smallest that fits
-    batch: int | None = PosInt  # sequences in flight per replica; default: searched
+    batch: int | None = PosInt  # sequences in flight per replica; default: searched up to max_batch
+    max_batch: int = Field(default=256, gt=0)  # engine limit (vLLM max_num_seqs default; serving.py)
+    prefill_chunk_tokens: int = Field(default=8192, gt=0)  # tokens per prefill forward (serving.py)
     min_tokens_per_s_per_user: float = Field(default=20.0, ge=0)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"

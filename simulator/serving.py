@@ -10,6 +10,7 @@ with `b` sequences in flight: every decode step emits b tokens, and each sequenc
 per `output_tokens` decode steps, so per step on average b / output_tokens prompts are prefilled:
 
     t_cycle(b)        = t_decode(b, context = prompt + output / 2) + b / output x t_prefill(prompt)
+    t_prefill(prompt) = prefill time of a chunk of max(1, chunk_tokens // prompt) prompts / that count
     tokens/s (output) = b / t_cycle(b)         per-user tokens/s = 1 / t_cycle(b)
 
 (inference.py for t_decode and t_prefill). The batch is the one with the most tokens/s among those
@@ -38,7 +39,13 @@ from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
 
 HOURS_PER_MONTH = 365.25 * 24 / 12  # 730.5 h
-MAX_BATCH = 2048
+MAX_BATCH = 2048  # upper end of the batch search when the memory allows more
+# Engine limits a deployment starts from (serving.max_batch and serving.prefill_chunk_tokens):
+# vLLM's long-standing default max_num_seqs = 256 sequences in flight, and TensorRT-LLM's default
+# max_num_tokens = 8192 tokens per forward, which batches short prompts' prefills together.
+# Both recalled from the engines' documentation, not verified here.
+DEFAULT_MAX_BATCH = 256
+DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 
 
 def _tp_options(model: ModelSpec, acc: Accelerator) -> list[int]:
@@ -88,11 +95,13 @@ class BatchCurve:
 
 
 def batch_curve(model: ModelSpec, acc: Accelerator, tp: int, batch, prompt_tokens: int, output_tokens: int,
-                perf: PerfParams, dtype: str = "bf16", kv_dtype: str = "bf16") -> BatchCurve:
+                perf: PerfParams, dtype: str = "bf16", kv_dtype: str = "bf16",
+                prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS) -> BatchCurve:
     """t_cycle(b) of the module docstring for every batch size in `batch` (memory not checked here)."""
     b = np.asarray(batch)
     dec = decode_step(model, acc, tp, b, prompt_tokens + output_tokens // 2, perf, dtype, kv_dtype, check_memory=False)
-    t_prefill = prefill_time_s(model, acc, tp, prompt_tokens, 1, perf, dtype)
+    chunk = max(1, prefill_chunk_tokens // prompt_tokens)
+    t_prefill = prefill_time_s(model, acc, tp, prompt_tokens, chunk, perf, dtype) / chunk
     return BatchCurve(b, dec, t_prefill, dec.time_s + b / output_tokens * t_prefill)
 
 
@@ -122,8 +131,9 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     if devices % tp:
         raise ScenarioError(f"cluster.devices: {devices} is not a whole number of replicas of tp = {tp}")
 
-    batches = np.array([sv.batch]) if sv.batch else np.arange(1, b_max + 1)
-    curve = batch_curve(model, acc, tp, batches, sv.prompt_tokens, sv.output_tokens, perf, sv.dtype, sv.kv_dtype)
+    batches = np.array([sv.batch]) if sv.batch else np.arange(1, min(b_max, sv.max_batch) + 1)
+    curve = batch_curve(model, acc, tp, batches, sv.prompt_tokens, sv.output_tokens, perf, sv.dtype, sv.kv_dtype,
+                        sv.prefill_chunk_tokens)
     dec, t_prefill, t_cycle = curve.decode, curve.prefill_s, curve.cycle_s
     out_tps, user_tps = curve.tokens_per_s, curve.tokens_per_s_per_user
     ok = user_tps >= sv.min_tokens_per_s_per_user
@@ -180,7 +190,8 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
         "tp": tp, "batch": batch, "replicas": replicas, "devices_needed": devices_needed,
         "utilisation": utilisation, "capacity_tokens_per_s": capacity,
         "tokens_per_s_per_device": capacity / devices, "tokens_per_s_per_user": float(user_tps[i]),
-        "decode_step_s": float(dec.time_s[i]), "prefill_s": t_prefill, "ttft_s": t_prefill,
+        "decode_step_s": float(dec.time_s[i]), "prefill_s": t_prefill,
+        "ttft_s": prefill_time_s(model, acc, tp, sv.prompt_tokens, 1, perf, sv.dtype),
         "decode_memory_bound": bool(dec.memory_bound[i]), "output_mtok": mtok,
         "usd_per_mtok": cost_usd / mtok if mtok else math.inf,
         "kwh_per_mtok": en.facility_kwh / mtok if mtok else math.inf,

@@ -12,6 +12,8 @@ Each row becomes a scenario and up to four checks:
   FLOP convention (Megatron's, Narayanan et al. 2021 eq. 3, counts recomputation), for the
   throughput benchmarks (`THROUGHPUT_SETUP`), and MFU for the Llama 3 rows of
   `extra_throughput_runs.csv`, which the fitted GEMM ceiling never saw.
+- serving (`serving_benchmarks.csv`): a replica's output tokens/s at the engine's batch limit, or
+  the inter-token latency at concurrency 1, from the serving model (serving.py, inference.py).
 How each row is read (model shape, convention, PUE scope) is in `ROW_SETUP`, with the reason.
 """
 
@@ -258,6 +260,31 @@ def llama3_check(row: pd.Series, catalog: Catalog) -> Check:
                  "held out (H100, not in the fit); " + str(row["verification"]))
 
 
+def load_serving_benchmarks() -> pd.DataFrame:
+    """Published inference benchmarks (`simulator/data/serving_benchmarks.csv`, sources per row)."""
+    with resources.files("simulator").joinpath("data/serving_benchmarks.csv").open("r", encoding="utf-8") as f:
+        return pd.read_csv(f)
+
+
+def serving_check(row: pd.Series, catalog: Catalog) -> Check:
+    """Predicted vs published serving figure: a replica's output tokens/s at the engine's batch limit
+    (max-throughput rows) or the inter-token latency at a fixed batch (per-user rows)."""
+    serving = {"prompt_tokens": int(row["prompt_tokens"]), "output_tokens": int(row["output_tokens"]),
+               "tp": int(row["tp"]), "dtype": row["dtype"], "kv_dtype": row["dtype"], "min_tokens_per_s_per_user": 0}
+    if not pd.isna(row["batch"]) and str(row["batch"]).strip():
+        serving["batch"] = int(float(row["batch"]))
+    sc = {"name": row["name"], "model": {"preset": row["preset"]},
+          "cluster": {"accelerator": row["accelerator"], "devices": int(row["devices"])}, "serving": serving,
+          "pricing": {"usd_per_device_hour": 0.0}}
+    est = estimate(scenario_from_dict(sc, row["name"]), catalog)
+    if row["metric"] == "inter_token_latency_ms":
+        predicted = 1e3 * est.values["decode_step_s"]
+    else:
+        predicted = est.values["capacity_tokens_per_s"]
+    return Check(row["name"], row["metric"], "serving roofline", predicted, float(row["reported"]),
+                 f"batch {est.values['batch']}; {row['software']}; {row['verification']}")
+
+
 def run_validation(catalog: Catalog | None = None) -> list[Check]:
     """Every check for every published run the catalog can simulate."""
     cat = catalog or load_catalog()
@@ -265,6 +292,7 @@ def run_validation(catalog: Catalog | None = None) -> list[Check]:
     checks = [c for _, row in runs.iterrows() for c in checks_for_row(row, cat)]
     checks += [c for _, row in runs.iterrows() if (c := throughput_check(row, cat)) is not None]
     checks += [llama3_check(row, cat) for _, row in load_extra_runs().iterrows()]
+    checks += [serving_check(row, cat) for _, row in load_serving_benchmarks().iterrows()]
     return checks
 
 

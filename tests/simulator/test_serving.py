@@ -1,0 +1,180 @@
+"""Serving through estimate(): a [serving] scenario, hand-computed fleet and cost arithmetic,
+properties, bad input, and the published benchmarks of simulator/data/serving_benchmarks.csv."""
+
+import math
+from statistics import median
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hardware_catalog import load_catalog
+from simulator.errors import InfeasiblePlanError, ScenarioError
+from simulator.estimate import CONTRACT_KEYS, estimate
+from simulator.inference import prefill_time_s
+from simulator.models import get_preset
+from simulator.perf_params import PerfParams
+from simulator.scenario import scenario_from_dict
+from simulator.serving import batch_curve
+from simulator.validation import load_serving_benchmarks, serving_check
+
+CAT = load_catalog()
+H100 = CAT.accelerator("nvidia-h100-sxm-80gb")
+LLAMA3_70B = get_preset("llama3-70b")
+
+
+def serve(devices=16, **serving):
+    return scenario_from_dict({"name": "serve", "model": {"preset": "llama3-70b"},
+                               "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": devices},
+                               "serving": {"prompt_tokens": 1000, "output_tokens": 500, "tp": 8, **serving},
+                               "datacenter": {"region": "US", "pue": 1.2},
+                               "pricing": {"usd_per_device_hour": 2.0}})
+
+
+def test_contract_keys_and_hand_computed_cycle():
+    est = estimate(serve(batch=32))
+    assert all(k in est.to_dict() for k in CONTRACT_KEYS)
+    assert est.train_flops == 0 and est.plan["tp"] == 8 and est.plan["dp"] == 2 and est.plan["microbatch"] == 32
+    curve = batch_curve(LLAMA3_70B, H100, 8, [32], 1000, 500, PerfParams())
+    # t_cycle = t_decode(32, context 1250) + 32 / 500 x t_prefill(1000 tokens, 8 prompts per 8192-token chunk)
+    t_prefill = prefill_time_s(LLAMA3_70B, H100, 8, 1000, 8) / 8
+    t_cycle = float(curve.decode.time_s[0]) + 32 / 500 * t_prefill
+    assert est.step_time_s == pytest.approx(t_cycle, rel=1e-12)
+    assert est.capacity_tokens_per_s == pytest.approx(2 * 32 / t_cycle, rel=1e-12)
+    assert est.tokens_per_s_per_user == pytest.approx(1 / t_cycle, rel=1e-12)
+    assert est.ttft_s == pytest.approx(prefill_time_s(LLAMA3_70B, H100, 8, 1000, 1), rel=1e-12)
+    assert est.decode_memory_bound
+
+
+def test_fleet_cost_and_energy_hand_computed():
+    est = estimate(serve(requests_per_s=2.0, months=1.0))
+    hours = 730.5
+    assert est.wall_clock_days == pytest.approx(hours / 24)
+    assert est.device_hours == pytest.approx(16 * hours)
+    assert est.cost_usd == pytest.approx(16 * hours * 2.0, rel=1e-12)  # cloud: rental only
+    traffic = 2.0 * 500  # output tokens/s
+    assert est.utilisation == pytest.approx(traffic / est.capacity_tokens_per_s, rel=1e-12)
+    assert est.output_mtok == pytest.approx(traffic * hours * 3600 / 1e6, rel=1e-12)
+    assert est.usd_per_mtok == pytest.approx(est.cost_usd / est.output_mtok, rel=1e-12)
+    # Busy share at full-load power, the rest idle, host throughout, x PUE
+    eff_idle = next(b for b in est.breakdown if b["component"] == "idle_capacity")
+    busy = sum(b["energy_kwh"] for b in est.breakdown if b["component"] in ("decode", "tp_comm", "kernel_overhead", "prefill"))
+    host = next(b for b in est.breakdown if b["component"] == "host")["energy_kwh"]
+    assert busy == pytest.approx(16 * est.power_w_per_device * est.utilisation * hours / 1e3, rel=1e-9)
+    assert est.energy_mwh * 1e3 == pytest.approx((busy + eff_idle["energy_kwh"] + host) * 1.2, rel=1e-9)
+    assert sum(b["cost_usd"] for b in est.breakdown) == pytest.approx(est.cost_usd, rel=1e-9)
+    assert est.kgco2e_per_mtok == pytest.approx(est.co2e_t * 1e3 / est.output_mtok, rel=1e-12)
+
+
+def test_devices_needed_and_too_much_traffic():
+    est = estimate(serve(devices=8, requests_per_s=0.1))
+    capacity_per_replica = est.capacity_tokens_per_s
+    rps = 3 * capacity_per_replica / 500  # three replicas' worth
+    with pytest.raises(InfeasiblePlanError, match=r"cluster\.devices: 8 devices .* use at least 24 devices"):
+        estimate(serve(devices=8, requests_per_s=rps * 0.999))
+    assert estimate(serve(devices=24, requests_per_s=rps * 0.999)).devices_needed == 24
+    with pytest.raises(InfeasiblePlanError, match="peak"):
+        estimate(serve(devices=24, requests_per_s=rps * 0.999, peak_to_average=1.5))
+
+
+def test_batch_search_respects_latency_target_and_engine_limit():
+    free = estimate(serve(min_tokens_per_s_per_user=0))
+    strict = estimate(serve(min_tokens_per_s_per_user=40))
+    assert free.batch == 256  # the engine limit (max_batch) binds, memory allows more
+    assert strict.tokens_per_s_per_user >= 40 and strict.batch < free.batch
+    assert strict.capacity_tokens_per_s < free.capacity_tokens_per_s
+    assert estimate(serve(min_tokens_per_s_per_user=0, max_batch=64)).batch == 64
+
+
+@settings(max_examples=25, deadline=None)
+@given(replicas=st.integers(1, 6), rps=st.floats(0.05, 0.5))
+def test_more_devices_for_the_same_traffic_cost_more_per_token(replicas, rps):
+    small = estimate(serve(devices=8 * replicas, requests_per_s=rps))
+    big = estimate(serve(devices=8 * (replicas + 1), requests_per_s=rps))
+    assert big.utilisation < small.utilisation
+    assert big.usd_per_mtok > small.usd_per_mtok
+    assert big.kwh_per_mtok > small.kwh_per_mtok  # idle capacity still draws power
+
+
+def test_smallest_tp_that_fits_is_chosen():
+    sc = scenario_from_dict({"model": {"preset": "llama3-70b"}, "cluster": {"accelerator": "nvidia-h100-sxm-80gb",
+                             "devices": 8}, "serving": {"dtype": "fp8", "kv_dtype": "fp8"}})
+    assert estimate(sc).tp == 1  # 70.6 GB of fp8 weights + 5.4 GB overhead fit in 80 GB (barely)
+    sc = scenario_from_dict({"model": {"preset": "llama3-70b"}, "cluster": {"accelerator": "nvidia-h100-sxm-80gb",
+                             "devices": 8}, "serving": {}})
+    assert estimate(sc).tp == 2  # 141 GB of bf16 weights
+
+
+@pytest.mark.parametrize("serving, match", [
+    ({"requests_per_s": 1, "output_tokens_per_day": 1e6}, "not both"),
+    ({"tp": 3}, "serving.tp: 3"),
+    ({"tp": 16}, "serving.tp: 16"),
+    ({"dtype": "int3"}, "serving.dtype: unknown 'int3'"),
+    ({"batch": 100000, "tp": 8}, "serving.batch: 100000"),
+    ({"prompt_tokens": 0}, "serving.prompt_tokens"),
+])
+def test_bad_serving_input(serving, match):
+    with pytest.raises((ScenarioError, InfeasiblePlanError), match=match):
+        estimate(scenario_from_dict({"model": {"preset": "llama3-70b"},
+                                     "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8},
+                                     "serving": serving}))
+
+
+def test_serving_scenario_rejects_training_and_405b_on_one_gpu():
+    with pytest.raises(ScenarioError, match="serving: a serving scenario has no \\[training\\]"):
+        scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e9},
+                            "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8}, "serving": {}})
+    with pytest.raises(InfeasiblePlanError, match="does not fit on one scale-up domain"):
+        estimate(scenario_from_dict({"model": {"preset": "llama3-405b"},
+                                     "cluster": {"accelerator": "nvidia-a100-sxm-40gb", "devices": 8}, "serving": {}}))
+
+
+# --- published benchmarks ------------------------------------------------------------------------
+
+ROWS = load_serving_benchmarks()
+
+
+def test_benchmark_file_has_sources():
+    assert len(ROWS) == 16
+    assert ROWS["source"].str.len().min() > 40 and ROWS["verification"].notna().all()
+
+
+def test_per_user_decode_speed_against_nim():
+    # NVIDIA NIM 1.8.0, Llama 3.3 70B, 2 x H100, FP8, TP2, concurrency 1: inter-token latency 18.58 ms
+    # (5000 in / 500 out) and 18.91 ms (500 / 2000) (serving_benchmarks.csv for the page). The model
+    # (bandwidth roofline + NCCL all-reduce latency + kernel gaps) must be memory-bound, faster than
+    # the measurement (it is a ceiling: no scheduler, sampling or host overhead) and within 25%.
+    for _, row in ROWS[ROWS.metric == "inter_token_latency_ms"].iterrows():
+        check = serving_check(row, CAT)
+        assert 0.75 * check.reported < check.predicted < check.reported, check
+
+
+def test_max_throughput_against_tensorrt_llm():
+    # TensorRT-LLM 0.14 perf-overview, Llama 3.1 70B on 8 x H100, TP8, FP8 and FP16, 7 ISL/OSL pairs
+    # each (total output tokens/s at an infinite request rate). The model is a roofline at the engine's
+    # 256-sequence limit: prefill-heavy rows (2048/128, 128/128) within 12%, decode-heavy rows high
+    # (up to 2.3x for 128/4096 in FP16: attention-kernel and scheduler losses are not modelled).
+    # Median ratio measured when written: 1.34.
+    ratios = {row["name"]: (c := serving_check(row, CAT)).predicted / c.reported
+              for _, row in ROWS[ROWS.metric == "output_tokens_per_s"].iterrows()}
+    assert all(0.85 < r < 2.4 for r in ratios.values()), ratios
+    assert 1.1 < median(ratios.values()) < 1.6
+    for name, r in ratios.items():
+        if name.endswith("/128"):
+            assert r == pytest.approx(1.0, abs=0.12), name
+
+
+def test_fp8_serves_more_than_bf16():
+    fp8 = estimate(serve(dtype="fp8", kv_dtype="fp8", min_tokens_per_s_per_user=0))
+    bf16 = estimate(serve(min_tokens_per_s_per_user=0))
+    assert fp8.capacity_tokens_per_s > 1.3 * bf16.capacity_tokens_per_s
+    assert not math.isnan(fp8.usd_per_mtok) and fp8.usd_per_mtok < bf16.usd_per_mtok
+
+
+def test_curve_is_vectorised_and_monotone_in_throughput():
+    b = np.arange(1, 257)
+    c = batch_curve(LLAMA3_70B, H100, 8, b, 1000, 500, PerfParams())
+    assert c.tokens_per_s.shape == (256,)
+    assert np.all(np.diff(c.tokens_per_s) > 0)  # more sequences in flight, more tokens/s ...
+    assert np.all(np.diff(c.tokens_per_s_per_user) < 0)  # ... each user slower

@@ -33,14 +33,16 @@ devices = 1024
 Each stage gives exactly one of `scenario`, `base` (optionally with `set`; `set` also works with
 `scenario`) or inline sections. Unknown keys are errors.
 
-**Serving and evaluation are not modelled by the simulator.** A `serving` stage must give its
-device-hours: `training.device_hours` in its scenario, or `months = N` on the stage (device-hours =
-`cluster.devices x N x 730.5 h`, i.e. 365.25 days / 12). The time model is then skipped, and energy,
-CO2e and cost come from those device-hours at the power the simulator implies from
-`training.tokens` (read it as the tokens served; the simulator counts training FLOPs, 6N per token,
-about three times a forward pass, so the implied utilisation and power err high). Serving and
-evaluation train nothing, so their `train_flops` count 0 in the project (their per-run estimate
-keeps the simulator's figure).
+**Serving** is modelled when the stage's scenario has a `[serving]` section (simulator/serving.py:
+traffic, prompt and output tokens; `months = N` on the stage sets `serving.months`). Post-training
+stages can use `[rlhf]` (simulator/rlhf.py) and `[finetune]` (LoRA). **Evaluation is not modelled**,
+nor serving without `[serving]`: such a stage gives its device-hours, `training.device_hours` in its
+scenario or `months = N` on the stage (device-hours = `cluster.devices x N x 730.5 h`, i.e. 365.25
+days / 12); the time model is then skipped, and energy, CO2e and cost come from those device-hours
+at the power the simulator implies from `training.tokens` (training FLOPs per token, about three
+times a forward pass, so the implied utilisation and power err high). Serving and evaluation train
+nothing, so their `train_flops` count 0 in the project (their per-run estimate keeps the
+simulator's figure).
 
 Totals are plain sums over the stages of each stage's one-run figure times `repeat`;
 `wall_clock_days` is the sum too, i.e. stages and repeated runs one after another (overlap is not
@@ -64,8 +66,8 @@ from simulator.scenario import Scenario, _format_error, _toml_value, load_scenar
 Kind = Literal["ablations", "pretraining", "context_extension", "post_training", "evaluation", "serving", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 NON_TRAINING_KINDS = frozenset({"evaluation", "serving"})  # their train_flops count 0 in the project
-SCENARIO_SECTIONS = ("model", "training", "cluster", "parallelism", "datacenter", "pricing", "efficiency",
-                     "reliability")
+SCENARIO_SECTIONS = ("model", "training", "cluster", "parallelism", "finetune", "serving", "rlhf", "datacenter",
+                     "pricing", "efficiency", "reliability")
 #: The figures summed over stages (each stage: one run's figure x repeat).
 SUMMED_KEYS = ("wall_clock_days", "device_hours", "cost_usd", "energy_mwh", "energy_it_mwh", "co2e_t",
                "embodied_co2e_t", "water_m3", "train_flops")
@@ -89,6 +91,9 @@ class StageSpec(BaseModel):
     training: dict[str, Any] | None = None
     cluster: dict[str, Any] | None = None
     parallelism: dict[str, Any] | None = None
+    finetune: dict[str, Any] | None = None
+    serving: dict[str, Any] | None = None
+    rlhf: dict[str, Any] | None = None
     datacenter: dict[str, Any] | None = None
     pricing: dict[str, Any] | None = None
     efficiency: dict[str, Any] | None = None
@@ -255,15 +260,17 @@ def _stage(index: int, raw: Any, origin: str, base_dir: Path | None) -> Stage:
     except ValidationError as exc:
         raise ScenarioError(_format_error(exc, prefix)) from None
     scenario, source = _stage_scenario(spec, prefix, base_dir)
-    if spec.months is not None:
+    if spec.months is not None and scenario.serving is not None:  # a modelled serving period
+        scenario = scenario.model_copy(update={"serving": scenario.serving.model_copy(update={"months": spec.months})})
+    elif spec.months is not None:
         if scenario.training.device_hours is not None:
             raise ScenarioError(f"{prefix}: months: give months or training.device_hours, not both")
         hours = scenario.cluster.devices * spec.months * HOURS_PER_MONTH
         scenario = scenario.model_copy(update={"training": scenario.training.model_copy(update={"device_hours": hours})})
-    if spec.kind == "serving" and scenario.training.device_hours is None:
-        raise ScenarioError(f"{prefix}: training.device_hours: required for kind = \"serving\" (serving is not "
-                            "modelled by the simulator): give training.device_hours, or months = N on the stage "
-                            "(device-hours = cluster.devices x N x 730.5 h)")
+    if spec.kind == "serving" and scenario.serving is None and scenario.training.device_hours is None:
+        raise ScenarioError(f"{prefix}: training.device_hours: required for kind = \"serving\" without a [serving] "
+                            "section: give [stage.serving] (traffic, prompt and output tokens), or training.device_hours, "
+                            "or months = N on the stage (device-hours = cluster.devices x N x 730.5 h)")
     return Stage(spec.name, spec.kind, spec.repeat, scenario, source, spec.description)
 
 
@@ -346,9 +353,10 @@ def estimate_project(project: Project, catalog=None, *,
         if stage.kind in NON_TRAINING_KINDS:
             values["train_flops"] = 0.0
             notes.append(f"kind = {stage.kind}: trains nothing, so train_flops counts 0 in the project")
-        if stage.kind == "serving":
-            notes.append("serving is not modelled: energy, CO2e and cost come from the given device-hours, at the "
-                         "power implied by training.tokens as tokens served (training FLOPs per token: errs high)")
+        if stage.kind == "serving" and stage.scenario.serving is None:
+            notes.append("serving without a [serving] section is not modelled: energy, CO2e and cost come from the "
+                         "given device-hours, at the power implied by training.tokens as tokens served (training "
+                         "FLOPs per token: errs high)")
         if stage.repeat > 1:
             notes.append(f"repeat = {stage.repeat}: figures are one run's x {stage.repeat}, runs one after another")
         results.append(StageEstimate(stage.name, stage.kind, stage.repeat, stage.source, est, values, notes,

@@ -88,11 +88,24 @@ def test_example_breakdown_sums_to_totals(example):
     assert sum(r["co2e_kg"] for r in b) / 1e3 == pytest.approx(co2, rel=1e-9)
 
 
-def test_example_serving_uses_months(example):
+def test_example_serving_is_modelled_for_the_stage_months(example):
     serving = next(s for s in example.stages if s.kind == "serving")
-    assert serving.estimate.device_hours == pytest.approx(256 * 6 * 730.5)
+    v = serving.estimate.values
+    assert v["device_hours"] == pytest.approx(256 * 6 * 730.5)
     assert serving.values["train_flops"] == 0.0
-    assert any("not modelled" in n for n in serving.notes)
+    assert not any("without a [serving] section" in n for n in serving.notes)
+    # 60 requests/s x 500 output tokens, fleet sized for the 1.5x peak
+    assert v["utilisation"] == pytest.approx(60 * 500 / v["capacity_tokens_per_s"], rel=1e-12)
+    assert v["devices_needed"] <= 256 and v["utilisation"] * 1.5 <= 1
+    assert v["output_mtok"] == pytest.approx(60 * 500 * 6 * 730.5 * 3600 / 1e6, rel=1e-12)
+
+
+def test_example_post_training_is_rlhf(example):
+    post = next(s for s in example.stages if s.kind == "post_training")
+    v = post.estimate.values
+    assert v["workload"] == "rlhf-ppo" and v["rlhf_sequences"] == 1_000_000
+    phases = {b["component"] for b in post.estimate.breakdown}
+    assert {"rollout_generation", "scoring_forward", "policy_update", "critic_update"} <= phases
 
 
 def test_to_dict_has_stages_and_totals(example):

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from hardware_catalog.errors import TrainsimError
+from simulator.cli_calibrate import calibrate_app
+from simulator.cli_catalog import catalog_app
 from simulator.cli_common import (
     CatalogOpt,
     Format,
@@ -26,8 +28,6 @@ from simulator.cli_common import (
     _user_errors,
     err_console,
 )
-from simulator.cli_calibrate import calibrate_app
-from simulator.cli_catalog import catalog_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Compute cost and energy simulator for AI training.")
@@ -45,6 +45,20 @@ HEADLINE = [
     ("co2e_t", "operational CO2e", "t"), ("embodied_co2e_t", "embodied CO2e", "t"),
     ("water_m3", "water", "m3"), ("cost_usd", "cost", "USD"),
 ]
+SERVING_HEADLINE = [
+    ("devices_needed", "devices needed for the peak", ""), ("tp", "devices per replica (TP)", ""),
+    ("batch", "sequences in flight per replica", ""), ("utilisation", "utilisation", ""),
+    ("capacity_tokens_per_s", "capacity (output tokens/s)", ""),
+    ("tokens_per_s_per_device", "output tokens/s per device", ""),
+    ("tokens_per_s_per_user", "tokens/s per user", ""), ("ttft_s", "time to first token (idle)", "s"),
+    ("output_mtok", "output tokens served", "M"), ("usd_per_mtok", "cost per million tokens", "USD"),
+    ("kwh_per_mtok", "energy per million tokens", "kWh"), ("kgco2e_per_mtok", "CO2e per million tokens", "kg"),
+]
+RLHF_HEADLINE = [
+    ("rlhf_sequences", "sequences (prompts x samples)", ""),
+    ("rlhf_generation_share", "rollout generation share of time", ""),
+    ("rlhf_generation_flops_share", "rollout generation share of FLOPs", ""),
+]
 
 
 @app.command("estimate")
@@ -56,7 +70,8 @@ def estimate_cmd(
     catalog: CatalogOpt = None,
     uncertainty: Annotated[int, typer.Option(help="Monte Carlo samples: add p10/p50/p90 (0: none)")] = 0,
 ) -> None:
-    """Estimate FLOPs, time, device-hours, energy, CO2e, water and cost of a training run."""
+    """Estimate FLOPs, time, device-hours, energy, CO2e, water and cost of a training run, a
+    fine-tuning or RLHF run, or a serving period (the scenario's [finetune], [rlhf], [serving])."""
     from simulator import estimate, load_scenario
 
     if uncertainty < 0 or uncertainty == 1:
@@ -72,15 +87,16 @@ def estimate_cmd(
         _out(_csv([est.flat()]))
     else:
         v, band = est.values, est.uncertainty
+        extra = {"serving": SERVING_HEADLINE}.get(v.get("workload"), RLHF_HEADLINE if "rlhf_sequences" in v else [])
         rows = [{"quantity": label, "value": v[k], "unit": unit,
                  **({"p10": band["p10"][k], "p90": band["p90"][k]} if band and k in band["p10"] else {})}
-                for k, label, unit in HEADLINE]
+                for k, label, unit in HEADLINE + extra]
         _print_table(f"{v['name']}: {v['model']} on {v['devices']} x {v['accelerator']} in {v['region']}",
                      rows, ["quantity", "value", "unit"] + (["p10", "p90"] if band else []))
         _print_table("plan", [est.plan])
         _print_table("breakdown", est.breakdown)
         for a in est.assumptions:
-            err_console.print(f"note: {a}", highlight=False)
+            err_console.print(f"note: {a}", highlight=False, markup=False)
 
 
 @app.command("search")
@@ -210,7 +226,13 @@ def carbon_cmd(
 ) -> None:
     """Operational CO2e with an hourly grid profile: the run's start time against the annual average."""
     from simulator import estimate, load_scenario
-    from simulator.carbon_profile import as_utc, estimate_power_mw, load_profile_csv, run_co2e_t, start_time_sweep
+    from simulator.carbon_profile import (
+        as_utc,
+        estimate_power_mw,
+        load_profile_csv,
+        run_co2e_t,
+        start_time_sweep,
+    )
 
     prof = load_profile_csv(profile)  # a bad profile fails before the (slower) estimate
     start_time = prof.first_hour if start is None else as_utc(start, "--start")
@@ -305,7 +327,7 @@ def project_cmd(
                       f"(+ {t['embodied_co2e_t']:,.1f} t embodied), {t['water_m3']:,.0f} m3 water", highlight=False, soft_wrap=True)
     for s in est.stages:
         for note in s.notes:
-            err_console.print(f"note: {s.name}: {note}", highlight=False, soft_wrap=True)
+            err_console.print(f"note: {s.name}: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("dashboard")

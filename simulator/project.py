@@ -53,15 +53,22 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.errors import ScenarioError, TrainsimError
 from simulator.estimate import Estimate, estimate
-from simulator.scenario import Scenario, _format_error, _toml_value, load_scenario, scenario_from_dict
+from simulator.scenario import (
+    Scenario,
+    _format_error,
+    _toml_value,
+    load_scenario,
+    scenario_from_dict,
+)
 
 Kind = Literal["ablations", "pretraining", "context_extension", "post_training", "evaluation", "serving", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]

@@ -26,7 +26,6 @@ pipelines that overlap generation with training.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from simulator import cost, energy
@@ -70,7 +69,7 @@ def estimate_rlhf(scenario, catalog):
     sequences = rl.prompts * samples
     trained_tokens = sequences * seq * rl.epochs
     actor_sc = scenario.model_copy(update={
-        "rlhf": None, "model": scenario.model.model_copy(update={"seq_len": seq}),
+        "rlhf": None, "uncertainty": type(scenario.uncertainty)(), "model": scenario.model.model_copy(update={"seq_len": seq}),
         "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
     actor = estimate(actor_sc, catalog)
     basis, v = actor.basis, actor.values
@@ -164,4 +163,4 @@ def estimate_rlhf(scenario, catalog):
                  + (gen_note or "no generation (offline preference pairs)"))
     notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
                  "between training and generation not modelled")
-    return Estimate(values, actor.plan, breakdown, notes, actor.search, replace(basis, compute_s=compute_s, wall_s=wall_s))
+    return Estimate(values, actor.plan, breakdown, notes, actor.search)  # no basis: no Monte Carlo for phases yet

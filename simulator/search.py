@@ -19,7 +19,14 @@ from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_pe
 from simulator.memory import MemoryBreakdown, memory_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
-from simulator.plan import REASONS, Plan, PlanGrid, enumerate_plans, plan_problems, rule_violations
+from simulator.plan import (
+    REASONS,
+    Plan,
+    PlanGrid,
+    enumerate_plans,
+    plan_problems,
+    rule_violations,
+)
 from simulator.steptime import StepParts, step_parts
 
 OBJECTIVES = ("time", "cost", "energy", "memory")

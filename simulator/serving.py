@@ -33,7 +33,14 @@ from hardware_catalog.schema import Accelerator
 from simulator import cost, energy
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError, ScenarioError
-from simulator.inference import DTYPE_BYTES, DecodeStep, decode_step, kv_cache_bytes, prefill_flops, prefill_time_s
+from simulator.inference import (
+    DTYPE_BYTES,
+    DecodeStep,
+    decode_step,
+    kv_cache_bytes,
+    prefill_flops,
+    prefill_time_s,
+)
 from simulator.memory import OVERHEAD_GB
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams

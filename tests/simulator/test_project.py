@@ -9,8 +9,13 @@ from typer.testing import CliRunner
 from hardware_catalog import load_catalog
 from simulator import ScenarioError, estimate, load_scenario, scenario_from_dict
 from simulator.cli import app
-from simulator.project import (SUMMED_KEYS, estimate_project, load_project, project_from_dict,
-                               project_from_text)
+from simulator.project import (
+    SUMMED_KEYS,
+    estimate_project,
+    load_project,
+    project_from_dict,
+    project_from_text,
+)
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "project-llama3-70b.toml"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -14,14 +13,32 @@ from typer.testing import CliRunner
 from hardware_catalog import load_catalog
 from simulator import estimate, load_scenario
 from simulator.cli import app
-from simulator.uncertainty import HEADLINES, Spreads, monte_carlo, neutral, propagate, tornado
+from simulator.errors import ScenarioError
+from simulator.uncertainty import (
+    HEADLINES,
+    Spreads,
+    monte_carlo,
+    neutral,
+    propagate,
+    tornado,
+)
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CAT = load_catalog(use_env=False)
 EST = estimate(load_scenario(EXAMPLES / "llama3-70b-h100.toml"), CAT)
 
 
-@pytest.mark.parametrize("path", [p for p in sorted((EXAMPLES).glob("*.toml")) if not p.name.startswith("project-")], ids=lambda p: p.stem)
+TRAINING_EXAMPLES = [p for p in sorted(EXAMPLES.glob("*.toml"))
+                     if not p.name.startswith("project-") and not {"serving", "rlhf"} & set(load_scenario(p).model_fields_set)]
+
+
+def test_serving_and_rlhf_refuse_monte_carlo_clearly():
+    for name in ("llama3-70b-serving.toml", "llama3-8b-grpo.toml"):
+        with pytest.raises(ScenarioError, match="uncertainty.samples: the Monte Carlo covers training runs"):
+            load_scenario(EXAMPLES / name, ["uncertainty.samples=100"])
+
+
+@pytest.mark.parametrize("path", TRAINING_EXAMPLES, ids=lambda p: p.stem)
 def test_neutral_multipliers_reproduce_the_point_estimate(path):
     est = estimate(load_scenario(path), CAT)
     point = propagate(est.basis, neutral())
@@ -52,7 +69,7 @@ def test_wider_inputs_give_wider_intervals(scale, field):
     wide = replace(base, **{field: getattr(base, field) * scale})
     metric = {"throughput": "wall_clock_days", "power": "energy_mwh", "carbon_intensity": "co2e_t",
               "price": "cost_usd"}[field]
-    width = lambda sp: np.subtract(*np.percentile(monte_carlo(EST.basis, 4000, sp, seed=1).samples[metric],  # noqa: E731
+    width = lambda sp: np.subtract(*np.percentile(monte_carlo(EST.basis, 4000, sp, seed=1).samples[metric],
                                                   [90, 10]))
     assert width(wide) > width(base)
 

@@ -8,11 +8,20 @@ from hypothesis import strategies as st
 from hardware_catalog import load_catalog
 from simulator.efficiency import resolve_efficiency
 from simulator.errors import InfeasiblePlanError, ScenarioError
+from simulator.finetune import (
+    finetune_flops_per_token,
+    finetune_memory_gb,
+    lora_trainable_params,
+)
 from simulator.flops import model_flops_per_token
+from simulator.inference import (
+    decode_step,
+    kv_cache_bytes,
+    prefill_time_s,
+    serving_cost,
+)
 from simulator.models import get_preset
 from simulator.perf_params import PerfParams
-from simulator.finetune import finetune_flops_per_token, finetune_memory_gb, lora_trainable_params
-from simulator.inference import decode_step, kv_cache_bytes, prefill_time_s, serving_cost
 
 LLAMA2_7B = get_preset("llama2-7b")  # 32 layers, d 4096, 32 heads (MHA), ffn 11008, vocab 32000, T 4096
 LLAMA3_70B = get_preset("llama3-70b")  # 80 layers, d 8192, 64 heads, 8 KV heads, hd 128, ffn 28672

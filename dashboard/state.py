@@ -1,8 +1,9 @@
-"""Planner state: widget keys (= query parameters of a shared link) <-> a scenario mapping.
+"""Planner and Serving state: widget keys (= query parameters of a shared link) <-> a scenario mapping.
 
 Every planner input is a keyed widget bound to the URL (`bind="query-params"`), so the page URL is
 the shareable scenario. `scenario_data()` turns the widget values into the scenario file's
 structure (DESIGN section 4); `state_from_scenario()` does the reverse for uploaded TOML files.
+`serving_data()` does the same for the Serving page's inputs (keys prefixed `sv_`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ DEFAULTS: dict[str, Any] = {
     "price": 0.0,            # USD per device-hour, 0 = catalog market price
     "plan": "auto",          # auto | manual
     "tp": 8, "pp": 4, "cp": 1, "zero": 1, "recompute": "selective", "mb": 1,
+    "ft": "full",            # what the run trains: full | lora ([finetune] section)
+    "lora_rank": 16,
+    "lora_targets": "attention",  # attention (q, k, v, o) | all (every linear layer)
 }
 PLAN_KEYS = ("tp", "pp", "cp", "zero", "recompute", "mb")
+LORA_TARGETS = {"attention": ("q", "k", "v", "o"), "all": "all"}  # widget value -> finetune.lora_targets
 
 
 def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +67,10 @@ def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
     if v["plan"] == "manual":
         data["parallelism"] = {"tp": int(v["tp"]), "pp": int(v["pp"]), "cp": int(v["cp"]), "zero": int(v["zero"]),
                                "recompute": v["recompute"], "microbatch": int(v["mb"])}
+    if v["ft"] == "lora":
+        targets = LORA_TARGETS[v["lora_targets"]]
+        data["finetune"] = {"method": "lora", "lora_rank": int(v["lora_rank"]),
+                            "lora_targets": targets if targets == "all" else list(targets)}
     return data
 
 
@@ -97,4 +106,43 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out["plan"] = "manual"
         out.update({k: par[k2] for k, k2 in (("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("zero", "zero"),
                                              ("recompute", "recompute"), ("mb", "microbatch")) if k2 in par})
+    ft = data.get("finetune", {})
+    out["ft"] = ft.get("method", "full")  # no [finetune] section: every weight is trained
+    if out["ft"] == "lora":  # a subset of q, k, v, o shows as "attention", any MLP target as "all"
+        targets = ft.get("lora_targets", "qkvo")
+        out.update(lora_rank=int(ft.get("lora_rank", DEFAULTS["lora_rank"])),
+                   lora_targets="attention" if targets != "all" and set(targets) <= {"q", "k", "v", "o"} else "all")
     return out
+
+
+# ---------------------------------------------------------------- Serving page
+# Default: Llama-3-70B on 16 H100s in Northern Virginia, 5 requests/s of 1,000 tokens in, 500 out.
+SERVING_DEFAULTS: dict[str, Any] = {
+    "sv_model": "llama3-70b", "sv_hw": "nvidia-h100-sxm-80gb", "sv_dev": 16, "sv_region": "us-virginia",
+    "sv_tp": 0,              # devices per replica; 0 = the smallest TP group that holds one sequence
+    "sv_prompt": 1000, "sv_output": 500,
+    "sv_rps": 5.0,           # requests per second; 0 = full load (no traffic given)
+    "sv_peak": 1.0,          # peak-to-average traffic: the fleet must serve the peak
+    "sv_months": 1.0, "sv_dtype": "bf16", "sv_kv": "bf16",
+    "sv_price": 0.0,         # USD per device-hour, 0 = catalog market price
+    "sv_min_user": 20.0,     # output tokens/s each user must at least see
+}
+
+
+def serving_data(v: dict[str, Any]) -> dict[str, Any]:
+    """The serving scenario mapping for Serving-page widget values `v` (missing keys take SERVING_DEFAULTS)."""
+    v = {**SERVING_DEFAULTS, **{k: x for k, x in v.items() if x is not None}}
+    serving: dict[str, Any] = {
+        "prompt_tokens": int(v["sv_prompt"]), "output_tokens": int(v["sv_output"]), "months": float(v["sv_months"]),
+        "peak_to_average": float(v["sv_peak"]), "min_tokens_per_s_per_user": float(v["sv_min_user"]),
+        "dtype": v["sv_dtype"], "kv_dtype": v["sv_kv"]}
+    if float(v["sv_rps"]) > 0:
+        serving["requests_per_s"] = float(v["sv_rps"])
+    if int(v["sv_tp"]) > 0:
+        serving["tp"] = int(v["sv_tp"])
+    data = {"name": "dashboard-serving", "model": {"preset": v["sv_model"]},
+            "cluster": {"accelerator": v["sv_hw"], "devices": int(v["sv_dev"])},
+            "serving": serving, "datacenter": {"region": v["sv_region"]}}
+    if float(v["sv_price"]) > 0:
+        data["pricing"] = {"usd_per_device_hour": float(v["sv_price"])}
+    return data

@@ -15,8 +15,9 @@ At small batch the bytes term wins: decode is memory-bandwidth-bound. The all-re
 and latency-bound: NCCL's own cost model for a ring all-reduce with the LL protocol inside one
 NVLink domain is base 3.6 us + 2(n-1) x 0.47 us per hop (NCCL src/graph/tuning.cc, baseLat and
 hwLat tables), i.e. ~10 us on 8 GPUs, plus the bandwidth term over the scale-up fabric.
-Not modelled: speculative decoding, quantisation kernels' own overheads, CPU scheduling, and
-MoE expert load at batch > 1 (weights read = the active experts of one token: a lower bound).
+MoE: all experts are resident; a step reads the experts its tokens pick (`weights_read`, uniform
+routing). Not modelled: speculative decoding, quantisation kernels' own overheads, CPU scheduling,
+expert-parallel all-to-alls (experts are split by TP here).
 """
 
 from __future__ import annotations
@@ -63,6 +64,28 @@ def _kv_shards(model: ModelSpec, devices: int) -> int:
     """Devices the KV cache is split over: TP splits KV heads, so beyond kv_heads they are replicated;
     an MLA latent is not split by heads and is replicated on every TP rank."""
     return 1 if model.is_mla else min(devices, model.kv_heads)
+
+
+def compute_peak_flops(acc: Accelerator, dtype: str) -> float:
+    """Dense peak for a weight dtype's matmuls: its own rate where the catalog has one, else the next
+    wider format the device computes in (weight-only int8/fp4 quantisation dequantises to fp8 or bf16)."""
+    for key in {"int8": ("int8", "fp8", "bf16"), "fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"),
+                "fp32": ("fp32", "tf32", "bf16"), "tf32": ("tf32", "bf16")}.get(dtype, (dtype, "bf16")):
+        if key in acc.peak_tflops_dense or (key == "fp16" and "bf16" in acc.peak_tflops_dense):
+            return acc.peak_flops(key)
+    return acc.peak_flops(dtype)  # raises CatalogError naming what the catalog has
+
+
+def weights_read(model: ModelSpec, batch):
+    """Parameters a decode step reads: every dense weight, and of each MoE layer's routed experts the
+    share some token of the batch picks, 1 - (1 - k/E)^batch (uniform routing), so from top-k at batch
+    1 to all experts at large batch."""
+    b = np.asarray(batch, dtype=float)
+    if not model.is_moe:
+        return model.params_active() + 0.0 * b
+    routed = model.moe_layers * model.experts * model._mlp_params(model.expert_ffn_dim)
+    share = 1.0 - (1.0 - model.experts_per_token / model.experts) ** b
+    return model.params_total() - routed + routed * share
 
 
 def tp_allreduce_s(acc: Accelerator, devices: int, size_bytes, params: PerfParams = DEFAULT_PERF):
@@ -129,8 +152,8 @@ def decode_step(model: ModelSpec, acc: Accelerator, devices: int, batch, context
                 layer_overhead_s: float = DECODE_LAYER_OVERHEAD_S, check_memory: bool = True) -> DecodeStep:
     """Time of one decode step (module docstring for the formulas); `batch` may be an array.
 
-    Weights: B_w x params_active / devices (MoE: the top-k experts of one token, a lower bound at
-    batch > 1). KV: kv_cache_bytes / min(devices, kv_heads). FLOPs: batch x (2 N_matmul_active +
+    Weights read: B_w x weights_read / devices (MoE: the experts the batch's tokens pick); resident:
+    B_w x params_total / devices. KV: kv_cache_bytes / min(devices, kv_heads). FLOPs: batch x (2 N_matmul_active +
     4 L d_attn context_len) / devices, i.e. the forward third of flops.py's convention.
     Raises InfeasiblePlanError when weights + KV cache exceed HBM per device (no other overhead).
     """
@@ -138,18 +161,19 @@ def decode_step(model: ModelSpec, acc: Accelerator, devices: int, batch, context
     if devices <= 0 or np.any(b <= 0) or context_len <= 0:
         raise ScenarioError(f"decode: devices, batch and context_len must be positive "
                             f"(got {devices}, {batch}, {context_len})")
-    weight_b = _dtype_bytes(dtype) * model.params_active() / devices
+    resident_b = _dtype_bytes(dtype) * model.params_total() / devices  # every expert stays in HBM
+    weight_b = _dtype_bytes(dtype) * weights_read(model, b) / devices
     kv_b = kv_cache_bytes(model, context_len, b, _dtype_bytes(kv_dtype, "inference.kv_dtype")) / _kv_shards(model, devices)
     hbm_gb = acc.memory.hbm_gb.value
-    need_gb = (weight_b + np.max(kv_b)) / 1e9
+    need_gb = (resident_b + np.max(kv_b)) / 1e9
     if check_memory and need_gb > hbm_gb:
         raise InfeasiblePlanError(
-            f"decode: {model.name} needs {need_gb:.1f} GB per device (weights {weight_b / 1e9:.1f} + KV cache "
+            f"decode: {model.name} needs {need_gb:.1f} GB per device (weights {resident_b / 1e9:.1f} + KV cache "
             f"{np.max(kv_b) / 1e9:.1f}) on {devices} x {acc.id} with {hbm_gb:.0f} GB: over by {need_gb - hbm_gb:.1f} GB"
         )
     flops_dev = b * (2.0 * model.matmul_params_active() + 4.0 * model.layers * model.attn_width * context_len) / devices
     mem_s = (weight_b + kv_b) / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff)
-    comp_s = flops_dev / (acc.peak_flops(dtype) * params.gemm_eff_max)
+    comp_s = flops_dev / (compute_peak_flops(acc, dtype) * params.gemm_eff_max)
     comm_s = 2 * model.layers * tp_allreduce_s(acc, devices, b * model.d_model * 2.0, params)
     out = DecodeStep(batch, context_len, devices, weight_b, kv_b, flops_dev, mem_s, comp_s, comm_s,
                      model.layers * layer_overhead_s, hbm_gb)
@@ -175,7 +199,7 @@ def prefill_time_s(model: ModelSpec, acc: Accelerator, devices: int, prompt_toke
     flops = batch * prefill_flops(model, prompt_tokens) / devices
     weight_b = _dtype_bytes(dtype) * model.params_active() / devices
     comm = 2 * model.layers * tp_allreduce_s(acc, devices, batch * prompt_tokens * model.d_model * 2.0, params)
-    return float(max(flops / (acc.peak_flops(dtype) * params.gemm_eff_max),
+    return float(max(flops / (compute_peak_flops(acc, dtype) * params.gemm_eff_max),
                      weight_b / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff))
                  + comm + model.layers * layer_overhead_s)
 

@@ -36,6 +36,7 @@ from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.inference import (
     DTYPE_BYTES,
     DecodeStep,
+    compute_peak_flops,
     decode_step,
     kv_cache_bytes,
     prefill_flops,
@@ -68,7 +69,7 @@ def _kv_per_seq_per_device(model: ModelSpec, tp: int, context: int, kv_dtype: st
 
 def max_batch(model: ModelSpec, acc: Accelerator, tp: int, context: int, dtype: str, kv_dtype: str) -> int:
     """Sequences whose KV cache at `context` fits beside the weights and the framework overhead."""
-    free = acc.memory.hbm_gb.value * 1e9 - OVERHEAD_GB * 1e9 - DTYPE_BYTES[dtype] * model.params_active() / tp
+    free = acc.memory.hbm_gb.value * 1e9 - OVERHEAD_GB * 1e9 - DTYPE_BYTES[dtype] * model.params_total() / tp
     return int(min(MAX_BATCH, max(0.0, free) // _kv_per_seq_per_device(model, tp, context, kv_dtype)))
 
 
@@ -77,7 +78,7 @@ def choose_tp(model: ModelSpec, acc: Accelerator, context: int, dtype: str, kv_d
     for tp in _tp_options(model, acc):
         if max_batch(model, acc, tp, context, dtype, kv_dtype) >= 1:
             return tp
-    need = DTYPE_BYTES[dtype] * model.params_active() / 1e9
+    need = DTYPE_BYTES[dtype] * model.params_total() / 1e9
     raise InfeasiblePlanError(
         f"serving.tp: {model.name} ({need:.0f} GB of {dtype} weights) does not fit on one scale-up domain of "
         f"{acc.id} ({acc.memory.hbm_gb.value:g} GB each); use a lower serving.dtype or a larger accelerator")
@@ -175,8 +176,8 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     emb = acc.embodied
     emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
     co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
-    peak_flops = acc.peak_flops(sv.dtype if sv.dtype in ("bf16", "fp16", "fp8", "tf32") else "bf16")
-    mem_gb = (dec.weight_bytes_per_device + _kv_per_seq_per_device(model, tp, ctx_max, sv.kv_dtype) * batch) / 1e9 + OVERHEAD_GB
+    peak_flops = compute_peak_flops(acc, sv.dtype)
+    mem_gb = (DTYPE_BYTES[sv.dtype] * model.params_total() / tp + _kv_per_seq_per_device(model, tp, ctx_max, sv.kv_dtype) * batch) / 1e9 + OVERHEAD_GB
     values: dict[str, Any] = {
         "name": scenario.name, "model": model.name, "accelerator": acc.id, "devices": devices, "region": region.id,
         "precision": sv.dtype, "params_total": model.params_total(), "params_active": model.params_active(),

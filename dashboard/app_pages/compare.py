@@ -14,8 +14,9 @@ from dashboard.data import cached_estimate, plain, scenario_from, session_catalo
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
 
-# Planner inputs that describe the run (model, data, batch); hardware, site and plan vary here.
-RUN_KEYS = ("model", "params_b", "budget_flops", "tokens_t", "seq", "batch_m", "precision")
+# Planner inputs that describe the run (model, data, batch, what is trained); hardware, site and plan vary here.
+RUN_KEYS = ("model", "params_b", "budget_flops", "tokens_t", "seq", "batch_m", "precision",
+            "ft", "lora_rank", "lora_targets")
 DEFAULT_HW = ["nvidia-h100-sxm-80gb", "nvidia-b200", "amd-mi300x", "google-tpu-v5p"]
 DEFAULT_REGIONS = ["us-virginia", "FR", "SE"]
 DEFAULT_DEVICES = [2048, 4096, 8192]
@@ -57,7 +58,8 @@ def main() -> None:
         st.error(f"The planner's model and data are not valid: {plain(str(exc))}", icon="⚠️")
         return
     st.caption(f"{spec.name} ({spec.params_total() / 1e9:.1f}B parameters), "
-               f"{base.training.tokens / 1e12:.2f}T tokens, {base.training.precision} "
+               f"{base.training.tokens / 1e12:.2f}T tokens, {base.training.precision}"
+               f"{', LoRA rank ' + str(base.finetune.lora_rank) if base.finetune.method == 'lora' else ''} "
                "(from the Planner page). Each combination uses its best plan for time.")
 
     hw_options, regions = sorted(cat.accelerators), sorted(cat.regions)

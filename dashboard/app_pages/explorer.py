@@ -11,8 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, charts_compare as cc
-from dashboard.data import UPLOADS_KEY, cached_estimate, plain, scenario_from, session_catalog
+from dashboard import charts
+from dashboard import charts_compare as cc
+from dashboard.data import (
+    UPLOADS_KEY,
+    cached_estimate,
+    plain,
+    scenario_from,
+    session_catalog,
+)
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
 from simulator.estimate import DEFAULT_GLOBAL_BATCH_TOKENS
@@ -57,6 +64,9 @@ def main() -> None:
     st.caption(f"{spec.name} on {devices:,} x {acc_id} in {scenario.datacenter.region} (the Planner page's "
                "scenario; change it there). Every plan DP x TP x PP x CP x EP x ZeRO x recompute x micro-batch "
                "x interleaving is checked against the rules and device memory, then timed.")
+    if planner["ft"] == "lora":
+        st.caption(f"LoRA fine-tuning (rank {scenario.finetune.lora_rank}): frozen base weights, adapter "
+                   "gradients and optimizer states only.")
 
     a, b, c = st.columns(3)
     objective = a.selectbox("Rank plans by", OBJECTIVES, key="exp_objective", bind="query-params",
@@ -164,7 +174,7 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
         return
     capacity = session_catalog().accelerator(scenario.cluster.accelerator).memory.hbm_gb.value
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
-                            scenario.parallelism.flash_attention).row(0)
+                            scenario.parallelism.flash_attention, scenario.finetune.tuning(spec)).row(0)
     if mem["total_gb"] > capacity:
         st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
                  f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "

@@ -10,11 +10,18 @@ import tomllib
 import streamlit as st
 
 from dashboard import charts
-from dashboard.data import PROFILE_KEY, cached_estimate, packaged_catalog, plain, scenario_from, session_catalog
+from dashboard.data import (
+    PROFILE_KEY,
+    cached_estimate,
+    packaged_catalog,
+    plain,
+    scenario_from,
+    session_catalog,
+)
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
-from simulator.efficiency import load_profile as read_profile
 from simulator import PRESETS
+from simulator.efficiency import load_profile as read_profile
 
 MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
 
@@ -57,23 +64,52 @@ def _profile_banner(slot):
     return profile
 
 
-def _upload() -> None:
-    up = st.file_uploader("Load a scenario TOML", type=["toml"], key="pl_upload")
-    if up is None or st.session_state.get("pl_uploaded") == up.file_id:
-        return
-    st.session_state["pl_uploaded"] = up.file_id
+def _read_upload() -> str | None:
+    """The uploaded scenario into the planner's inputs; an error message instead when it cannot be.
+
+    Runs as the uploader's on_change callback, before the widgets exist: only then may their
+    session-state values be set (Streamlit refuses it once a keyed widget is on the page)."""
+    up = st.session_state.get("pl_upload")
+    if up is None:
+        return None
     try:
         data = tomllib.loads(up.getvalue().decode("utf-8"))
         scenario_from(data)  # validate before touching the widgets
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        st.error(f"{up.name}: not valid TOML ({exc})")
-        return
+        return f"{up.name}: not valid TOML ({exc})"
     except TrainsimError as exc:
-        st.error(f"{up.name}: {exc}")
-        return
+        return f"{up.name}: {exc}"
+    for section, where in (("serving", "use the Serving page"), ("rlhf", "estimate it with `trainsim estimate`")):
+        if section in data:  # the planner has no inputs for it: its figures would silently leave it out
+            return f"{up.name}: a [{section}] scenario; the planner estimates pre-training and fine-tuning runs: {where}"
     for key, value in state_from_scenario(data).items():
         st.session_state[key] = value
-    st.rerun()
+    return None
+
+
+def _on_upload() -> None:
+    st.session_state["pl_upload_error"] = _read_upload()
+
+
+def _upload() -> None:
+    st.file_uploader("Load a scenario TOML", type=["toml"], key="pl_upload", on_change=_on_upload)
+    if st.session_state.get("pl_upload_error"):
+        st.error(plain(st.session_state["pl_upload_error"]))
+
+
+def _finetune() -> None:
+    """What the run trains: every weight, or LoRA adapters on a frozen base (the [finetune] section)."""
+    # no format_func: a bound widget's URL value is its displayed label, so the labels are the values
+    ft = _widget("radio", "Fine-tuning", "ft", options=["full", "lora"], horizontal=True,
+                 help="full: every weight trained (pre-training or full fine-tuning); lora: low-rank adapters "
+                      "on a frozen base (no weight gradients for the base)")
+    if ft == "lora":
+        a, b = st.columns(2)
+        with a:
+            _widget("number_input", "LoRA rank", "lora_rank", min_value=1, step=8)
+        with b:
+            _widget("selectbox", "LoRA targets", "lora_targets", options=["attention", "all"],
+                    help="attention: the q, k, v, o projections; all: every linear layer (+ gate, up, down)")
 
 
 def main() -> None:
@@ -99,6 +135,7 @@ def main() -> None:
         _widget("number_input", "Sequence length", "seq", min_value=1, step=1024)
         _widget("number_input", "Global batch (million tokens)", "batch_m", min_value=0.001, step=1.0)
         _widget("selectbox", "Precision", "precision", options=["bf16", "fp8", "fp16", "tf32"])
+        _finetune()
         msg_model = st.empty()
     with c_hw:
         st.subheader("Hardware and site")
@@ -126,8 +163,8 @@ def main() -> None:
                 _widget("selectbox", "Recompute", "recompute", options=["none", "selective", "full"])
         msg_plan = st.empty()
 
-    slots = {"model": msg_model, "training": msg_model, "cluster": msg_hw, "datacenter": msg_hw,
-             "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan, "top": top}
+    slots = {"model": msg_model, "training": msg_model, "finetune": msg_model, "cluster": msg_hw,
+             "datacenter": msg_hw, "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan, "top": top}
     values = {k: st.session_state.get(k) for k in DEFAULTS}
     data = scenario_data(values)
     if profile is not None and values["hw"] == profile.accelerator:
@@ -161,7 +198,11 @@ def _uncertainty(est) -> None:
 
 def _start_time(est) -> None:
     """Operational CO2e against an hourly grid profile for every start hour (best and worst start)."""
-    from simulator.carbon_profile import load_example, parse_profile_csv, sweep_for_estimate
+    from simulator.carbon_profile import (
+        load_example,
+        parse_profile_csv,
+        sweep_for_estimate,
+    )
 
     with st.expander("When the run starts (hourly grid-intensity profile)"):
         up = st.file_uploader("Hourly profile CSV (timestamp, carbon_intensity_kg_per_kwh)", type=["csv"],
@@ -204,6 +245,10 @@ def show_estimate(est, scenario) -> None:
     n[1].metric("Goodput", f"{v['goodput']:.1%}")
     n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
     n[3].metric("Tokens per second", f"{v['tokens_per_s'] / 1e6:,.2f} M")
+    if v.get("finetune_method") == "lora":
+        st.columns(4)[0].metric("Trained parameters (LoRA)", f"{v['trained_params'] / 1e6:,.1f} M",
+                                help=f"{v['trained_params'] / v['params_total']:.3%} of {v['params_total'] / 1e9:.1f}B; "
+                                     "the base weights are frozen")
     _uncertainty(est)
     _start_time(est)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")

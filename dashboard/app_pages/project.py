@@ -73,8 +73,9 @@ def _load():
 def main() -> None:
     st.title("Whole-project cost")
     st.caption("A project is a list of stages, each a scenario (optionally repeated); every stage is estimated "
-               "and the figures summed. Stages run one after another in the wall-clock total. Serving and "
-               "evaluation are not modelled: they take given device-hours and train nothing.")
+               "and the figures summed. Stages run one after another in the wall-clock total. A serving stage "
+               "with a [serving] section is modelled (see the Serving page); evaluation, and serving without "
+               "one, are not: they take given device-hours and train nothing.")
     loaded = _load()
     if loaded is None:
         return

@@ -227,3 +227,14 @@ def test_rejected_bar_and_plan_label():
     plan = {"tp": 4, "pp": 2, "cp": 1, "dp": 64, "ep": 1, "zero": 1, "recompute": "none", "microbatch": 2,
             "interleave": 4}
     assert cc.plan_label(plan) == "tp4 pp2 cp1 dp64 zero1 none mb2 v4"
+
+
+def test_explorer_searches_lora_plans_when_the_planner_is_on_lora(app):
+    app.session_state["ft"] = "lora"
+    at = app.switch_page(EXPLORER).run()
+    assert not at.exception and not at.error
+    lora = estimate(scenario_from_dict(scenario_data({**DEFAULTS, "ft": "lora"})))
+    top = table(at, "exp_table")
+    assert {k: top.iloc[0][k] for k in ("tp", "pp", "dp", "zero")} == {k: lora.plan[k] for k in ("tp", "pp", "dp", "zero")}
+    assert top.iloc[0]["step_time_s"] == pytest.approx(lora.step_time_s, rel=1e-6)
+    assert any("LoRA fine-tuning (rank" in c.value for c in at.caption)

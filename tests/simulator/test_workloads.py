@@ -198,3 +198,24 @@ def test_perf_params_respected():
     slow = decode_step(LLAMA3_70B, H100, 8, 1, 2048, PerfParams(mem_bw_eff=0.45))
     assert slow.memory_time_s == pytest.approx(2 * base.memory_time_s, rel=1e-12)
     assert slow.time_s - base.time_s == pytest.approx(base.memory_time_s, rel=1e-9)
+
+
+def test_moe_decode_reads_more_experts_as_the_batch_grows():
+    mix = get_preset("mixtral-8x7b")  # 8 experts, top-2, every layer MoE
+    total, active = mix.params_total(), mix.params_active()
+    routed = 32 * 8 * 3 * 4096 * 14336  # layers x experts x (gate, up, down) x d x ffn
+    one = decode_step(mix, H100, 2, 1, 2048)
+    many = decode_step(mix, H100, 2, 64, 2048)
+    assert one.weight_bytes_per_device == pytest.approx(2 * active / 2, rel=1e-9)  # top-2 of 8 at batch 1
+    # 1 - (6/8)^64 of the experts at batch 64: essentially all of them
+    assert many.weight_bytes_per_device == pytest.approx(2 * (total - routed * (6 / 8) ** 64) / 2, rel=1e-9)
+    # All experts are resident: 46.7B in bf16 on one 80 GB device does not fit
+    with pytest.raises(InfeasiblePlanError, match="weights 93"):
+        decode_step(mix, H100, 1, 1, 2048)
+
+
+def test_weight_only_quantised_dtypes_compute_at_a_supported_rate():
+    # H100 has no int8/fp4 dense tensor peak in the catalog: their matmuls run at the fp8 rate
+    step = decode_step(LLAMA3_70B, H100, 8, 64, 2048, dtype="int8")
+    assert step.compute_time_s == pytest.approx(step.flops_per_device / (H100.peak_flops("fp8") * 0.84), rel=1e-12)
+    assert decode_step(LLAMA3_70B, H100, 8, 64, 2048, dtype="fp4").weights_gb == pytest.approx(0.5 * P_ACTIVE / 8 / 1e9)

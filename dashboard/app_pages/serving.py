@@ -1,0 +1,163 @@
+"""Serving: a model served on a fleet for a period -> devices needed, throughput and latency, cost,
+energy and CO2e per million output tokens, one replica's throughput-latency curve, the breakdown.
+
+A scenario with a [serving] section through `estimate()` (simulator/serving.py). Every input is
+bound to the URL (keys prefixed `sv_`), so the page address is the shareable scenario.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts_serving
+from dashboard.data import (
+    cached_estimate,
+    packaged_catalog,
+    plain,
+    scenario_from,
+    session_catalog,
+)
+from dashboard.state import SERVING_DEFAULTS, serving_data
+from hardware_catalog.errors import TrainsimError
+from simulator import PRESETS
+from simulator.perf_params import perf_params_for
+from simulator.serving import batch_curve, max_batch
+
+DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]
+BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (kWh)",
+             "cost_usd": "cost (USD)", "co2e_kg": "CO2e (kg)"}
+
+
+def _widget(kind, label: str, key: str, **kw):
+    """A keyed widget bound to the URL; its default (left out of the URL) comes from SERVING_DEFAULTS."""
+    if "options" in kw:
+        kw["index"] = kw["options"].index(SERVING_DEFAULTS[key]) if SERVING_DEFAULTS[key] in kw["options"] else 0
+    else:
+        kw["value"] = SERVING_DEFAULTS[key]
+    return getattr(st, kind)(label, key=key, bind="query-params", **kw)
+
+
+def _route_error(msg: str, slots: dict, top) -> None:
+    """Show the error beside the controls of the field it names first ("cluster.devices: ..."), else at
+    `top`; `slots` maps field prefixes to places, the more specific first ("serving.tp" before "serving.")."""
+    hits = [(msg.find(prefix), slot) for prefix, slot in slots.items() if prefix in msg]
+    slot = min(hits, key=lambda h: h[0])[1] if hits else top
+    slot.error(plain(msg), icon="⚠️")
+
+
+def main() -> None:
+    st.title("Inference serving")
+    st.caption("Continuous batching on replicas of TP devices: the batch with the most tokens/s that fits in "
+               "memory and meets the per-user speed; the fleet must cover the traffic. simulator/serving.py")
+    top = st.container()
+    try:
+        cat = session_catalog()
+    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
+        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
+        cat = packaged_catalog()
+    c_model, c_hw, c_traffic = st.columns(3)
+    with c_model:
+        st.subheader("Model")
+        _widget("selectbox", "Model", "sv_model", options=list(PRESETS))
+        _widget("selectbox", "Weights dtype", "sv_dtype", options=DTYPES)
+        _widget("selectbox", "KV cache dtype", "sv_kv", options=["bf16", "fp8"])
+        msg_model = st.empty()
+    with c_hw:
+        st.subheader("Fleet and site")
+        _widget("selectbox", "Accelerator", "sv_hw", options=sorted(cat.accelerators))
+        a, b = st.columns(2)
+        with a:
+            _widget("number_input", "Devices", "sv_dev", min_value=1, step=8)
+        with b:
+            _widget("number_input", "TP per replica (0 = auto)", "sv_tp", min_value=0, step=1,
+                    help="devices per replica; auto: the smallest TP group that holds one sequence")
+        region = _widget("selectbox", "Region", "sv_region", options=sorted(cat.regions))
+        st.caption(f"{cat.regions[region].name}: {cat.regions[region].carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
+        _widget("number_input", "Months", "sv_months", min_value=0.01, step=1.0)
+        _widget("number_input", "Price USD per device-hour (0 = catalog)", "sv_price", min_value=0.0, step=0.25)
+        msg_hw = st.empty()
+    with c_traffic:
+        st.subheader("Traffic")
+        a, b = st.columns(2)
+        with a:
+            _widget("number_input", "Prompt tokens", "sv_prompt", min_value=1, step=256)
+        with b:
+            _widget("number_input", "Output tokens", "sv_output", min_value=1, step=128)
+        _widget("number_input", "Requests per second (0 = full load)", "sv_rps", min_value=0.0, step=1.0)
+        _widget("number_input", "Peak-to-average traffic", "sv_peak", min_value=1.0, step=0.25,
+                help="the fleet is sized for the peak; it is busy only the mean's share of the time")
+        _widget("number_input", "Minimum tokens/s per user", "sv_min_user", min_value=0.0, step=5.0,
+                help="the batch is the largest-throughput one at which each user still sees this speed")
+        msg_traffic = st.empty()
+
+    slots = {"model.": msg_model, "serving.dtype": msg_model, "serving.kv_dtype": msg_model, "cluster.": msg_hw,
+             "datacenter.": msg_hw, "pricing.": msg_hw, "serving.tp": msg_hw, "serving.": msg_traffic}
+    try:
+        scenario = scenario_from(serving_data({k: st.session_state.get(k) for k in SERVING_DEFAULTS}))
+        est = cached_estimate(scenario)
+    except TrainsimError as exc:
+        _route_error(str(exc), slots, top)
+        return
+    show_estimate(est, scenario, cat)
+
+
+def replica_curve(est, scenario, cat):
+    """Throughput and per-user speed of one replica of the estimate's TP for every batch the library
+    searched: 1 up to what fits in memory and the engine's limit (serving.max_batch)."""
+    sv, spec = scenario.serving, scenario.model.spec()
+    acc = cat.accelerator(scenario.cluster.accelerator)
+    tp = est.values["tp"]
+    b_max = min(max_batch(spec, acc, tp, sv.prompt_tokens + sv.output_tokens, sv.dtype, sv.kv_dtype), sv.max_batch)
+    return batch_curve(spec, acc, tp, np.arange(1, b_max + 1), sv.prompt_tokens, sv.output_tokens,
+                       perf_params_for(acc), sv.dtype, sv.kv_dtype, sv.prefill_chunk_tokens)
+
+
+def show_estimate(est, scenario, cat) -> None:
+    v, sv = est.values, scenario.serving
+    st.divider()
+    traffic = f"{sv.requests_per_s:g} requests/s" if sv.requests_per_s else "full load"
+    st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {sv.dtype} weights, {sv.kv_dtype} KV cache) "
+               f"on {v['devices']:,} x {v['accelerator']} in {v['region']}: {v['replicas']:,} replicas of TP "
+               f"{v['tp']}, batch {v['batch']} each; {traffic} for {sv.months:g} month{'s' * (sv.months != 1)} = "
+               f"{v['output_mtok']:,.0f} M output tokens. Power and efficiency: {v['efficiency_source']}")
+    m = st.columns(5)
+    m[0].metric("Devices needed", f"{v['devices_needed']:,} of {v['devices']:,}",
+                help=f"whole replicas of TP {v['tp']} for the traffic's peak")
+    m[1].metric("Tokens/s per device", f"{v['tokens_per_s_per_device']:,.0f}", help="output tokens, at full load")
+    m[2].metric("Tokens/s per user", f"{v['tokens_per_s_per_user']:,.1f}")
+    m[3].metric("Time to first token", f"{v['ttft_s'] * 1e3:,.0f} ms", help="prefill of one prompt, no queueing")
+    m[4].metric("Utilisation", f"{v['utilisation']:.1%}", help="mean traffic / fleet capacity")
+    m = st.columns(5)
+    m[0].metric("$ per million tokens", f"${v['usd_per_mtok']:,.2f}", help="output tokens served")
+    m[1].metric("kWh per million tokens", f"{v['kwh_per_mtok']:,.3f}", help="facility energy (x PUE)")
+    m[2].metric("kgCO2e per million tokens", f"{v['kgco2e_per_mtok']:,.3f}", help="operational")
+    m[3].metric("Cost for the period", f"${v['cost_usd']:,.0f}", help=f"{sv.months:g} months")
+    m[4].metric("Energy for the period", f"{v['energy_mwh']:,.2f} MWh",
+                help=f"{v['co2e_t']:,.2f} tCO2e operational + {v['embodied_co2e_t']:,.2f} t embodied")
+    st.caption(f"Decode step {v['decode_step_s'] * 1e3:,.1f} ms ({'memory' if v['decode_memory_bound'] else 'compute'}"
+               f"-bound); fleet capacity {v['capacity_tokens_per_s']:,.0f} output tokens/s; memory "
+               f"{v['memory_gb_per_device']:,.1f} / {v['memory_capacity_gb']:g} GB per device.")
+
+    curve = replica_curve(est, scenario, cat)
+    st.plotly_chart(charts_serving.throughput_latency(curve.batch, curve.tokens_per_s, curve.tokens_per_s_per_user,
+                                                      v["batch"], sv.min_tokens_per_s_per_user), key="sv_curve")
+    st.subheader("Breakdown")
+    rows = pd.DataFrame(est.breakdown)
+    rows["hours"] = rows["seconds"] / 3600
+    number = st.column_config.NumberColumn
+    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key="sv_breakdown",
+                 column_config={"hours": number(format="%.1f"), "energy (kWh)": number(format="%.1f"),
+                                "cost (USD)": number(format="dollar"), "CO2e (kg)": number(format="%.1f")})
+    for note in est.assumptions:
+        st.info(plain(note))
+    d = st.columns(2)
+    d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="serving.toml", mime="application/toml",
+                         on_click="ignore", key="sv_dl_toml")
+    d[1].download_button("Estimate JSON", est.to_json(), file_name="serving-estimate.json", mime="application/json",
+                         on_click="ignore", key="sv_dl_json")
+    st.caption("Share this scenario: copy the page address; every input above is in it.")
+
+
+main()

@@ -9,7 +9,7 @@ import tomllib
 
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, widgets
 from dashboard.data import (
     PROFILE_KEY,
     cached_estimate,
@@ -28,12 +28,7 @@ MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
 
 def _widget(kind, label: str, key: str, **kw):
     """A keyed widget bound to the URL; its default (left out of the URL) comes from DEFAULTS."""
-    if "options" in kw:
-        options = kw["options"]
-        kw["index"] = options.index(DEFAULTS[key]) if DEFAULTS[key] in options else 0
-    else:
-        kw["value"] = DEFAULTS[key]
-    return getattr(st, kind)(label, key=key, bind="query-params", **kw)
+    return widgets.bound(kind, label, key, DEFAULTS, **kw)
 
 
 def _route_error(msg: str, slots: dict[str, st.delta_generator.DeltaGenerator]) -> None:
@@ -142,8 +137,7 @@ def main() -> None:
         accelerators = sorted(set(cat.accelerators) | ({profile.accelerator} if profile else set()))
         _widget("selectbox", "Accelerator", "hw", options=accelerators)
         _widget("number_input", "Devices", "n_dev", min_value=1, step=512)
-        region = _widget("selectbox", "Region", "region", options=sorted(cat.regions))
-        st.caption(f"{cat.regions[region].name}: {cat.regions[region].carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
+        widgets.region("region", DEFAULTS, cat)
         _widget("number_input", "PUE (0 = region default)", "pue", min_value=0.0, step=0.05)
         _widget("number_input", "Price USD per device-hour (0 = catalog)", "price", min_value=0.0, step=0.25)
         msg_hw = st.empty()

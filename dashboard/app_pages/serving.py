@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts_serving
+from dashboard import charts_serving, widgets
 from dashboard.data import (
     cached_estimate,
     packaged_catalog,
@@ -32,11 +32,7 @@ BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (
 
 def _widget(kind, label: str, key: str, **kw):
     """A keyed widget bound to the URL; its default (left out of the URL) comes from SERVING_DEFAULTS."""
-    if "options" in kw:
-        kw["index"] = kw["options"].index(SERVING_DEFAULTS[key]) if SERVING_DEFAULTS[key] in kw["options"] else 0
-    else:
-        kw["value"] = SERVING_DEFAULTS[key]
-    return getattr(st, kind)(label, key=key, bind="query-params", **kw)
+    return widgets.bound(kind, label, key, SERVING_DEFAULTS, **kw)
 
 
 def _route_error(msg: str, slots: dict, top) -> None:
@@ -73,8 +69,7 @@ def main() -> None:
         with b:
             _widget("number_input", "TP per replica (0 = auto)", "sv_tp", min_value=0, step=1,
                     help="devices per replica; auto: the smallest TP group that holds one sequence")
-        region = _widget("selectbox", "Region", "sv_region", options=sorted(cat.regions))
-        st.caption(f"{cat.regions[region].name}: {cat.regions[region].carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
+        widgets.region("sv_region", SERVING_DEFAULTS, cat)
         _widget("number_input", "Months", "sv_months", min_value=0.01, step=1.0)
         _widget("number_input", "Price USD per device-hour (0 = catalog)", "sv_price", min_value=0.0, step=0.25)
         msg_hw = st.empty()

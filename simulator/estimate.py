@@ -55,6 +55,18 @@ class Basis:
     lifetime_years: float
     dynamic_w_per_tflops: float
     tdp_w: float
+    # Serving: the share of the (fixed) period the fleet is busy at full load; None for training.
+    busy_fraction: float | None = None
+
+
+def uncertainty_bands(scenario: Scenario, basis: Basis) -> dict[str, dict[str, float]]:
+    """P10/P50/P90 of the headline figures when the scenario asks for Monte Carlo samples."""
+    if not scenario.uncertainty.samples:
+        return {}
+    from simulator.uncertainty import Spreads, monte_carlo
+
+    spreads = Spreads().with_overrides(scenario.uncertainty.model_dump(exclude={"samples"}))
+    return monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()
 
 
 @dataclass(frozen=True)
@@ -291,12 +303,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
             raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
         values["run_start_utc"] = str(start)
         assumptions.append("co2e_t_hourly: constant facility power over the run against the hourly profile")
-    bands: dict[str, dict[str, float]] = {}
-    if scenario.uncertainty.samples:
-        from simulator.uncertainty import Spreads, monte_carlo
-
-        spreads = Spreads().with_overrides(scenario.uncertainty.model_dump(exclude={"samples"}))
-        bands = monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()
+    bands = uncertainty_bands(scenario, basis)
     return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search, basis, bands)
 
 

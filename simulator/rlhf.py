@@ -26,6 +26,7 @@ pipelines that overlap generation with training.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from simulator import cost, energy
@@ -58,7 +59,7 @@ def _power_w(basis, tflops: float) -> float:
 
 def estimate_rlhf(scenario, catalog):
     """The `Estimate` of an `[rlhf]` scenario (module docstring)."""
-    from simulator.estimate import Estimate, estimate
+    from simulator.estimate import Estimate, estimate, uncertainty_bands
 
     rl = scenario.rlhf
     if rl.generation_dtype not in DTYPE_BYTES:
@@ -163,4 +164,10 @@ def estimate_rlhf(scenario, catalog):
                  + (gen_note or "no generation (offline preference pairs)"))
     notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
                  "between training and generation not modelled")
-    return Estimate(values, actor.plan, breakdown, notes, actor.search)  # no basis: no Monte Carlo for phases yet
+    # Monte Carlo basis: the phases as one busy period at their time-weighted mean power (the same
+    # throughput multiplier scales every phase), so the neutral draw reproduces these figures.
+    mean_w = sum(w * s for _, s, w in phases) / compute_s
+    dyn = basis.dynamic_w_per_tflops
+    mc_basis = replace(basis, compute_s=compute_s, wall_s=wall_s, active_w=mean_w,
+                       hardware_tflops=(mean_w - basis.idle_w) / dyn if dyn > 0 else basis.hardware_tflops)
+    return Estimate(values, actor.plan, breakdown, notes, actor.search, mc_basis, uncertainty_bands(scenario, mc_basis))

@@ -229,9 +229,6 @@ class Scenario(_Section):
     @model_validator(mode="after")
     def _check(self) -> Scenario:
         self.finetune.tuning(self.model.spec())  # raises ScenarioError on a bad preset/shape or LoRA target
-        if self.uncertainty.samples and (self.serving is not None or self.rlhf is not None):
-            raise ScenarioError("uncertainty.samples: the Monte Carlo covers training runs; serving and [rlhf] "
-                                "scenarios have no P10/P50/P90 yet (remove --uncertainty / uncertainty.samples)")
         if self.serving is None:
             if self.training is None:
                 raise ScenarioError("training: required but missing")

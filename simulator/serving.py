@@ -117,7 +117,7 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
                      usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
                      host_w: float, assumptions: list[str]):
     """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate()."""
-    from simulator.estimate import Estimate
+    from simulator.estimate import Basis, Estimate, uncertainty_bands
 
     sv = scenario.serving
     for field, value in (("dtype", sv.dtype), ("kv_dtype", sv.kv_dtype)):
@@ -165,9 +165,11 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
 
     flops_per_out_token = float(dec.flops_per_device[i]) * tp / batch + prefill_flops(model, sv.prompt_tokens) / sv.output_tokens
     full_tflops = capacity * flops_per_out_token / devices / 1e12
-    active_w = eff.device_power_w(full_tflops)
+    tdp_model = scenario.datacenter.power_model == "tdp"
+    active_w = eff.tdp_w if tdp_model else eff.device_power_w(full_tflops)
+    idle_w = eff.tdp_w if tdp_model else eff.idle_w
     hours = sv.months * HOURS_PER_MONTH
-    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, eff.idle_w, host_w, pue)
+    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, idle_w, host_w, pue)
     device_hours = devices * hours
     capex, electricity = cost.run_cost_usd(device_hours, usd_per_device_hour, en.facility_kwh, usd_per_kwh)
     cost_usd = capex + electricity
@@ -225,7 +227,13 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
          "co2e_kg": values["embodied_co2e_t"] * 1e3},
     ]
     plan = {"tp": tp, "pp": 1, "cp": 1, "ep": 1, "dp": replicas, "microbatch": batch, "zero": 0, "recompute": "none"}
+    basis = Basis(devices=devices, compute_s=utilisation * hours * 3600, wall_s=hours * 3600, time_fixed=True,
+                  hardware_tflops=full_tflops, active_w=active_w, idle_w=idle_w, host_w=host_w, tdp_model=tdp_model,
+                  pue=pue, carbon_intensity_kg_per_kwh=ci, wue_l_per_kwh=wue, usd_per_device_hour=usd_per_device_hour,
+                  usd_per_kwh=usd_per_kwh, failures_per_device_hour=0.0, checkpoint_write_s=0.0, restart_s=0.0,
+                  embodied_kg_per_device=emb_kg, lifetime_years=emb.lifetime_years.value,
+                  dynamic_w_per_tflops=eff.dynamic_w_per_tflops, tdp_w=eff.tdp_w, busy_fraction=utilisation)
     if traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
     assumptions.append("serving power: FLOP-term energy roofline (HBM traffic power not modelled: memory-bound decode errs low)")
-    return Estimate(values, plan, breakdown, assumptions)
+    return Estimate(values, plan, breakdown, assumptions, basis=basis, uncertainty=uncertainty_bands(scenario, basis))

@@ -5,6 +5,7 @@ distributions with median 1 (so the P50 stays at the point estimate) and an abso
 spread for PUE; the run is re-costed for every sample at once:
 
     compute time / throughput multiplier -> goodput (failure-rate multiplier, Young/Daly)
+    (serving: the period is fixed and the busy share = utilisation / throughput multiplier, capped at 1)
     -> wall clock -> device power x power multiplier -> IT energy -> x PUE -> x grid intensity
     -> device-hours x price multiplier (+ electricity) -> water, embodied carbon.
 
@@ -62,16 +63,22 @@ def neutral(n: int = 1) -> dict[str, np.ndarray]:
 
 def propagate(b, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Headline figures for input multipliers `m` (arrays), given the point estimate's basis `b`."""
-    goodput = np.clip(goodput_fraction(b.devices, b.failures_per_device_hour * m["failure_rate"],
-                                       b.checkpoint_write_s, b.restart_s), 0.05, 1.0)
-    if b.time_fixed:
+    if b.busy_fraction is not None:  # serving: fixed period; capacity moves with throughput, so does busy time
+        goodput = np.ones_like(m["throughput"], dtype=float)  # replicas fail over: no lost work modelled
         wall_s = np.full_like(goodput, b.wall_s)
-        compute_s = wall_s * goodput
-        tflops = b.hardware_tflops * np.ones_like(goodput)
-    else:
-        compute_s = b.compute_s / m["throughput"]
-        wall_s = compute_s / goodput
+        compute_s = wall_s * np.minimum(1.0, b.busy_fraction / m["throughput"])
         tflops = b.hardware_tflops * m["throughput"]
+    else:
+        goodput = np.clip(goodput_fraction(b.devices, b.failures_per_device_hour * m["failure_rate"],
+                                           b.checkpoint_write_s, b.restart_s), 0.05, 1.0)
+        if b.time_fixed:
+            wall_s = np.full_like(goodput, b.wall_s)
+            compute_s = wall_s * goodput
+            tflops = b.hardware_tflops * np.ones_like(goodput)
+        else:
+            compute_s = b.compute_s / m["throughput"]
+            wall_s = compute_s / goodput
+            tflops = b.hardware_tflops * m["throughput"]
     if b.tdp_model:
         active_w = np.full_like(goodput, b.active_w)
     else:
@@ -91,7 +98,7 @@ def propagate(b, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "co2e_t": facility_kwh * b.carbon_intensity_kg_per_kwh * m["carbon_intensity"] / 1e3,
         "embodied_co2e_t": b.devices * b.embodied_kg_per_device * wall_h / (b.lifetime_years * HOURS_PER_YEAR) / 1e3,
         "water_m3": it_kwh * b.wue_l_per_kwh / 1e3,
-        "goodput": compute_s / wall_s,
+        "goodput": goodput if b.busy_fraction is not None else compute_s / wall_s,  # serving: busy share is not lost time
     }
 
 

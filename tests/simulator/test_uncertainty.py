@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from hardware_catalog import load_catalog
 from simulator import estimate, load_scenario
 from simulator.cli import app
-from simulator.errors import ScenarioError
 from simulator.uncertainty import (
     HEADLINES,
     Spreads,
@@ -28,17 +27,35 @@ CAT = load_catalog(use_env=False)
 EST = estimate(load_scenario(EXAMPLES / "llama3-70b-h100.toml"), CAT)
 
 
-TRAINING_EXAMPLES = [p for p in sorted(EXAMPLES.glob("*.toml"))
-                     if not p.name.startswith("project-") and not {"serving", "rlhf"} & set(load_scenario(p).model_fields_set)]
+ALL_EXAMPLES = [p for p in sorted(EXAMPLES.glob("*.toml")) if not p.name.startswith("project-")]
 
 
-def test_serving_and_rlhf_refuse_monte_carlo_clearly():
-    for name in ("llama3-70b-serving.toml", "llama3-8b-grpo.toml"):
-        with pytest.raises(ScenarioError, match="uncertainty.samples: the Monte Carlo covers training runs"):
-            load_scenario(EXAMPLES / name, ["uncertainty.samples=100"])
+def test_serving_monte_carlo_moves_utilisation_not_the_period():
+    sc = load_scenario(EXAMPLES / "llama3-70b-serving.toml", ["uncertainty.samples=4000"])
+    est = estimate(sc, CAT)
+    p10, p50, p90 = (est.uncertainty[q] for q in ("p10", "p50", "p90"))
+    assert p10["wall_clock_days"] == p90["wall_clock_days"] == pytest.approx(est.wall_clock_days)  # the period
+    assert p10["energy_mwh"] < est.energy_mwh < p90["energy_mwh"]
+    assert p50["energy_mwh"] == pytest.approx(est.energy_mwh, rel=0.02)
+    assert p50["cost_usd"] == pytest.approx(est.cost_usd, rel=0.02)
+    # Half the throughput: the fleet is busy twice as long at a FLOP rate half as high. With the linear
+    # power model the energy is idle power x the period + W per FLOP/s x the traffic's FLOPs: unchanged.
+    slow = propagate(est.basis, {**neutral(), "throughput": np.array([0.5])})
+    assert slow["energy_it_mwh"][0] == pytest.approx(est.energy_it_mwh, rel=1e-9)
+    assert est.utilisation < 0.5  # (so the fleet still copes at half the throughput)
+    hot = propagate(est.basis, {**neutral(), "power": np.array([1.2])})
+    host_mwh = next(b["energy_kwh"] for b in est.breakdown if b["component"] == "host") / 1e3
+    assert hot["energy_it_mwh"][0] - est.energy_it_mwh == pytest.approx(0.2 * (est.energy_it_mwh - host_mwh), rel=1e-9)
 
 
-@pytest.mark.parametrize("path", TRAINING_EXAMPLES, ids=lambda p: p.stem)
+def test_rlhf_monte_carlo_p50_matches_the_point_estimate():
+    est = estimate(load_scenario(EXAMPLES / "llama3-8b-grpo.toml", ["uncertainty.samples=4000",
+                                                                     "uncertainty.failure_rate=0"]), CAT)
+    for key in ("wall_clock_days", "energy_mwh", "cost_usd", "co2e_t"):
+        assert est.uncertainty["p50"][key] == pytest.approx(est.values[key], rel=0.02), key
+
+
+@pytest.mark.parametrize("path", ALL_EXAMPLES, ids=lambda p: p.stem)
 def test_neutral_multipliers_reproduce_the_point_estimate(path):
     est = estimate(load_scenario(path), CAT)
     point = propagate(est.basis, neutral())

@@ -119,7 +119,7 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
 # Default: Llama-3-70B on 16 H100s in Northern Virginia, 5 requests/s of 1,000 tokens in, 500 out.
 SERVING_DEFAULTS: dict[str, Any] = {
     "sv_model": "llama3-70b", "sv_hw": "nvidia-h100-sxm-80gb", "sv_dev": 16, "sv_region": "us-virginia",
-    "sv_tp": 0,              # devices per replica; 0 = the smallest TP group that holds one sequence
+    "sv_tp": 0,              # devices per replica; 0 = the TP group with the most tokens/s per device
     "sv_prompt": 1000, "sv_output": 500,
     "sv_rps": 5.0,           # requests per second; 0 = full load (no traffic given)
     "sv_peak": 1.0,          # peak-to-average traffic: the fleet must serve the peak

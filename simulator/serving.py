@@ -15,7 +15,9 @@ per `output_tokens` decode steps, so per step on average b / output_tokens promp
 
 (inference.py for t_decode and t_prefill). The batch is the one with the most tokens/s among those
 whose KV cache (at the full context) fits beside the weights and whose per-user speed meets
-`min_tokens_per_s_per_user`; all batch sizes are evaluated at once with numpy. The fleet is
+`min_tokens_per_s_per_user`; all batch sizes are evaluated at once with numpy. Without
+`serving.tp`, every TP group (power of two in the scale-up domain) that holds a sequence and
+divides the fleet is tried, and the one with the most output tokens/s per device wins. The fleet is
 `cluster.devices` (whole replicas); with `requests_per_s` or `output_tokens_per_day` it must cover
 the traffic's peak (`peak_to_average` x the mean), and it runs at utilisation = mean traffic /
 capacity: busy at full-load power that share of the time, idle the rest (energy.run_energy).
@@ -113,6 +115,29 @@ def batch_curve(model: ModelSpec, acc: Accelerator, tp: int, batch, prompt_token
     return BatchCurve(b, dec, t_prefill, dec.time_s + b / output_tokens * t_prefill)
 
 
+def _best_batch(model: ModelSpec, acc: Accelerator, tp: int, sv, perf: PerfParams):
+    """(tp, curve, index, note): the batch with the most tokens/s meeting the per-user speed on `tp`."""
+    ctx_max = sv.prompt_tokens + sv.output_tokens
+    b_max = max_batch(model, acc, tp, ctx_max, sv.dtype, sv.kv_dtype)
+    if b_max < 1:
+        raise InfeasiblePlanError(f"serving.tp: {model.name} with a {ctx_max}-token context does not fit on tp = {tp} "
+                                  f"x {acc.id} ({acc.memory.hbm_gb.value:g} GB each); raise serving.tp")
+    if sv.batch is not None and sv.batch > b_max:
+        raise InfeasiblePlanError(f"serving.batch: {sv.batch} sequences of {ctx_max} tokens need more KV cache than "
+                                  f"fits beside the weights on tp = {tp} x {acc.id}: at most {b_max}")
+    batches = np.array([sv.batch]) if sv.batch else np.arange(1, min(b_max, sv.max_batch) + 1)
+    curve = batch_curve(model, acc, tp, batches, sv.prompt_tokens, sv.output_tokens, perf, sv.dtype, sv.kv_dtype,
+                        sv.prefill_chunk_tokens)
+    ok = curve.tokens_per_s_per_user >= sv.min_tokens_per_s_per_user
+    note = ""
+    if not ok.any():
+        note = (f"serving: no batch meets {sv.min_tokens_per_s_per_user:g} tokens/s per user on tp = {tp}; "
+                f"batch = {batches[0]} ({curve.tokens_per_s_per_user[0]:.1f} tokens/s per user)")
+        ok = batches == batches[0]
+    i = int(np.flatnonzero(ok)[np.argmax(curve.tokens_per_s[ok])])
+    return tp, curve, i, note
+
+
 def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: Efficiency, perf: PerfParams,
                      usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
                      host_w: float, assumptions: list[str]):
@@ -124,32 +149,29 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
         if value not in DTYPE_BYTES:
             raise ScenarioError(f"serving.{field}: unknown '{value}' (known: {', '.join(DTYPE_BYTES)})")
     ctx_max = sv.prompt_tokens + sv.output_tokens
-    tp = sv.tp or choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)
-    if tp not in _tp_options(model, acc):
-        raise ScenarioError(f"serving.tp: {tp} must be a power of two within {acc.id}'s scale-up domain that "
-                            f"divides the {model.heads} heads and divides or is divided by the {model.kv_heads} KV heads")
-    b_max = max_batch(model, acc, tp, ctx_max, sv.dtype, sv.kv_dtype)
-    if b_max < 1:
-        raise InfeasiblePlanError(f"serving.tp: {model.name} with a {ctx_max}-token context does not fit on tp = {tp} "
-                                  f"x {acc.id} ({acc.memory.hbm_gb.value:g} GB each); raise serving.tp")
-    if sv.batch is not None and sv.batch > b_max:
-        raise InfeasiblePlanError(f"serving.batch: {sv.batch} sequences of {ctx_max} tokens need more KV cache than "
-                                  f"fits beside the weights on tp = {tp} x {acc.id}: at most {b_max}")
     devices = scenario.cluster.devices
-    if devices % tp:
-        raise ScenarioError(f"cluster.devices: {devices} is not a whole number of replicas of tp = {tp}")
-
-    batches = np.array([sv.batch]) if sv.batch else np.arange(1, min(b_max, sv.max_batch) + 1)
-    curve = batch_curve(model, acc, tp, batches, sv.prompt_tokens, sv.output_tokens, perf, sv.dtype, sv.kv_dtype,
-                        sv.prefill_chunk_tokens)
-    dec, t_prefill, t_cycle = curve.decode, curve.prefill_s, curve.cycle_s
+    if sv.tp is not None:
+        if sv.tp not in _tp_options(model, acc):
+            raise ScenarioError(f"serving.tp: {sv.tp} must be a power of two within {acc.id}'s scale-up domain that "
+                                f"divides the {model.heads} heads and divides or is divided by the {model.kv_heads} "
+                                "KV heads")
+        if devices % sv.tp:
+            raise ScenarioError(f"cluster.devices: {devices} is not a whole number of replicas of tp = {sv.tp}")
+        candidates = [sv.tp]
+    else:  # every TP group that holds a sequence and divides the fleet: the most tokens/s per device wins
+        choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)  # raises when no TP group holds the model
+        candidates = [t for t in _tp_options(model, acc) if devices % t == 0
+                      and max_batch(model, acc, t, ctx_max, sv.dtype, sv.kv_dtype) >= 1]
+        if not candidates:
+            raise ScenarioError(f"cluster.devices: {devices} devices cannot hold a replica of {model.name} "
+                                f"(smallest TP group: {choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)})")
+    options = [_best_batch(model, acc, t, sv, perf) for t in candidates]
+    # meeting the per-user speed first, then tokens/s per device (ties: the smaller TP, listed first)
+    tp, curve, i, note = max(options, key=lambda o: (not o[3], float(o[1].tokens_per_s[o[2]]) / o[0]))
+    if note:
+        assumptions.append(note)
+    batches, dec, t_prefill, t_cycle = curve.batch, curve.decode, curve.prefill_s, curve.cycle_s
     out_tps, user_tps = curve.tokens_per_s, curve.tokens_per_s_per_user
-    ok = user_tps >= sv.min_tokens_per_s_per_user
-    if not ok.any():
-        assumptions.append(f"serving: no batch meets {sv.min_tokens_per_s_per_user:g} tokens/s per user; "
-                           f"batch = 1 ({user_tps[0]:.1f} tokens/s per user)")
-        ok = batches == batches[0]
-    i = int(np.flatnonzero(ok)[np.argmax(out_tps[ok])])
     batch = int(batches[i])
 
     replicas = devices // tp
@@ -206,7 +228,7 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
         "usd_per_mtok": cost_usd / mtok if mtok else math.inf,
         "kwh_per_mtok": en.facility_kwh / mtok if mtok else math.inf,
         "kgco2e_per_mtok": co2e_t * 1e3 / mtok if mtok else math.inf,
-        "plans_evaluated": len(batches),
+        "plans_evaluated": sum(len(o[1].batch) for o in options),
     }
     busy_s = utilisation * hours * 3600
     parts = {"decode": float(np.maximum(dec.memory_time_s, dec.compute_time_s)[i]), "tp_comm": float(dec.comm_time_s[i]),

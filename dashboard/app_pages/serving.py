@@ -68,7 +68,7 @@ def main() -> None:
             _widget("number_input", "Devices", "sv_dev", min_value=1, step=8)
         with b:
             _widget("number_input", "TP per replica (0 = auto)", "sv_tp", min_value=0, step=1,
-                    help="devices per replica; auto: the smallest TP group that holds one sequence")
+                    help="devices per replica; auto: the TP group with the most output tokens/s per device")
         widgets.region("sv_region", SERVING_DEFAULTS, cat)
         _widget("number_input", "Months", "sv_months", min_value=0.01, step=1.0)
         _widget("number_input", "Price USD per device-hour (0 = catalog)", "sv_price", min_value=0.0, step=0.25)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 SHOTS = Path(os.environ.get("TRAINSIM_SCREENSHOTS") or "/tmp/trainsim-screenshots")
-PAGES = ["", "compare", "explorer", "scaling", "calibration", "validation", "catalog"]
+PAGES = ["", "compare", "explorer", "serving", "scaling", "calibration", "validation", "catalog"]
 
 
 def wait_for_app(page: Page) -> None:
@@ -55,7 +55,7 @@ def test_planner_compare_and_share_link(page: Page, app_url: str):
     page.get_by_test_id("stTopNavSection").filter(has_text="Plan").click()  # top navigation menu
     page.get_by_role("menuitem", name="Compare").click()
     wait_for_app(page)
-    assert re.search(r"/compare", page.url)
+    expect(page).to_have_url(re.compile(r"/compare"), timeout=30_000)  # waits for the navigation
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
     page.goto(f"{app_url}/?n_dev=2048&hw=amd-mi300x&region=FR")  # the planner is the root page

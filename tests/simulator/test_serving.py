@@ -97,13 +97,20 @@ def test_more_devices_for_the_same_traffic_cost_more_per_token(replicas, rps):
     assert big.kwh_per_mtok > small.kwh_per_mtok  # idle capacity still draws power
 
 
-def test_smallest_tp_that_fits_is_chosen():
-    sc = scenario_from_dict({"model": {"preset": "llama3-70b"}, "cluster": {"accelerator": "nvidia-h100-sxm-80gb",
-                             "devices": 8}, "serving": {"dtype": "fp8", "kv_dtype": "fp8"}})
-    assert estimate(sc).tp == 1  # 70.6 GB of fp8 weights + 5.4 GB overhead fit in 80 GB (barely)
-    sc = scenario_from_dict({"model": {"preset": "llama3-70b"}, "cluster": {"accelerator": "nvidia-h100-sxm-80gb",
-                             "devices": 8}, "serving": {}})
-    assert estimate(sc).tp == 2  # 141 GB of bf16 weights
+def test_auto_tp_maximises_tokens_per_device():
+    def run(devices=32, **serving):
+        return estimate(scenario_from_dict({"model": {"preset": "llama3-70b"},
+                                            "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": devices},
+                                            "serving": {"dtype": "fp8", "kv_dtype": "fp8", **serving}}))
+    auto = run()
+    fixed = {tp: run(tp=tp) for tp in (1, 2, 4, 8)}  # 70.6 GB of fp8 weights fit on one 80 GB device (barely)
+    assert auto.tp in fixed
+    assert auto.tokens_per_s_per_device == pytest.approx(max(f.tokens_per_s_per_device for f in fixed.values()))
+    assert fixed[1].batch < fixed[2].batch  # one device leaves little room for the KV cache
+    assert run(devices=2).tp in (1, 2)  # only groups that divide the fleet
+    bf16 = estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "cluster": {"accelerator": "nvidia-h100-sxm-80gb",
+                                        "devices": 8}, "serving": {}}))
+    assert bf16.tp >= 2  # 141 GB of bf16 weights need two devices at least
 
 
 @pytest.mark.parametrize("serving, match", [

@@ -40,8 +40,11 @@ def test_serving_monte_carlo_moves_utilisation_not_the_period():
     assert p50["cost_usd"] == pytest.approx(est.cost_usd, rel=0.02)
     # Half the throughput: the fleet is busy twice as long at a FLOP rate half as high. With the linear
     # power model the energy is idle power x the period + W per FLOP/s x the traffic's FLOPs: unchanged.
-    slow = propagate(est.basis, {**neutral(), "throughput": np.array([0.5])})
-    assert slow["energy_it_mwh"][0] == pytest.approx(est.energy_it_mwh, rel=1e-9)
+    # (exactly so without the TDP cap; with it, full-load power is capped, so the slower fleet uses more)
+    half = {**neutral(), "throughput": np.array([0.5])}
+    uncapped = replace(est.basis, tdp_w=1e9, active_w=est.basis.idle_w + est.basis.dynamic_w_per_tflops * est.basis.hardware_tflops)
+    assert propagate(uncapped, half)["energy_it_mwh"][0] == pytest.approx(propagate(uncapped, neutral())["energy_it_mwh"][0], rel=1e-9)
+    assert propagate(est.basis, half)["energy_it_mwh"][0] >= est.energy_it_mwh * (1 - 1e-12)
     assert est.utilisation < 0.5  # (so the fleet still copes at half the throughput)
     hot = propagate(est.basis, {**neutral(), "power": np.array([1.2])})
     host_mwh = next(b["energy_kwh"] for b in est.breakdown if b["component"] == "host") / 1e3

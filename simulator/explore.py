@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardware_catalog import Catalog, load_catalog
+from simulator.errors import ScenarioError
 from simulator.estimate import Estimate, estimate
 from simulator.scenario import Scenario
 
@@ -36,12 +37,15 @@ def _with_plan(scenario: Scenario, plan: dict) -> Scenario:
 def search(scenario: Scenario, catalog: Catalog | None = None, top: int = 10, objective: str | None = None) -> SearchReport:
     """Top `top` plans by `objective` (default: the scenario's) and the Pareto front, as estimates."""
     cat = catalog or load_catalog()
+    if scenario.serving is not None:
+        raise ScenarioError("serving: trainsim search ranks training plans; a serving scenario's TP and batch "
+                            "search runs inside trainsim estimate (see its tp, batch and devices_needed)")
     if objective is not None:
         scenario = _with_plan(scenario, {"objective": objective})
     best = estimate(scenario, cat)  # validates the scenario and runs the full search once
     res = best.search
     order = res.order(scenario.parallelism.objective)[:top]
     front = res.pareto()[:top]
-    to_est = lambda i: estimate(_with_plan(scenario, res.grid.plan(int(i)).to_dict()), cat)  # noqa: E731
+    to_est = lambda i: estimate(_with_plan(scenario, res.grid.plan(int(i)).to_dict()), cat)
     return SearchReport(res.plans_evaluated, len(res), res.seconds, res.rejected,
                         [to_est(i) for i in order], [to_est(i) for i in front])

@@ -185,3 +185,23 @@ def test_curve_is_vectorised_and_monotone_in_throughput():
     assert c.tokens_per_s.shape == (256,)
     assert np.all(np.diff(c.tokens_per_s) > 0)  # more sequences in flight, more tokens/s ...
     assert np.all(np.diff(c.tokens_per_s_per_user) < 0)  # ... each user slower
+
+
+def test_cli_estimate_and_search_on_a_serving_scenario():
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    example = str(Path(__file__).parents[2] / "examples" / "llama3-70b-serving.toml")
+    r = CliRunner().invoke(app, ["estimate", example, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["workload"] == "serving" and d["usd_per_mtok"] > 0 and all(k in d for k in CONTRACT_KEYS)
+    r = CliRunner().invoke(app, ["estimate", example])
+    assert r.exit_code == 0 and "cost per million tokens" in r.stdout
+    r = CliRunner().invoke(app, ["search", example])
+    assert r.exit_code == 1 and "serving: trainsim search ranks training plans" in r.output
+    assert "Traceback" not in r.output

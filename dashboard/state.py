@@ -1,9 +1,10 @@
-"""Planner and Serving state: widget keys (= query parameters of a shared link) <-> a scenario mapping.
+"""Planner, Serving, Post-training state: widget keys (= query parameters of a link) <-> a scenario mapping.
 
 Every planner input is a keyed widget bound to the URL (`bind="query-params"`), so the page URL is
 the shareable scenario. `scenario_data()` turns the widget values into the scenario file's
 structure (DESIGN section 4); `state_from_scenario()` does the reverse for uploaded TOML files.
-`serving_data()` does the same for the Serving page's inputs (keys prefixed `sv_`).
+`serving_data()` does the same for the Serving page's inputs (keys prefixed `sv_`), `rlhf_data()` for the
+Post-training page's (keys prefixed `rl_`).
 """
 
 from __future__ import annotations
@@ -145,4 +146,38 @@ def serving_data(v: dict[str, Any]) -> dict[str, Any]:
             "serving": serving, "datacenter": {"region": v["sv_region"]}}
     if float(v["sv_price"]) > 0:
         data["pricing"] = {"usd_per_device_hour": float(v["sv_price"])}
+    return data
+
+
+# ---------------------------------------------------------------- Post-training (RL) page
+# Default: GRPO on Llama-3-8B, 100k prompts of 512 tokens, 1,024-token responses, on 64 H100s in Oregon.
+SAME_AS_POLICY = "same as policy"  # rl_reward: the reward model has the policy's shape (the library's default)
+RLHF_DEFAULTS: dict[str, Any] = {
+    "rl_model": "llama3-8b", "rl_algo": "grpo", "rl_reward": SAME_AS_POLICY,
+    "rl_prompts": 100_000, "rl_prompt": 512, "rl_response": 1024,
+    "rl_samples": 0,         # responses per prompt; 0 = the algorithm's default (ppo 1, grpo 8, dpo 2)
+    "rl_epochs": 1,          # optimisation passes over each batch of rollouts
+    "rl_hw": "nvidia-h100-sxm-80gb", "rl_dev": 64, "rl_region": "us-oregon",
+    "rl_batch_m": 2.097152,  # global batch of the policy update, millions of tokens (2^21)
+    "rl_price": 0.0,         # USD per device-hour, 0 = catalog market price
+}
+
+
+def rlhf_data(v: dict[str, Any]) -> dict[str, Any]:
+    """The [rlhf] scenario mapping for Post-training-page widget values `v` (missing keys take RLHF_DEFAULTS).
+    No training.tokens: the library derives them from the prompts, samples and epochs."""
+    v = {**RLHF_DEFAULTS, **{k: x for k, x in v.items() if x is not None}}
+    rlhf: dict[str, Any] = {"algorithm": v["rl_algo"], "prompts": int(v["rl_prompts"]),
+                            "prompt_tokens": int(v["rl_prompt"]), "response_tokens": int(v["rl_response"]),
+                            "epochs": int(v["rl_epochs"])}
+    if int(v["rl_samples"]) > 0:
+        rlhf["samples_per_prompt"] = int(v["rl_samples"])
+    if v["rl_reward"] != SAME_AS_POLICY:
+        rlhf["reward_model"] = v["rl_reward"]
+    data = {"name": "dashboard-rlhf", "model": {"preset": v["rl_model"]},
+            "training": {"global_batch_tokens": round(float(v["rl_batch_m"]) * 1e6)},
+            "cluster": {"accelerator": v["rl_hw"], "devices": int(v["rl_dev"])},
+            "rlhf": rlhf, "datacenter": {"region": v["rl_region"]}}
+    if float(v["rl_price"]) > 0:
+        data["pricing"] = {"usd_per_device_hour": float(v["rl_price"])}
     return data

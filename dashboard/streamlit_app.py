@@ -17,11 +17,12 @@ PAGES = {
 }
 extra = [("compare.py", "Compare", "compare"), ("explorer.py", "Parallelism explorer", "explorer"),
          ("project.py", "Project", "project"), ("serving.py", "Serving", "serving"),
+         ("posttraining.py", "Post-training (RL)", "posttraining"),
          ("scaling.py", "Scaling laws", "scaling"), ("calibration.py", "Calibration", "calibration"),
          ("validation.py", "Validation", "validation"), ("catalog.py", "Catalog", "catalog")]
 for file, title, path in extra:
     if (HERE / "app_pages" / file).exists():
-        group = ("Plan" if path in ("compare", "explorer", "project", "serving")
+        group = ("Plan" if path in ("compare", "explorer", "project", "serving", "posttraining")
                  else "Model" if path in ("scaling", "calibration") else "Trust")
         PAGES.setdefault(group, []).append(st.Page(HERE / "app_pages" / file, title=title, url_path=path))
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 SHOTS = Path(os.environ.get("TRAINSIM_SCREENSHOTS") or "/tmp/trainsim-screenshots")
-PAGES = ["", "compare", "explorer", "serving", "scaling", "calibration", "validation", "catalog"]
+PAGES = ["", "compare", "explorer", "serving", "posttraining", "scaling", "calibration", "validation", "catalog"]
 
 
 def wait_for_app(page: Page) -> None:

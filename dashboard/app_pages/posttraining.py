@@ -1,0 +1,152 @@
+"""Post-training (RL): PPO, GRPO or DPO on a cluster -> wall clock, cost, energy and CO2e, how much of the
+run is rollout generation, the phases (rollouts, scoring passes, policy and critic updates), the breakdown.
+
+A scenario with an [rlhf] section through `estimate()` (simulator/rlhf.py). Every input is bound to
+the URL (keys prefixed `rl_`), so the page address is the shareable scenario.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts_rlhf, widgets
+from dashboard.data import (
+    cached_estimate,
+    packaged_catalog,
+    plain,
+    scenario_from,
+    session_catalog,
+)
+from dashboard.state import RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
+from hardware_catalog.errors import TrainsimError
+from simulator import PRESETS
+
+ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
+BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (kWh)",
+             "cost_usd": "cost (USD)", "co2e_kg": "CO2e (kg)"}
+
+
+def _widget(kind, label: str, key: str, **kw):
+    """A keyed widget bound to the URL; its default (left out of the URL) comes from RLHF_DEFAULTS."""
+    return widgets.bound(kind, label, key, RLHF_DEFAULTS, **kw)
+
+
+def _route_error(msg: str, slots: dict, top) -> None:
+    """Show the error beside the controls of the field it names first ("cluster.devices: ..."), else at
+    `top`; `slots` maps field prefixes to places, the more specific first ("rlhf.reward" before "rlhf.")."""
+    hits = [(msg.find(prefix), slot) for prefix, slot in slots.items() if prefix in msg]
+    slot = min(hits, key=lambda h: h[0])[1] if hits else top
+    slot.error(plain(msg), icon="⚠️")
+
+
+def duration(days: float) -> str:
+    """Wall clock as shown: hours under two days (RL runs are often short), else days."""
+    return f"{days * 24:,.2f} hours" if days < 2 else f"{days:,.2f} days"
+
+
+def main() -> None:
+    st.title("Post-training (RL)")
+    st.caption("PPO, GRPO or DPO on one cluster, the phases one after another on the same devices (colocated): "
+               "rollouts decoded by the policy, scoring forward passes, the policy (and critic) update. "
+               "simulator/rlhf.py")
+    top = st.container()
+    try:
+        cat = session_catalog()
+    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
+        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
+        cat = packaged_catalog()
+    c_model, c_data, c_hw = st.columns(3)
+    with c_model:
+        st.subheader("Models")
+        _widget("selectbox", "Policy model", "rl_model", options=list(PRESETS))
+        _widget("selectbox", "Algorithm", "rl_algo", options=ALGORITHMS,
+                help="grpo: groups of responses, no critic; ppo: actor, critic, reward and reference models; "
+                     "dpo: offline preference pairs, no rollouts")
+        _widget("selectbox", "Reward model", "rl_reward", options=[SAME_AS_POLICY, *PRESETS],
+                help="scored once per sequence (ppo, grpo); ppo's critic has its shape. DPO uses none")
+        msg_model = st.empty()
+    with c_data:
+        st.subheader("Prompts and rollouts")
+        _widget("number_input", "Prompts", "rl_prompts", min_value=1, step=10_000, help="over the whole run")
+        a, b = st.columns(2)
+        with a:
+            _widget("number_input", "Prompt tokens", "rl_prompt", min_value=1, step=128)
+            _widget("number_input", "Samples per prompt (0 = default)", "rl_samples", min_value=0, step=1,
+                    help="responses per prompt; 0: the algorithm's default, ppo 1, grpo 8 (the group), "
+                         "dpo 2 (chosen and rejected)")
+        with b:
+            _widget("number_input", "Response tokens", "rl_response", min_value=1, step=128)
+            _widget("number_input", "Epochs", "rl_epochs", min_value=1, step=1,
+                    help="optimisation passes over each batch of rollouts")
+        _widget("number_input", "Global batch (million tokens)", "rl_batch_m", min_value=0.001, step=0.5,
+                format="%.3f", help="tokens per optimizer step of the policy update (default 2^21)")
+        msg_data = st.empty()
+    with c_hw:
+        st.subheader("Cluster and site")
+        _widget("selectbox", "Accelerator", "rl_hw", options=sorted(cat.accelerators))
+        _widget("number_input", "Devices", "rl_dev", min_value=1, step=8)
+        widgets.region("rl_region", RLHF_DEFAULTS, cat)
+        _widget("number_input", "Price USD per device-hour (0 = catalog)", "rl_price", min_value=0.0, step=0.25)
+        msg_hw = st.empty()
+
+    slots = {"model.": msg_model, "rlhf.reward_model": msg_model, "rlhf.critic_model": msg_model,
+             "rlhf.": msg_data, "training.": msg_data, "cluster.": msg_hw, "parallelism": msg_hw,
+             "datacenter.": msg_hw, "pricing.": msg_hw}
+    try:
+        scenario = scenario_from(rlhf_data({k: st.session_state.get(k) for k in RLHF_DEFAULTS}))
+        est = cached_estimate(scenario)
+    except TrainsimError as exc:
+        _route_error(str(exc), slots, top)
+        return
+    show_estimate(est, scenario)
+
+
+def show_estimate(est, scenario) -> None:
+    v, rl, p = est.values, scenario.rlhf, est.plan
+    st.divider()
+    seq = rl.prompt_tokens + rl.response_tokens
+    st.caption(f"{rl.algorithm.upper()} on {v['model']} ({v['params_total'] / 1e9:.1f}B parameters), "
+               f"{v['devices']:,} x {v['accelerator']} in {v['region']}: {v['rlhf_sequences']:,.0f} sequences of "
+               f"{seq:,} tokens x {rl.epochs} epoch{'s' * (rl.epochs != 1)} = {v['tokens'] / 1e9:,.2f} B trained "
+               f"tokens. Power and efficiency: {v['efficiency_source']}")
+    m = st.columns(4)
+    m[0].metric("Wall clock", duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
+                f"goodput {v['goodput']:.1%} (checkpoints and failures)")
+    m[1].metric("Device-hours", f"{v['device_hours']:,.0f}")
+    m[2].metric("Cost", f"${v['cost_usd']:,.0f}", help=f"${v['usd_per_device_hour']:,.2f} per device-hour")
+    m[3].metric("Energy", f"{v['energy_mwh']:,.3f} MWh", help=f"facility: IT {v['energy_it_mwh']:,.3f} MWh "
+                f"x PUE {v['pue']:.2f}")
+    m = st.columns(4)
+    m[0].metric("Emissions", f"{v['co2e_t'] * 1e3:,.1f} kgCO2e",
+                help=f"operational; + {v['embodied_co2e_t'] * 1e3:,.1f} kg embodied")
+    m[1].metric("Rollouts: share of time", f"{v['rlhf_generation_share']:.1%}",
+                help="generation's share of the compute time (before checkpoint and failure overhead)")
+    m[2].metric("Rollouts: share of FLOPs", f"{v['rlhf_generation_flops_share']:.1%}",
+                help=f"decoding runs at {v['rlhf_generation_tflops_per_device']:,.0f} TFLOP/s per device")
+    m[3].metric("Sequences", f"{v['rlhf_sequences']:,.0f}", help="prompts x samples per prompt")
+    rollout = next((a for a in est.assumptions if a.startswith("rlhf (")), "")
+    st.caption(f"Policy update plan: tp {p['tp']}, pp {p['pp']}, dp {p['dp']}, ZeRO {p['zero']}, recompute "
+               f"{p['recompute']}, microbatch {p['microbatch']}; memory {v['memory_gb_per_device']:,.1f} / "
+               f"{v['memory_capacity_gb']:g} GB per device; MFU {v['mfu']:.1%} over all phases. {plain(rollout)}")
+
+    st.plotly_chart(charts_rlhf.phases(est.breakdown), key="rl_phases")
+    st.subheader("Breakdown")
+    rows = pd.DataFrame(est.breakdown)
+    rows["hours"] = rows["seconds"] / 3600
+    number = st.column_config.NumberColumn
+    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key="rl_breakdown",
+                 column_config={"hours": number(format="%.2f"), "energy (kWh)": number(format="%.1f"),
+                                "cost (USD)": number(format="dollar"), "CO2e (kg)": number(format="%.2f")})
+    for note in est.assumptions:
+        if note != rollout:
+            st.info(plain(note))
+    d = st.columns(2)
+    d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="rlhf.toml", mime="application/toml",
+                         on_click="ignore", key="rl_dl_toml")
+    d[1].download_button("Estimate JSON", est.to_json(), file_name="rlhf-estimate.json", mime="application/json",
+                         on_click="ignore", key="rl_dl_json")
+    st.caption("Share this scenario: copy the page address; every input above is in it.")
+
+
+main()

@@ -13,10 +13,8 @@ from dashboard import charts, widgets
 from dashboard.data import (
     PROFILE_KEY,
     cached_estimate,
-    packaged_catalog,
     plain,
     scenario_from,
-    session_catalog,
 )
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
@@ -110,11 +108,7 @@ def _finetune() -> None:
 def main() -> None:
     st.title("Training run planner")
     top = st.container()
-    try:
-        cat = session_catalog()
-    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
-        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
-        cat = packaged_catalog()
+    cat = widgets.page_catalog(top)
     profile = _profile_banner(top)
     c_model, c_hw, c_plan = st.columns(3)
     with c_model:

@@ -7,37 +7,24 @@ the URL (keys prefixed `rl_`), so the page address is the shareable scenario.
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts_rlhf, widgets
 from dashboard.data import (
     cached_estimate,
-    packaged_catalog,
     plain,
     scenario_from,
-    session_catalog,
 )
 from dashboard.state import RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
 from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
 
 ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
-BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (kWh)",
-             "cost_usd": "cost (USD)", "co2e_kg": "CO2e (kg)"}
 
 
 def _widget(kind, label: str, key: str, **kw):
     """A keyed widget bound to the URL; its default (left out of the URL) comes from RLHF_DEFAULTS."""
     return widgets.bound(kind, label, key, RLHF_DEFAULTS, **kw)
-
-
-def _route_error(msg: str, slots: dict, top) -> None:
-    """Show the error beside the controls of the field it names first ("cluster.devices: ..."), else at
-    `top`; `slots` maps field prefixes to places, the more specific first ("rlhf.reward" before "rlhf.")."""
-    hits = [(msg.find(prefix), slot) for prefix, slot in slots.items() if prefix in msg]
-    slot = min(hits, key=lambda h: h[0])[1] if hits else top
-    slot.error(plain(msg), icon="⚠️")
 
 
 def duration(days: float) -> str:
@@ -51,11 +38,7 @@ def main() -> None:
                "rollouts decoded by the policy, scoring forward passes, the policy (and critic) update. "
                "simulator/rlhf.py")
     top = st.container()
-    try:
-        cat = session_catalog()
-    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
-        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
-        cat = packaged_catalog()
+    cat = widgets.page_catalog(top)
     c_model, c_data, c_hw = st.columns(3)
     with c_model:
         st.subheader("Models")
@@ -97,7 +80,7 @@ def main() -> None:
         scenario = scenario_from(rlhf_data({k: st.session_state.get(k) for k in RLHF_DEFAULTS}))
         est = cached_estimate(scenario)
     except TrainsimError as exc:
-        _route_error(str(exc), slots, top)
+        widgets.route_error(str(exc), slots, top)
         return
     show_estimate(est, scenario)
 
@@ -132,21 +115,11 @@ def show_estimate(est, scenario) -> None:
 
     st.plotly_chart(charts_rlhf.phases(est.breakdown), key="rl_phases")
     st.subheader("Breakdown")
-    rows = pd.DataFrame(est.breakdown)
-    rows["hours"] = rows["seconds"] / 3600
-    number = st.column_config.NumberColumn
-    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key="rl_breakdown",
-                 column_config={"hours": number(format="%.2f"), "energy (kWh)": number(format="%.1f"),
-                                "cost (USD)": number(format="dollar"), "CO2e (kg)": number(format="%.2f")})
+    widgets.breakdown_table(est.breakdown, "rl_breakdown", 2)
     for note in est.assumptions:
         if note != rollout:
             st.info(plain(note))
-    d = st.columns(2)
-    d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="rlhf.toml", mime="application/toml",
-                         on_click="ignore", key="rl_dl_toml")
-    d[1].download_button("Estimate JSON", est.to_json(), file_name="rlhf-estimate.json", mime="application/json",
-                         on_click="ignore", key="rl_dl_json")
-    st.caption("Share this scenario: copy the page address; every input above is in it.")
+    widgets.downloads(scenario, est, "rlhf", "rl")
 
 
 main()

@@ -8,16 +8,13 @@ bound to the URL (keys prefixed `sv_`), so the page address is the shareable sce
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts_serving, widgets
 from dashboard.data import (
     cached_estimate,
-    packaged_catalog,
     plain,
     scenario_from,
-    session_catalog,
 )
 from dashboard.state import SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
@@ -26,8 +23,6 @@ from simulator.perf_params import perf_params_for
 from simulator.serving import batch_curve, max_batch
 
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]
-BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (kWh)",
-             "cost_usd": "cost (USD)", "co2e_kg": "CO2e (kg)"}
 
 
 def _widget(kind, label: str, key: str, **kw):
@@ -35,24 +30,12 @@ def _widget(kind, label: str, key: str, **kw):
     return widgets.bound(kind, label, key, SERVING_DEFAULTS, **kw)
 
 
-def _route_error(msg: str, slots: dict, top) -> None:
-    """Show the error beside the controls of the field it names first ("cluster.devices: ..."), else at
-    `top`; `slots` maps field prefixes to places, the more specific first ("serving.tp" before "serving.")."""
-    hits = [(msg.find(prefix), slot) for prefix, slot in slots.items() if prefix in msg]
-    slot = min(hits, key=lambda h: h[0])[1] if hits else top
-    slot.error(plain(msg), icon="⚠️")
-
-
 def main() -> None:
     st.title("Inference serving")
     st.caption("Continuous batching on replicas of TP devices: the batch with the most tokens/s that fits in "
                "memory and meets the per-user speed; the fleet must cover the traffic. simulator/serving.py")
     top = st.container()
-    try:
-        cat = session_catalog()
-    except TrainsimError as exc:  # a broken upload in this session: say so, use the shipped catalog
-        top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
-        cat = packaged_catalog()
+    cat = widgets.page_catalog(top)
     c_model, c_hw, c_traffic = st.columns(3)
     with c_model:
         st.subheader("Model")
@@ -93,7 +76,7 @@ def main() -> None:
         scenario = scenario_from(serving_data({k: st.session_state.get(k) for k in SERVING_DEFAULTS}))
         est = cached_estimate(scenario)
     except TrainsimError as exc:
-        _route_error(str(exc), slots, top)
+        widgets.route_error(str(exc), slots, top)
         return
     show_estimate(est, scenario, cat)
 
@@ -139,20 +122,10 @@ def show_estimate(est, scenario, cat) -> None:
     st.plotly_chart(charts_serving.throughput_latency(curve.batch, curve.tokens_per_s, curve.tokens_per_s_per_user,
                                                       v["batch"], sv.min_tokens_per_s_per_user), key="sv_curve")
     st.subheader("Breakdown")
-    rows = pd.DataFrame(est.breakdown)
-    rows["hours"] = rows["seconds"] / 3600
-    number = st.column_config.NumberColumn
-    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key="sv_breakdown",
-                 column_config={"hours": number(format="%.1f"), "energy (kWh)": number(format="%.1f"),
-                                "cost (USD)": number(format="dollar"), "CO2e (kg)": number(format="%.1f")})
+    widgets.breakdown_table(est.breakdown, "sv_breakdown", 1)
     for note in est.assumptions:
         st.info(plain(note))
-    d = st.columns(2)
-    d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="serving.toml", mime="application/toml",
-                         on_click="ignore", key="sv_dl_toml")
-    d[1].download_button("Estimate JSON", est.to_json(), file_name="serving-estimate.json", mime="application/json",
-                         on_click="ignore", key="sv_dl_json")
-    st.caption("Share this scenario: copy the page address; every input above is in it.")
+    widgets.downloads(scenario, est, "serving", "sv")
 
 
 main()

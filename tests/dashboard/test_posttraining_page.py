@@ -1,12 +1,10 @@
 """Post-training (RL) page (AppTest through the entry point) and its chart builder."""
 
-import base64
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import streamlit as st
+from apptools import APP, array, metrics, number
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts_rlhf import PHASES, phases
@@ -14,7 +12,6 @@ from dashboard.state import RLHF_DEFAULTS, rlhf_data
 from simulator import estimate, scenario_from_dict
 from simulator.errors import InfeasiblePlanError
 
-APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
 PAGE = "app_pages/posttraining.py"
 
 
@@ -34,24 +31,8 @@ def library(**inputs):
     return estimate(scenario_from_dict(rlhf_data({**RLHF_DEFAULTS, **inputs})))
 
 
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def number(text: str) -> float:
-    """"$398" -> 398, "59.9%" -> 59.9, "2.08 hours" -> 2.08, "800,000" -> 800000."""
-    return float(text.split()[0].strip("$%").replace(",", ""))
-
-
 def duration(days: float) -> str:
     return f"{days * 24:,.2f} hours" if days < 2 else f"{days:,.2f} days"
-
-
-def array(value) -> np.ndarray:
-    """A trace array from a figure's JSON: Plotly writes numeric arrays as base64 typed arrays."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
 
 
 def table(at) -> dict[str, dict[str, float]]:

@@ -1,12 +1,12 @@
 """Serving page (AppTest through the entry point) and its chart builder; the Planner's LoRA control."""
 
-import base64
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
+from apptools import APP, array, metrics, number
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts_serving import throughput_latency
@@ -22,7 +22,6 @@ from simulator import estimate, scenario_from_dict
 from simulator.errors import InfeasiblePlanError
 from simulator.serving import max_batch
 
-APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
 SERVING = "app_pages/serving.py"
 
 
@@ -40,22 +39,6 @@ def at(app):
 def library(**inputs):
     """The library's estimate for the Serving page's defaults with `inputs` changed."""
     return estimate(scenario_from_dict(serving_data({**SERVING_DEFAULTS, **inputs})))
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def number(text: str) -> float:
-    """"$5.32" -> 5.32, "61.3%" -> 61.3, "6.55 MWh" -> 6.55, "1,234" -> 1234."""
-    return float(text.split()[0].strip("$%").replace(",", ""))
-
-
-def array(value) -> np.ndarray:
-    """A trace array from a figure's JSON: Plotly writes numeric arrays as base64 typed arrays."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
 
 
 def test_default_render_matches_the_library(at):

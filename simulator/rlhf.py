@@ -57,6 +57,20 @@ def _power_w(basis, tflops: float) -> float:
     return min(basis.tdp_w, basis.idle_w + basis.dynamic_w_per_tflops * tflops)
 
 
+def _generation_device(scenario, catalog, acc_id: str):
+    """The accelerator and performance parameters the policy update used (a calibration profile's
+    fitted parameters and device included), for the rollouts."""
+    from simulator.efficiency import load_profile
+    from simulator.estimate import _with_profile_device
+
+    path = scenario.efficiency.profile
+    profile = load_profile(path) if path else None
+    if profile is not None and profile.device is not None:
+        catalog = _with_profile_device(catalog, profile, path)
+    acc = catalog.accelerator(acc_id)
+    return acc, perf_params_for(acc, profile.perf if profile else None)
+
+
 def estimate_rlhf(scenario, catalog):
     """The `Estimate` of an `[rlhf]` scenario (module docstring)."""
     from simulator.estimate import Estimate, estimate, uncertainty_bands
@@ -83,7 +97,7 @@ def estimate_rlhf(scenario, catalog):
     # 1. rollout generation
     gen_s, gen_tflops, gen_note = 0.0, 0.0, ""
     if rl.algorithm != "dpo":
-        acc = catalog.accelerator(v["accelerator"])
+        acc, perf = _generation_device(scenario, catalog, v["accelerator"])
         dt = rl.generation_dtype
         tp = choose_tp(policy, acc, seq, dt, dt)
         if devices < tp:
@@ -93,7 +107,7 @@ def estimate_rlhf(scenario, catalog):
         per_replica = math.ceil(v["global_batch_tokens"] / seq / replicas)
         cap = rl.generation_batch_per_device * tp if rl.generation_batch_per_device else DEFAULT_MAX_BATCH
         batch = max(1, min(max_batch(policy, acc, tp, seq, dt, dt), per_replica, cap))
-        curve = batch_curve(policy, acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, perf_params_for(acc), dt, dt)
+        curve = batch_curve(policy, acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, perf, dt, dt)
         tok_s = float(curve.tokens_per_s[0]) * replicas
         gen_s = sequences * rl.response_tokens / tok_s
         flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch

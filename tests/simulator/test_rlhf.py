@@ -121,3 +121,23 @@ def test_too_small_cluster_says_why():
         estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {},
                                      "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 1},
                                      "rlhf": {"prompts": 100}, "efficiency": {"mfu": 0.4}}))
+
+
+def test_rollouts_use_the_calibration_profile(tmp_path):
+    # A profile whose measured HBM efficiency is half the prior's 0.9: memory-bound decode slows
+    # by close to 2x (the NCCL latency and kernel gaps do not change), the policy update much less.
+    prof = tmp_path / "h100.toml"
+    prof.write_text('accelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\nmfu = 0.4\nidle_w = 100.0\n'
+                    'dynamic_w_per_tflops = 0.6\n[perf]\nmem_bw_eff = 0.45\n')
+
+    def run(profile=None):
+        sc = {"model": {"preset": "llama3-8b"}, "training": {"global_batch_tokens": 2**21},
+              "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 64},
+              "rlhf": {"algorithm": "grpo", "prompts": 10_000, "prompt_tokens": 512, "response_tokens": 1024}}
+        if profile:
+            sc["efficiency"] = {"profile": str(profile)}
+        return phases(estimate(scenario_from_dict(sc)))
+
+    base, slow = run(), run(prof)
+    ratio = slow["rollout_generation"]["seconds"] / base["rollout_generation"]["seconds"]
+    assert 1.3 < ratio < 2.0

@@ -139,7 +139,7 @@ def recompute_flops_per_token(model: ModelSpec, tuning: Tuning, rc):
 def finetune_flops_per_token(model: ModelSpec, method: Method = "full", lora_rank: int = 16,
                              lora_targets: tuple[str, ...] | str = ATTN_TARGETS) -> float:
     """`flops_per_token` for a method given by name (full or LoRA with rank and targets)."""
-    return flops_per_token(model, _tuning(model, method, lora_rank, lora_targets))
+    return flops_per_token(model, tuning_for(model, method, lora_rank, lora_targets))
 
 
 def finetune_memory_gb(model: ModelSpec, method: Method = "full", lora_rank: int = 16,
@@ -150,13 +150,14 @@ def finetune_memory_gb(model: ModelSpec, method: Method = "full", lora_rank: int
     lora: bytes_weight x params_total frozen base + 18 B x N_lora. Activations, buffers and the
     CUDA overhead are excluded.
     """
-    tuning = _tuning(model, method, lora_rank, lora_targets, bytes_weight)
+    tuning = tuning_for(model, method, lora_rank, lora_targets, bytes_weight)
     if not tuning.frozen_base:
         return TRAINABLE_BYTES * model.params_total() / 1e9
     return (tuning.base_weight_bytes * model.params_total() + TRAINABLE_BYTES * tuning.lora_params) / 1e9
 
 
-def _tuning(model: ModelSpec, method: str, rank: int, targets, base_bytes: float = BYTES_WEIGHT) -> Tuning:
+def tuning_for(model: ModelSpec, method: str, rank: int, targets, base_bytes: float = BYTES_WEIGHT) -> Tuning:
+    """The `Tuning` for a method given by name (the scenario's [finetune] section)."""
     if method == "full":
         return FULL
     if method == "lora":

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import ScenarioError
-from simulator.finetune import ATTN_TARGETS, FULL, Tuning
+from simulator.finetune import ATTN_TARGETS, Tuning, tuning_for
 from simulator.models import ModelSpec, get_preset
 
 Precision = Literal["bf16", "fp8", "fp16", "tf32"]
@@ -108,10 +108,8 @@ class FinetuneSection(_Section):
     base_weight_bytes: float = Field(default=2.0, gt=0)
 
     def tuning(self, model: ModelSpec) -> Tuning:
-        if self.method == "full":
-            return FULL
-        return Tuning.lora(model, self.lora_rank, self.lora_targets if self.lora_targets == "all"
-                           else tuple(self.lora_targets), self.base_weight_bytes)
+        targets = self.lora_targets if self.lora_targets == "all" else tuple(self.lora_targets)
+        return tuning_for(model, self.method, self.lora_rank, targets, self.base_weight_bytes)
 
 
 class ServingSection(_Section):
@@ -124,7 +122,7 @@ class ServingSection(_Section):
     output_tokens_per_day: float | None = Field(default=None, gt=0)
     peak_to_average: float = Field(default=1.0, ge=1.0)  # the fleet must serve the peak
     months: float = Field(default=1.0, gt=0)
-    tp: int | None = PosInt  # devices per replica; default: the smallest that fits
+    tp: int | None = PosInt  # devices per replica; default: the TP group with the most tokens/s per device
     batch: int | None = PosInt  # sequences in flight per replica; default: searched up to max_batch
     max_batch: int = Field(default=256, gt=0)  # engine limit (vLLM max_num_seqs default; serving.py)
     prefill_chunk_tokens: int = Field(default=8192, gt=0)  # tokens per prefill forward (serving.py)

@@ -201,15 +201,15 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
     co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
     peak_flops = compute_peak_flops(acc, sv.dtype)
+    achieved_fps = served * flops_per_out_token / devices  # FLOP/s per device averaged over the period
     mem_gb = (DTYPE_BYTES[sv.dtype] * model.params_total() / tp + _kv_per_seq_per_device(model, tp, ctx_max, sv.kv_dtype) * batch) / 1e9 + OVERHEAD_GB
     values: dict[str, Any] = {
         "name": scenario.name, "model": model.name, "accelerator": acc.id, "devices": devices, "region": region.id,
         "precision": sv.dtype, "params_total": model.params_total(), "params_active": model.params_active(),
         "workload": "serving", "tokens": served * hours * 3600, "global_batch_tokens": batch,
         "train_flops": 0.0, "model_flops_per_token": flops_per_out_token,
-        "mfu": served * flops_per_out_token / devices / peak_flops, "hfu": served * flops_per_out_token / devices / peak_flops,
-        "model_tflops_per_device": served * flops_per_out_token / devices / 1e12,
-        "hardware_tflops_per_device": served * flops_per_out_token / devices / 1e12,
+        "mfu": achieved_fps / peak_flops, "hfu": achieved_fps / peak_flops,  # no recomputation in inference
+        "model_tflops_per_device": achieved_fps / 1e12, "hardware_tflops_per_device": achieved_fps / 1e12,
         "step_time_s": float(t_cycle[i]), "tokens_per_s": served, "wall_clock_days": hours / 24,
         "device_hours": device_hours, "goodput": 1.0, "memory_gb_per_device": mem_gb,
         "memory_capacity_gb": acc.memory.hbm_gb.value, "power_w_per_device": active_w,

@@ -97,3 +97,15 @@ def test_lora_on_moe_mlp_rejected():
         scenario_from_dict({"model": {"preset": "mixtral-8x7b"}, "training": {"tokens": 1e9},
                             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8},
                             "finetune": {"method": "lora", "lora_targets": "all"}})
+
+
+def test_full_training_recompute_flops_match_the_projects_convention():
+    # finetune.recompute_flops_per_token generalises flops.hardware_flops_per_token: equal for FULL
+    from simulator.finetune import FULL, flops_per_token, recompute_flops_per_token
+    from simulator.flops import hardware_flops_per_token
+
+    for preset in ("llama2-7b", "gpt3-175b", "mixtral-8x7b"):
+        m = get_preset(preset)
+        for rc, name in enumerate(("none", "selective", "full")):
+            ours = flops_per_token(m, FULL) + float(recompute_flops_per_token(m, FULL, rc))
+            assert ours == pytest.approx(hardware_flops_per_token(m, name), rel=1e-12), (preset, name)

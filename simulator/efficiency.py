@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hardware_catalog.schema import Accelerator
 from simulator.errors import ScenarioError
+from simulator.perf_params import check_overrides
 
 # Transformer Engine FP8 end-to-end speed-up over BF16 for large GPT training; NVIDIA reports
 # 1.3-1.5x at the model level (NeMo/Megatron performance pages). Unverified here: a prior.
@@ -46,12 +47,7 @@ class ProfileFile(BaseModel):
 
     @model_validator(mode="after")
     def _perf_keys(self) -> ProfileFile:
-        from simulator.perf_params import PerfParams
-
-        known = set(PerfParams.__dataclass_fields__) - {"source"}
-        unknown = set(self.perf) - known
-        if unknown:
-            raise ValueError(f"perf.{sorted(unknown)[0]}: unknown performance parameter (known: {', '.join(sorted(known))})")
+        check_overrides(self.perf, "perf")
         return self
 
 

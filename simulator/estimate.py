@@ -154,7 +154,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
     eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
-    perf = perf_params_for(acc, profile.perf if profile else None)
+    perf = perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
     usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
     pue = dc.pue if dc.pue is not None else region.pue.value
     host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
@@ -175,11 +175,12 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     batch_tokens = batch_seqs * model.seq_len
 
     par = scenario.parallelism
-    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm"})
+    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm"})
     tuning = scenario.finetune.tuning(model)
     choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf, eff, fixed,
                          par.flash_attention, par.objective, par.overlap_comm,
-                         rates=(usd_per_device_hour, usd_per_kwh * pue, host_w), tuning=tuning)
+                         rates=(usd_per_device_hour, usd_per_kwh * pue, host_w), tuning=tuning,
+                         cp_comm=par.cp_comm)
     plan, mem = choice.plan, choice.memory_gb
     mfpt = flops_per_token(model, tuning)
     hw_ratio = choice.step.hardware_flops_per_s_per_device / choice.step.model_flops_per_s_per_device

@@ -28,6 +28,9 @@ class PerfParams:
     gemm_eff_max: float = 0.84
     gemm_half_gflop: float = 0.6
     # FlashAttention-2 reaches 50-73% of A100 peak forward+backward (Dao 2023, sec. 4.1); middle.
+    # On H100 the same prior stands for FlashAttention-3 (Shah et al. 2024: forward up to 75% of
+    # peak; its slower backward not re-checked here); FlashAttention-2 reaches only 35% there (same
+    # abstract), which H100 runs before mid-2024 set with `[efficiency] perf = {flash_attn_eff = 0.35}`.
     flash_attn_eff: float = 0.6
     # HBM: Calculon mem1 efficiency for >= 100 MB transfers.
     mem_bw_eff: float = 0.9
@@ -54,13 +57,37 @@ class PerfParams:
     # Fixed cost per layer per micro-batch forward pass (kernel launches, framework overhead); the
     # backward pass costs twice as much. Negligible for large models; calibration fits it.
     layer_overhead_s: float = 0.0
+    # ZeRO-3 with full recompute: a parameter used again within this many parameters is kept
+    # between the recomputed forward and the backward, not gathered again (DeepSpeed's
+    # `stage3_max_reuse_distance` default, 1e9; steptime._regathered_share). PyTorch FSDP keeps a
+    # unit's parameters through its recompute and backward: set inf for FSDP.
+    zero3_reuse_params: float = 1e9
     # Optimizer step (AdamW, fp32 master): bytes per local parameter read + written
     # (master, grad, m, v read 16 B; master, m, v written 12 B; bf16 weight written 2 B).
     optimizer_bytes_per_param: float = 30.0
     source: str = "priors: Calculon a100_80g tables, FlashAttention-2, byte counts in perf_params.py"
 
 
-def perf_params_for(acc: Accelerator, overrides: dict | None = None) -> PerfParams:
-    """Priors for `acc` (vendor-neutral today), with calibration overrides applied."""
+def check_overrides(overrides: dict[str, float], where: str) -> None:
+    """Raise ValueError naming `where`.<key> for a key that is not a `PerfParams` field or a value
+    out of range: efficiencies in (0, 1], overlaps in [0, 1], overheads and latencies >= 0, other
+    values > 0."""
+    known = set(PerfParams.__dataclass_fields__) - {"source"}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ValueError(f"{where}.{key}: unknown performance parameter (known: {', '.join(sorted(known))})")
+        may_be_zero = key.endswith(("_overlap", "_overhead_s", "_latency_s"))
+        fraction = "_eff" in key or key.endswith("_overlap")
+        if not (value > 0 or (may_be_zero and value == 0)) or (fraction and value > 1):
+            expected = "a fraction in (0, 1]" if fraction else "a positive number"
+            raise ValueError(f"{where}.{key}: expected {expected}, got {value}")
+
+
+def perf_params_for(acc: Accelerator, *overrides: dict | None) -> PerfParams:
+    """Priors for `acc` (vendor-neutral today), with overrides applied in order (a calibration
+    profile's `perf`, then a scenario's `efficiency.perf`)."""
     params = PerfParams()
-    return replace(params, **overrides) if overrides else params
+    for o in overrides:
+        if o:
+            params = replace(params, **o)
+    return params

@@ -5,9 +5,11 @@ evaluated for all of them at once (no per-plan Python loop on the hot path).
 
 Validity rules (Narayanan et al. 2021; Megatron-LM and DeepSpeed argument checks):
 - TP divides the attention heads, and TP and the KV heads divide one another (GQA replication);
-- PP does not exceed the layers; interleaving (v > 1) needs at least one layer per virtual stage
-  (PP*v <= layers; uneven stages are allowed, as Llama 3 ran 126 layers on 16 stages) and a
-  micro-batch count divisible by PP;
+- PP does not exceed the layers; interleaving (v > 1) needs a micro-batch count divisible by PP
+  and at most PP*v <= layers + 2 virtual stages: every one holds a layer except that the first
+  may hold only the embedding and the last only the output layer and loss (Llama 3, Dubey et al.
+  2024 sec. 3.3.2: 126 layers on 16 stages; Megatron-LM's account-for-embedding/loss-in-pipeline-
+  split options). Uneven stages are allowed; timing uses the busiest stage, ceil(layers / PP);
 - CP divides the sequence into 2*CP chunks (load-balanced causal ring attention);
 - EP divides the experts and the DP*CP group; EP > 1 only for MoE models;
 - ZeRO-2/3 cannot be combined with PP (DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with
@@ -96,7 +98,7 @@ REASONS = (
     "tp does not divide the attention heads",
     "tp and the KV heads do not divide one another",
     "pp exceeds the layers",
-    "interleaving needs pp*v <= layers and micro-batches divisible by pp",
+    "interleaving needs pp*v <= layers + 2 and micro-batches divisible by pp",
     "cp does not split the sequence into 2*cp chunks",
     "ep must divide the experts and dp*cp (and needs an MoE model)",
     "ZeRO-2/3 cannot be combined with pipeline parallelism",
@@ -113,7 +115,7 @@ def rule_violations(grid: PlanGrid, model: ModelSpec, batch_seqs: int) -> np.nda
         model.heads % grid.tp != 0,
         (model.kv_heads % grid.tp != 0) & (grid.tp % model.kv_heads != 0),
         grid.pp > model.layers,
-        (grid.v > 1) & ((grid.pp == 1) | (model.layers < grid.pp * grid.v) | (m % grid.pp != 0)),
+        (grid.v > 1) & ((grid.pp == 1) | (model.layers + 2 < grid.pp * grid.v) | (m % grid.pp != 0)),
         (model.seq_len % (2 * grid.cp) != 0) & (grid.cp > 1),
         ~ep_ok,
         (grid.zero >= 2) & (grid.pp > 1),
@@ -135,7 +137,7 @@ def plan_problems(plan: Plan, model: ModelSpec, devices: int, batch_seqs: int) -
         f"parallelism.tp: {p.tp} does not divide the {mdl.heads} attention heads",
         f"parallelism.tp: {p.tp} and the {mdl.kv_heads} KV heads do not divide one another",
         f"parallelism.pp: {p.pp} stages for only {mdl.layers} layers",
-        f"parallelism.interleave: {p.interleave} needs pp > 1, pp*interleave <= layers ({mdl.layers}) "
+        f"parallelism.interleave: {p.interleave} needs pp > 1, pp*interleave <= layers + 2 ({mdl.layers + 2}) "
         f"and micro-batches divisible by pp",
         f"parallelism.cp: {p.cp} does not split model.seq_len {mdl.seq_len} into {2 * p.cp} chunks",
         f"parallelism.ep: {p.ep} must divide model.experts ({mdl.experts}) and dp*cp ({p.dp * p.cp})",

@@ -68,7 +68,7 @@ def _generation_device(scenario, catalog, acc_id: str):
     if profile is not None and profile.device is not None:
         catalog = _with_profile_device(catalog, profile, path)
     acc = catalog.accelerator(acc_id)
-    return acc, perf_params_for(acc, profile.perf if profile else None)
+    return acc, perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
 
 
 def estimate_rlhf(scenario, catalog):

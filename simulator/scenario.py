@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simulator.errors import ScenarioError
 from simulator.finetune import ATTN_TARGETS, Tuning, tuning_for
 from simulator.models import ModelSpec, get_preset
+from simulator.perf_params import check_overrides
 
 Precision = Literal["bf16", "fp8", "fp16", "tf32"]
 PosInt = Field(default=None, gt=0)
@@ -94,6 +95,9 @@ class ParallelismSection(_Section):
     sequence_parallel: bool | None = None  # default true with tp > 1
     flash_attention: bool = True  # false: unfused attention (pre-2022 Megatron-LM)
     overlap_comm: bool = True  # false: no TP/DP comm overlap (Megatron-LM 2021, DeepSpeed 2021)
+    # context parallelism's K/V exchange: "p2p" ring, hidden behind attention (Megatron-LM /
+    # Transformer Engine default), or "all_gather" of K and V, exposed (Llama 3 sec. 3.3.2)
+    cp_comm: Literal["p2p", "all_gather"] = "p2p"
     objective: Literal["time", "cost", "energy", "memory"] = "time"  # what the plan search minimises
 
 
@@ -187,6 +191,14 @@ class PricingSection(_Section):
 class EfficiencySection(_Section):
     profile: str | None = None
     mfu: float | None = Field(default=None, gt=0, le=1)
+    # performance-model parameters (simulator/perf_params.py) set by hand, over the profile's and
+    # the priors, e.g. {flash_attn_eff = 0.35} for FlashAttention-2 on an H100
+    perf: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _perf_keys(self) -> EfficiencySection:
+        check_overrides(self.perf, "efficiency.perf")
+        return self
 
 
 class ReliabilitySection(_Section):

@@ -84,10 +84,12 @@ def _explain(fixed: dict, model: ModelSpec, devices: int, batch_seqs: int) -> st
 def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: int, precision: str,
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
                  flash: bool = True, max_tp: int | None = None, overlap: bool = True,
-                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL) -> SearchResult:
+                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL,
+                 cp_comm: str = "p2p") -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
 
     `tuning`: what is trained (finetune.py): every weight, or LoRA adapters on a frozen base.
+    `cp_comm`: how context parallelism exchanges K/V ("p2p" ring or "all_gather", steptime.py).
 
     `rates` = (USD per device-hour, USD per kWh of device + host energy incl. PUE, host W per
     device) give each plan a cost per step: rental or amortised capex plus electricity.
@@ -124,7 +126,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     grid = grid.take(idx)
     mem = MemoryBreakdown(mem.weights_gb[idx], mem.gradients_gb[idx], mem.optimizer_gb[idx],
                           mem.activations_gb[idx], mem.buffers_gb[idx])
-    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning)
+    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
     hw_per_token = flops_per_token(model, tuning) + recompute_flops_per_token(model, tuning, grid.rc)

@@ -7,7 +7,9 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
   selective recompute the attention core (Korthikanti sec. 4.2);
 - tp_comm: 2 all-reduce-equivalents forward and 2 backward per layer (all-gather + reduce-scatter
   with sequence parallelism, same volume), inside the scale-up domain when TP fits in it;
-- cp_comm: ring attention's K/V exchange, hidden behind the attention compute when it can be;
+- cp_comm: ring attention's K/V exchange (`cp_comm = "p2p"`), hidden behind the attention
+  compute when it can be; or (`"all_gather"`, Llama 3 sec. 3.3.2) an all-gather of K and V before
+  each forward (and recomputed forward) and a reduce-scatter of their gradients, all exposed;
 - ep_comm: MoE dispatch and combine all-to-alls, forward and backward;
 - pp_comm: activation and gradient sends per micro-batch (v times with interleaving);
 - bubble: (PP - 1) / v micro-batch times (1F1B and interleaved schedules, Narayanan sec. 2.2);
@@ -120,8 +122,30 @@ def _adapters_forward(tuning: Tuning, ops: _Ops, tok):
     return sum(ops.gemm(tok, r, d_in) + ops.gemm(tok, d_out, r) for d_in, d_out in tuning.adapter_shapes)
 
 
+def _regathered_share(model: ModelSpec, tp, reuse_params: float):
+    """Share of a layer's weights gathered again for its backward after a full-recompute forward.
+
+    DeepSpeed ZeRO-3 releases a gathered parameter unless the module is used again within
+    `stage3_max_reuse_distance` parameters (default 1e9; DeepSpeed ZeRO-3 docs, and the trace-based
+    `_keep_for_later` of its partitioned-parameter coordinator). Between a matrix's recomputed
+    forward and its backward run the layer's later matrices, forward and then backward, so matrix j
+    is kept when 2 x (the parameters of the matrices after it) < the distance. Matrices in forward
+    order: attention in, attention out, MLP in, MLP out, per TP rank (dense layer shape).
+    PyTorch FSDP keeps a unit's parameters from its recomputed forward to its backward: distance inf.
+    """
+    h = model.d_model
+    n_out = model.heads * model.v_hd
+    sizes = [model.attention_params() - n_out * h, n_out * h, (2 if model.gated_mlp else 1) * model.ffn_dim * h,
+             model.ffn_dim * h]
+    after = [sum(sizes[j + 1:]) for j in range(len(sizes))]
+    tp = np.asarray(tp, dtype=float)
+    released = sum(size * (2 * later / tp >= reuse_params) for size, later in zip(sizes, after, strict=True))
+    return released / sum(sizes)
+
+
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
-               batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL) -> StepParts:
+               batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL,
+               cp_comm: str = "p2p") -> StepParts:
     """Named parts of the step time of every plan in `grid` (module docstring)."""
     ops = _Ops(acc, p, precision)
     net = coll.Network.of(acc, p)
@@ -149,8 +173,12 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     tp_mb = lps * ar * (4 + np.where(grid.rc == 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
 
     kv_bytes = 2 * grid.mb * (s / grid.cp) * model.kv_heads * model.hd * BYTES_ACT / np.minimum(tp, model.kv_heads)
-    ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
-    cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
+    if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)
+        gather = coll.reduce_scatter(net, grid.cp, kv_bytes * grid.cp, stride=grid.tp)
+        cp_mb = lps * gather * (2 + (grid.rc == 2))
+    else:
+        ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
+        cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
 
     a2a = coll.all_to_all(net, grid.ep, act_bytes * model.experts_per_token, stride=grid.tp) if model.is_moe else 0.0
     ep_mb = n_moe * 4 * a2a
@@ -168,11 +196,12 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
     dp_n, dp_stride = grid.dp * grid.cp, grid.tp
     buckets = np.ceil(trained * grad_bytes / p.dp_bucket_bytes)
-    # ZeRO-3 gathers each weight matrix (4 per layer) before forward, backward and (with full
-    # recompute) the recomputed forward, and reduce-scatters its gradient, every micro-batch
-    # (Rajbhandari et al. 2020 sec. 5: parameters are released after use and fetched again).
+    # ZeRO-3 gathers each weight matrix (4 per layer) before the forward and the backward, and
+    # reduce-scatters its gradient, every micro-batch (Rajbhandari et al. 2020 sec. 5: parameters
+    # are released after use and fetched again); with full recompute, the matrices released between
+    # the recomputed forward and the backward are gathered a third time (`_regathered_share`).
     z3_calls = 4 * lps
-    z3_gathers = 2 + (grid.rc == 2)
+    z3_gathers = 2 + (grid.rc == 2) * _regathered_share(model, tp, p.zero3_reuse_params)
     dp = np.select(
         [grid.zero == 0, grid.zero <= 2],
         [coll.all_reduce(net, dp_n, trained * grad_bytes, dp_stride, buckets),

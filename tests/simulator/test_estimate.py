@@ -164,3 +164,25 @@ def test_trainsim_catalog_env_overlay(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINSIM_CATALOG", str(tmp_path))
     e = estimate(base(datacenter={"region": "my-site"}))
     assert e.carbon_intensity_kg_per_kwh == 0.01
+
+
+def test_efficiency_perf_overrides_the_priors():
+    """`[efficiency] perf` sets performance-model parameters by hand. The attention core's time is
+    flops / (peak x flash_attn_eff), so on a fixed plan the step time is linear in 1/flash_attn_eff:
+    the differences between three values stand in the ratio of the differences of their inverses."""
+    plan = {"tp": 8, "pp": 4, "dp": 8, "microbatch": 1, "zero": 1, "recompute": "selective", "interleave": 1}
+    steps = [estimate(base(parallelism=plan, efficiency={"perf": {"flash_attn_eff": e}}), CAT).step_time_s
+             for e in (0.3, 0.45, 0.6)]
+    assert steps[0] > steps[1] > steps[2]
+    assert (steps[0] - steps[1]) / (steps[1] - steps[2]) == pytest.approx((1 / 0.3 - 1 / 0.45) / (1 / 0.45 - 1 / 0.6))
+    assert estimate(base(parallelism=plan), CAT).step_time_s == pytest.approx(steps[2])  # 0.6 is the prior
+
+
+@pytest.mark.parametrize("perf, message", [
+    ({"flash_eff": 0.5}, r"efficiency.perf.flash_eff: unknown performance parameter \(known: .*flash_attn_eff"),
+    ({"gemm_eff_max": 1.4}, r"efficiency.perf.gemm_eff_max: expected a fraction in \(0, 1\], got 1.4"),
+    ({"scaleout_latency_s": -1e-6}, r"efficiency.perf.scaleout_latency_s: expected a positive number"),
+])
+def test_efficiency_perf_bad_keys_and_values_name_the_field(perf, message):
+    with pytest.raises(ScenarioError, match=message):
+        base(efficiency={"perf": perf})

@@ -38,6 +38,21 @@ def test_rules_name_the_field():
     assert plan_problems(Plan(tp=8, pp=4, dp=8), m, 256, 512) == []
 
 
+def test_interleaving_allows_embedding_and_output_only_virtual_stages():
+    """Llama 3 405B: 126 layers on 16 stages x 8 chunks = 128 virtual stages, the first holding only
+    the embedding and the last only the output layer (Dubey et al. 2024 sec. 3.3.2). One fewer
+    layer (125 + 2 < 128) leaves a virtual stage with nothing in it."""
+    from dataclasses import replace
+
+    m = get_preset("llama3-405b")
+    assert m.layers == 126
+    plan = Plan(tp=8, pp=16, dp=64, interleave=8, zero=1)
+    assert plan_problems(plan, m, 8192, 2048) == []
+    msgs = plan_problems(plan, replace(m, layers=125), 8192, 2048)
+    assert msgs == [("parallelism.interleave: 8 needs pp > 1, pp*interleave <= layers + 2 (127) and "
+                     "micro-batches divisible by pp")]
+
+
 def test_ep_rules():
     mix = get_preset("mixtral-8x7b")
     dense = get_preset("llama3-8b")
@@ -117,6 +132,52 @@ def test_bubble_is_pp_minus_1_over_v_microbatches():
     per_mb_1 = (parts.total_s[0] - parts.bubble_s[0] - parts.dp_comm_s[0] - parts.optimizer_s[0]) / 16
     assert parts.bubble_s[0] == pytest.approx(3 * per_mb_1)
     assert parts.bubble_s[1] < parts.bubble_s[0]
+
+
+def test_cp_all_gather_is_exposed_and_hand_computed():
+    """cp_comm = "all_gather" (Llama 3 sec. 3.3.2): per layer and micro-batch, an all-gather of the
+    whole sequence's K and V before the forward (and the recomputed forward) and a reduce-scatter
+    of their gradients, none of it hidden; the p2p ring hides behind attention at long sequences."""
+    m = get_preset("llama3-405b").with_seq_len(131072)
+    g = PlanGrid.from_plans([Plan(tp=8, cp=16, pp=16, dp=8, microbatch=1, interleave=8, zero=1, recompute=r)
+                             for r in ("full", "none")])
+    ring = step_parts(m, g, H100, P, "bf16", 128)
+    gathered = step_parts(m, g, H100, P, "bf16", 128, cp_comm="all_gather")
+    assert np.all(ring.cp_comm_s == 0.0)
+    # this rank's K/V chunk: 2 (K, V) x 8192 tokens x 1 KV head (8 over TP 8) x 128 x 2 bytes
+    chunk = 2 * 8192 * 1 * 128 * 2
+    net = coll.Network.of(H100, P)
+    # 16 CP ranks, one per node (stride TP = 8 fills a node): 15/16 of the gathered 16 chunks over
+    # the NIC at its efficiency, 15 ring steps at the NIC latency
+    one = 15 / 16 * 16 * chunk / (50e9 * P.scaleout_eff) + 15 * P.scaleout_latency_s
+    assert H100.scale_out.gbit_per_s.value == 400 and net.domain == 8
+    m_per_rank, layers_per_stage = 16, 8
+    assert gathered.cp_comm_s[0] == pytest.approx(m_per_rank * layers_per_stage * 3 * one)
+    assert gathered.cp_comm_s[1] == pytest.approx(m_per_rank * layers_per_stage * 2 * one)
+    assert np.allclose(gathered.compute_s, ring.compute_s)
+
+
+def test_zero3_regathers_only_what_deepspeed_releases_before_backward():
+    """Full recompute under ZeRO-3: a matrix is kept from its recomputed forward to its backward
+    when 2 x the parameters of the layer's later matrices < stage3_max_reuse_distance (1e9).
+    GPT-3 175B (h = 12288, 4h MLP): only the MLP output (4h^2 = 604M; nothing after it) is kept;
+    QKV 3h^2 + out h^2 + MLP in 4h^2 = 8h^2 of 12h^2 are gathered again. Llama 2 7B: every matrix
+    is within 1e9 (2 x (16.8M + 2 x 45.1M + 45.1M) for Q/K/V), so nothing is. FSDP: inf."""
+    from simulator.steptime import _regathered_share
+
+    gpt3 = get_preset("gpt3-175b")
+    assert float(_regathered_share(gpt3, 1, 1e9)) == pytest.approx(8 / 12, rel=1e-4)  # biases aside
+    # TP 8 shrinks the per-rank distances 8x: the MLP input (2 x 604M / 8 = 151M) is now kept, and
+    # so are the attention output (2 x 1208M / 8 = 302M) and QKV (2 x 1359M / 8 = 340M)
+    assert float(_regathered_share(gpt3, 8, 1e9)) == 0.0
+    assert float(_regathered_share(get_preset("llama2-7b"), 1, 1e9)) == 0.0
+    assert float(_regathered_share(gpt3, 1, math.inf)) == 0.0
+    g = PlanGrid.from_plans([Plan(dp=384, zero=3, microbatch=4, recompute=r) for r in ("full", "selective")])
+    parts = step_parts(gpt3, g, A100, P, "fp16", 1536, flash=False, overlap=False)
+    net = coll.Network.of(A100, P)
+    weights = float(params_per_device(gpt3, g)[0]) * 2  # fp16, gathered in 4 calls per layer
+    gather = coll.reduce_scatter(net, 384, weights, 1, 4 * 96)
+    assert parts.dp_comm_s[0] - parts.dp_comm_s[1] == pytest.approx(8 / 12 * gather, rel=1e-4)
 
 
 def test_zero3_communicates_more_than_zero1():

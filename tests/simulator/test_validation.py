@@ -59,21 +59,23 @@ def test_rows_without_what_we_need_are_skipped_not_faked(name):
 def test_throughput_rows_within_10pct_median_under_5():
     """Narayanan et al. 2021 Tables 1-2 and BLOOM: per-device TFLOP/s in the papers' convention.
 
-    One set of A100 priors; only the GEMM ceiling was fitted, on Table 1. The ZeRO-3 1536-GPU row
-    (44 TFLOP/s, communication-latency bound) is predicted 10.8% low: asserted at 12%, stated in the
-    closing note, not hidden.
+    One set of A100 priors; only the GEMM ceiling was fitted, on Table 1. Every row within 10%.
     """
     rows = by("tflops_per_device", "parallelism model")
     assert len(rows) == 10
     assert median(abs(c.error_pct) for c in rows) < 5.0
     for c in rows:
-        limit = 12.0 if c.run == "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)" else 10.0
-        assert abs(c.error_pct) < limit, (c.run, c.error_pct)
+        assert abs(c.error_pct) < 10.0, (c.run, c.error_pct)
     held_out = [c for c in rows if "held out" in c.note]
     assert len(held_out) == 5 and median(abs(c.error_pct) for c in held_out) < 5.0
 
 
-def test_llama3_h100_out_of_sample_8k_rows():
+def test_llama3_h100_out_of_sample_rows():
+    """Dubey et al. 2024 Table 4 (BF16 MFU 43 / 41 / 38%), H100s the GEMM ceiling never saw, with
+    the paper's plan, its all-gather context parallelism, and 2024's FlashAttention-2 on H100 (35%
+    of peak, Shah et al. 2024); within 10% each."""
     rows = {c.run: c for c in by("mfu_pct", "parallelism model")}
-    assert abs(rows["Llama 3 405B (8192 GPUs)"].error_pct) < 10
-    assert abs(rows["Llama 3 405B (16384 GPUs)"].error_pct) < 10
+    assert len(rows) == 3
+    for name in ("Llama 3 405B (8192 GPUs)", "Llama 3 405B (16384 GPUs)", "Llama 3 405B long context (16384 GPUs)"):
+        assert abs(rows[name].error_pct) < 10, (name, rows[name].error_pct)
+

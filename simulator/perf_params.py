@@ -60,7 +60,7 @@ class PerfParams:
     # ZeRO-3 with full recompute: a parameter used again within this many parameters is kept
     # between the recomputed forward and the backward, not gathered again (DeepSpeed's
     # `stage3_max_reuse_distance` default, 1e9; steptime._regathered_share). PyTorch FSDP keeps a
-    # unit's parameters through its recompute and backward: set inf for FSDP.
+    # unit's parameters through its recompute and backward (not re-checked here): inf for FSDP.
     zero3_reuse_params: float = 1e9
     # Optimizer step (AdamW, fp32 master): bytes per local parameter read + written
     # (master, grad, m, v read 16 B; master, m, v written 12 B; bf16 weight written 2 B).

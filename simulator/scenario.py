@@ -264,7 +264,8 @@ class Scenario(_Section):
                 continue
             lines.append(f"\n[{section}]")
             for key, value in values.items():
-                lines.append(f"{key} = {_toml_value(value)}")
+                if value != {}:  # an empty table (e.g. efficiency.perf) is the default
+                    lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
 
@@ -273,6 +274,10 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
 
 

@@ -131,7 +131,8 @@ def _regathered_share(model: ModelSpec, tp, reuse_params: float):
     forward and its backward run the layer's later matrices, forward and then backward, so matrix j
     is kept when 2 x (the parameters of the matrices after it) < the distance. Matrices in forward
     order: attention in, attention out, MLP in, MLP out, per TP rank (dense layer shape).
-    PyTorch FSDP keeps a unit's parameters from its recomputed forward to its backward: distance inf.
+    PyTorch FSDP skips the reshard after a forward run inside the backward (recompute), i.e.
+    distance inf (as we read its post-forward hook; not re-checked here).
     """
     h = model.d_model
     n_out = model.heads * model.v_hd

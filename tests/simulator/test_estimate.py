@@ -149,11 +149,25 @@ def test_fp8_uses_fp8_peak_for_mfu():
     assert f8.mfu == pytest.approx(f8.model_tflops_per_device * 1e12 / 1978.9e12)
 
 
-def test_scenario_toml_round_trip(tmp_path):
-    sc = load_scenario(EXAMPLES[0])
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_scenario_toml_round_trip(tmp_path, path):
+    sc = load_scenario(path)
     p = tmp_path / "rt.toml"
     p.write_text(sc.to_toml())
     assert load_scenario(p) == sc
+
+
+def test_scenario_toml_round_trip_with_tables_and_lists(tmp_path):
+    """Inline tables (efficiency.perf) and string lists (finetune.lora_targets) are written as TOML."""
+    sc = base(efficiency={"perf": {"flash_attn_eff": 0.35, "zero3_reuse_params": math.inf}},
+              parallelism={"cp_comm": "all_gather"}, finetune={"method": "lora", "lora_targets": ["q", "v"]})
+    text = sc.to_toml()
+    assert "perf = {flash_attn_eff = 0.35, zero3_reuse_params = inf}" in text
+    assert 'lora_targets = ["q", "v"]' in text
+    p = tmp_path / "rt.toml"
+    p.write_text(text)
+    assert load_scenario(p) == sc
+    assert "perf" not in base().to_toml()  # the empty default table is left out
 
 
 def test_trainsim_catalog_env_overlay(tmp_path, monkeypatch):

@@ -288,7 +288,8 @@ def _format_error(err: ValidationError, origin: str) -> str:
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         if e["type"] == "missing":
             msg = "required but missing"
-        parts.append(f"{loc}: {msg}" if loc else msg)
+        msg = msg.removeprefix("Value error, ")  # our own validators' messages
+        parts.append(f"{loc}: {msg}" if loc and not msg.startswith(loc + ".") else msg)
     return f"{origin}: " + "; ".join(parts)
 
 

@@ -198,5 +198,6 @@ def test_efficiency_perf_overrides_the_priors():
     ({"scaleout_latency_s": -1e-6}, r"efficiency.perf.scaleout_latency_s: expected a positive number"),
 ])
 def test_efficiency_perf_bad_keys_and_values_name_the_field(perf, message):
-    with pytest.raises(ScenarioError, match=message):
+    with pytest.raises(ScenarioError, match=message) as info:
         base(efficiency={"perf": perf})
+    assert "Value error" not in str(info.value) and "efficiency: efficiency." not in str(info.value)

@@ -13,7 +13,9 @@ with FlashAttention-style kernels (no stored s x s scores); unfused attention ad
 5 a s^2 b / t. Full recompute keeps 2 sbh/t per layer plus one layer's working set. The first
 stage holds min(PP, micro-batches) micro-batches in flight under 1F1B, times
 (1 + (PP - 1) / (PP v)) with v interleaved chunks (Narayanan et al. 2021 sec. 2.2).
-Communication buffers: DDP gradient buckets / ZeRO-3 prefetch of two layers' weights.
+Communication buffers: DDP gradient buckets / ZeRO-3 prefetch of two layers' weights; with
+all-gather context parallelism (`cp_comm = "all_gather"`), one layer's gathered full-sequence K and
+V and their gradients.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = T
 
 
 def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True,
-                      tuning: Tuning = FULL) -> MemoryBreakdown:
+                      tuning: Tuning = FULL, cp_comm: str = "p2p") -> MemoryBreakdown:
     """Per-device memory of every plan in `grid` (module docstring). With LoRA (`tuning`), the
     frozen base keeps only its weights (at `tuning.base_weight_bytes`) and the adapters carry the
     gradients and optimizer states (finetune.py)."""
@@ -115,4 +117,7 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
     act = act + np.where(grid.pp == 1, logits, 0)
     layer_weights = weights * np.where(grid.zero >= 3, dp, 1) / np.maximum(layers_per_stage, 1)
     buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
+    if cp_comm == "all_gather":  # K and V of the whole sequence, and their gradients, for one layer
+        kv_heads = model.kv_heads / np.minimum(grid.tp, model.kv_heads)
+        buffers = buffers + np.where(grid.cp > 1, 2 * 2 * grid.mb * model.seq_len * kv_heads * model.hd * 2, 0.0)
     return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, buffers / 1e9)

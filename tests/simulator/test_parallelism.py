@@ -157,6 +157,17 @@ def test_cp_all_gather_is_exposed_and_hand_computed():
     assert np.allclose(gathered.compute_s, ring.compute_s)
 
 
+def test_cp_all_gather_holds_one_layers_full_kv_and_grads():
+    """Llama 3 405B at 131,072 tokens, TP 8 (1 KV head per rank), CP 16: the gathered K and V of the
+    whole sequence and their gradients, 2 x 2 x 131072 x 1 x 128 x 2 B = 0.134 GB more buffer."""
+    m = get_preset("llama3-405b").with_seq_len(131072)
+    g = grid(tp=8, cp=16, pp=16, dp=8, microbatch=1, interleave=8, zero=1, recompute="full")
+    ring = memory_per_device(m, g, 128)
+    gathered = memory_per_device(m, g, 128, cp_comm="all_gather")
+    assert gathered.buffers_gb[0] - ring.buffers_gb[0] == pytest.approx(2 * 2 * 131072 * 128 * 2 / 1e9)
+    assert gathered.activations_gb[0] == ring.activations_gb[0]
+
+
 def test_zero3_regathers_only_what_deepspeed_releases_before_backward():
     """Full recompute under ZeRO-3: a matrix is kept from its recomputed forward to its backward
     when 2 x the parameters of the layer's later matrices < stage3_max_reuse_distance (1e9).

@@ -174,7 +174,8 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
         return
     capacity = session_catalog().accelerator(scenario.cluster.accelerator).memory.hbm_gb.value
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
-                            scenario.parallelism.flash_attention, scenario.finetune.tuning(spec)).row(0)
+                            scenario.parallelism.flash_attention, scenario.finetune.tuning(spec),
+                            scenario.parallelism.cp_comm).row(0)
     if mem["total_gb"] > capacity:
         st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
                  f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "

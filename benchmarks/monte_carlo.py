@@ -6,6 +6,8 @@ samples (best of 5), and the P10 / P50 / P90 of cost and wall clock.
 
 import time
 
+from timing import best_seconds, print_bands
+
 from simulator import estimate, scenario_from_dict
 from simulator.uncertainty import monte_carlo
 
@@ -17,19 +19,11 @@ def main(n: int = 10_000, repeats: int = 5) -> None:
     t0 = time.perf_counter()
     est = estimate(sc)
     t_est = time.perf_counter() - t0
-    best = min(_timed(lambda: monte_carlo(est.basis, n)) for _ in range(repeats))
+    best = best_seconds(lambda: monte_carlo(est.basis, n), repeats)
     s = monte_carlo(est.basis, n).summary()
     print(f"estimate (incl. plan search over {est.plans_evaluated} plans): {t_est:.3f} s")
     print(f"{n} Monte Carlo samples: {best * 1e3:.1f} ms (best of {repeats})")
-    for key in ("cost_usd", "wall_clock_days", "co2e_t"):
-        print(f"{key}: P10 {s['p10'][key]:.4g}  P50 {s['p50'][key]:.4g}  P90 {s['p90'][key]:.4g}  "
-              f"(point {est.values[key]:.4g})")
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    print_bands(s, est.values, ("cost_usd", "wall_clock_days", "co2e_t"))
 
 
 if __name__ == "__main__":

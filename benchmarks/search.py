@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import time  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 from hardware_catalog import load_catalog  # noqa: E402
 from simulator.efficiency import resolve_efficiency  # noqa: E402
@@ -23,12 +23,8 @@ def main(repeats: int = 5) -> None:
     model = get_preset("llama3-405b")
     eff = resolve_efficiency(acc, None, None)
     batch_seqs = 16 * 1024 * 1024 // model.seq_len  # Llama 3: 16M-token batches
-    best = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = search_plans(model, acc, 16384, batch_seqs, "bf16", PerfParams(), eff)
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
+    best = best_seconds(lambda: search_plans(model, acc, 16384, batch_seqs, "bf16", PerfParams(), eff), repeats)
+    res = search_plans(model, acc, 16384, batch_seqs, "bf16", PerfParams(), eff)
     i = int(res.order("time")[0])
     print(f"model llama3-405b, 16384 x {acc.id}, batch {batch_seqs} sequences of {model.seq_len}")
     print(f"plans enumerated {res.plans_evaluated}, feasible {len(res)}, "

@@ -5,7 +5,7 @@ Run: `python benchmarks/serving.py`. Prints the seconds for the estimate (every 
 the model x every batch size, evaluated with numpy) and for the samples (best of 5).
 """
 
-import time
+from timing import best_seconds, print_bands
 
 from simulator import estimate, scenario_from_dict
 from simulator.uncertainty import monte_carlo
@@ -17,24 +17,16 @@ def main(n: int = 10_000, repeats: int = 5) -> None:
                              "serving": {"prompt_tokens": 2000, "output_tokens": 500, "requests_per_s": 50,
                                          "dtype": "fp8", "kv_dtype": "fp8", "min_tokens_per_s_per_user": 20}})
     estimate(sc)  # warm imports and the catalog
-    t_est = min(_timed(lambda: estimate(sc)) for _ in range(repeats))
+    t_est = best_seconds(lambda: estimate(sc), repeats)
     est = estimate(sc)
     v = est.values
-    t_mc = min(_timed(lambda: monte_carlo(est.basis, n)) for _ in range(repeats))
+    t_mc = best_seconds(lambda: monte_carlo(est.basis, n), repeats)
     s = monte_carlo(est.basis, n).summary()
     print(f"estimate: {v['plans_evaluated']} (TP, batch) options in {t_est * 1e3:.1f} ms (best of {repeats}); "
           f"tp {v['tp']}, batch {v['batch']}, {v['tokens_per_s_per_device']:.0f} tokens/s per device, "
           f"{v['devices_needed']} devices needed, ${v['usd_per_mtok']:.2f} per million tokens")
     print(f"{n} Monte Carlo samples: {t_mc * 1e3:.1f} ms (best of {repeats})")
-    for key in ("cost_usd", "energy_mwh", "co2e_t"):
-        print(f"{key}: P10 {s['p10'][key]:.4g}  P50 {s['p50'][key]:.4g}  P90 {s['p90'][key]:.4g}  "
-              f"(point {v[key]:.4g})")
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    print_bands(s, v, ("cost_usd", "energy_mwh", "co2e_t"))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator.finetune import ATTN_TARGETS
+
 # Default scenario: a Llama-3-70B-class run on 4,096 H100s in Northern Virginia.
 DEFAULTS: dict[str, Any] = {
     "model": "llama3-70b",   # a preset, "params" (size only) or "optimal" (compute-optimal for a budget)
@@ -32,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "lora_targets": "attention",  # attention (q, k, v, o) | all (every linear layer)
 }
 PLAN_KEYS = ("tp", "pp", "cp", "zero", "recompute", "mb")
-LORA_TARGETS = {"attention": ("q", "k", "v", "o"), "all": "all"}  # widget value -> finetune.lora_targets
+LORA_TARGETS = {"attention": ATTN_TARGETS, "all": "all"}  # widget value -> finetune.lora_targets
 
 
 def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
@@ -110,9 +112,9 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
     ft = data.get("finetune", {})
     out["ft"] = ft.get("method", "full")  # no [finetune] section: every weight is trained
     if out["ft"] == "lora":  # a subset of q, k, v, o shows as "attention", any MLP target as "all"
-        targets = ft.get("lora_targets", "qkvo")
+        targets = ft.get("lora_targets", ATTN_TARGETS)
         out.update(lora_rank=int(ft.get("lora_rank", DEFAULTS["lora_rank"])),
-                   lora_targets="attention" if targets != "all" and set(targets) <= {"q", "k", "v", "o"} else "all")
+                   lora_targets="attention" if targets != "all" and set(targets) <= set(ATTN_TARGETS) else "all")
     return out
 
 

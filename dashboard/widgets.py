@@ -68,3 +68,8 @@ def page_catalog(top):
     except TrainsimError as exc:
         top.error(plain(f"your uploaded catalog entries are invalid: {exc}"))
         return packaged_catalog()
+
+
+def duration(days: float) -> str:
+    """Wall clock as shown: hours under two days (RL and fine-tuning runs are often short), else days."""
+    return f"{days * 24:,.2f} hours" if days < 2 else f"{days:,.2f} days"

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hardware_catalog import Catalog, CatalogError, load_catalog
 from simulator import cost, energy, reliability
 from simulator.efficiency import load_profile, resolve_efficiency
@@ -57,6 +59,14 @@ class Basis:
     tdp_w: float
     # Serving: the share of the (fixed) period the fleet is busy at full load; None for training.
     busy_fraction: float | None = None
+
+    def device_power_w(self, hardware_tflops):
+        """Device power (W) at an achieved hardware TFLOP/s (array or float): the efficiency's
+        energy roofline capped at TDP, or the active power under the `tdp` reporting convention."""
+        t = np.asarray(hardware_tflops, dtype=float)
+        if self.tdp_model:
+            return np.full_like(t, self.active_w)
+        return np.minimum(self.tdp_w, self.idle_w + self.dynamic_w_per_tflops * t)
 
 
 def uncertainty_bands(scenario: Scenario, basis: Basis) -> dict[str, dict[str, float]]:
@@ -133,6 +143,18 @@ def _resolve(catalog: Catalog, kind: str, field_name: str, key: str):
         raise ScenarioError(f"{field_name}: {exc}") from None
 
 
+def resolve_device(scenario: Scenario, catalog: Catalog):
+    """(catalog, accelerator, calibration profile or None, performance parameters) of `scenario`: a
+    profile's own device joins the catalog (e.g. a CPU it lacks); the parameters are the priors, then
+    the profile's `perf`, then the scenario's `efficiency.perf`."""
+    path = scenario.efficiency.profile
+    profile = load_profile(path) if path else None
+    if profile is not None and profile.device is not None:
+        catalog = _with_profile_device(catalog, profile, path)
+    acc = _resolve(catalog, "accelerator", "cluster.accelerator", scenario.cluster.accelerator)
+    return catalog, acc, profile, perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
+
+
 def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     """Estimate time, energy, carbon, water and cost of `scenario` (a pure function)."""
     cat = catalog or load_catalog()
@@ -140,11 +162,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         from simulator.rlhf import estimate_rlhf
 
         return estimate_rlhf(scenario, cat)
+    cat, acc, profile, perf = resolve_device(scenario, cat)
     profile_path = scenario.efficiency.profile
-    profile = load_profile(profile_path) if profile_path else None
-    if profile is not None and profile.device is not None:  # a device the catalog lacks (e.g. a CPU)
-        cat = _with_profile_device(cat, profile, profile_path)
-    acc = _resolve(cat, "accelerator", "cluster.accelerator", scenario.cluster.accelerator)
     dc, tr, pr = scenario.datacenter, scenario.training, scenario.pricing
     region = _resolve(cat, "region", "datacenter.region", dc.region)
     model = scenario.model.spec()
@@ -154,7 +173,6 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
     eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
-    perf = perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
     usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
     pue = dc.pue if dc.pue is not None else region.pue.value
     host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value

@@ -33,7 +33,6 @@ ALL_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 # Bytes per trained parameter, mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3): bf16
 # weight 2, fp32 main gradient 4, fp32 master weight + Adam m + v 12 (memory.py shards them by ZeRO).
 BYTES_WEIGHT, BYTES_GRAD, BYTES_OPTIMIZER = 2, 4, 12
-TRAINABLE_BYTES = BYTES_WEIGHT + BYTES_GRAD + BYTES_OPTIMIZER  # 18 B
 
 
 def _targets(targets: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
@@ -134,26 +133,6 @@ def recompute_flops_per_token(model: ModelSpec, tuning: Tuning, rc):
     forward = 2.0 * model.matmul_params_active() + attn_fwd + 2.0 * tuning.lora_params
     rc = np.asarray(rc)
     return np.where(rc == 2, forward, np.where(rc == 1, attn_fwd, 0.0))
-
-
-def finetune_flops_per_token(model: ModelSpec, method: Method = "full", lora_rank: int = 16,
-                             lora_targets: tuple[str, ...] | str = ATTN_TARGETS) -> float:
-    """`flops_per_token` for a method given by name (full or LoRA with rank and targets)."""
-    return flops_per_token(model, tuning_for(model, method, lora_rank, lora_targets))
-
-
-def finetune_memory_gb(model: ModelSpec, method: Method = "full", lora_rank: int = 16,
-                       lora_targets: tuple[str, ...] | str = ATTN_TARGETS, bytes_weight: float = 2.0) -> float:
-    """Static memory (weights + gradients + optimizer) on one device, no ZeRO, in GB.
-
-    full: 18 B x params_total (memory.py: bf16 weight 2 + fp32 grad 4 + fp32 master, m, v 12).
-    lora: bytes_weight x params_total frozen base + 18 B x N_lora. Activations, buffers and the
-    CUDA overhead are excluded.
-    """
-    tuning = tuning_for(model, method, lora_rank, lora_targets, bytes_weight)
-    if not tuning.frozen_base:
-        return TRAINABLE_BYTES * model.params_total() / 1e9
-    return (tuning.base_weight_bytes * model.params_total() + TRAINABLE_BYTES * tuning.lora_params) / 1e9
 
 
 def tuning_for(model: ModelSpec, method: str, rank: int, targets, base_bytes: float = BYTES_WEIGHT) -> Tuning:

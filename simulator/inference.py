@@ -1,4 +1,4 @@
-"""Inference: prefill and decode on a tensor-parallel group, KV cache, and serving cost per token.
+"""Inference: prefill and decode on a tensor-parallel group, and the KV cache (serving.py builds on them).
 
 Units are in the names; GB = 1e9 bytes, as in memory.py. `batch` may be a numpy array: the
 serving search (serving.py) evaluates every batch size at once.
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware_catalog.schema import Accelerator
-from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
@@ -43,9 +42,16 @@ NCCL_LL_NVLINK_HOP_S = 0.47e-6
 # MLP GEMMs, activation, residuals) x ~3 us of launch/tail gap each even under CUDA Graphs.
 # Unverified engineering prior; calibration would fit it.
 DECODE_LAYER_OVERHEAD_S = 36e-6
+# Engine limits a deployment starts from (the defaults of serving.max_batch and
+# serving.prefill_chunk_tokens): vLLM's long-standing default max_num_seqs = 256 sequences in
+# flight, and TensorRT-LLM's default max_num_tokens = 8192 tokens per forward, which batches short
+# prompts' prefills together. Both recalled from the engines' documentation, not verified here.
+DEFAULT_MAX_BATCH = 256
+DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 
 
-def _dtype_bytes(dtype: str, field: str = "inference.dtype") -> float:
+def dtype_bytes(dtype: str, field: str = "inference.dtype") -> float:
+    """Bytes per element of `dtype`; ScenarioError naming `field` for an unknown one."""
     if dtype not in DTYPE_BYTES:
         raise ScenarioError(f"{field}: unknown '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
     return DTYPE_BYTES[dtype]
@@ -60,7 +66,7 @@ def kv_cache_bytes(model: ModelSpec, context_len, batch, bytes_per_elem: float =
     return per_token_layer * model.layers * context_len * batch * bytes_per_elem
 
 
-def _kv_shards(model: ModelSpec, devices: int) -> int:
+def kv_shards(model: ModelSpec, devices: int) -> int:
     """Devices the KV cache is split over: TP splits KV heads, so beyond kv_heads they are replicated;
     an MLA latent is not split by heads and is replicated on every TP rank."""
     return 1 if model.is_mla else min(devices, model.kv_heads)
@@ -161,9 +167,9 @@ def decode_step(model: ModelSpec, acc: Accelerator, devices: int, batch, context
     if devices <= 0 or np.any(b <= 0) or context_len <= 0:
         raise ScenarioError(f"decode: devices, batch and context_len must be positive "
                             f"(got {devices}, {batch}, {context_len})")
-    resident_b = _dtype_bytes(dtype) * model.params_total() / devices  # every expert stays in HBM
-    weight_b = _dtype_bytes(dtype) * weights_read(model, b) / devices
-    kv_b = kv_cache_bytes(model, context_len, b, _dtype_bytes(kv_dtype, "inference.kv_dtype")) / _kv_shards(model, devices)
+    resident_b = dtype_bytes(dtype) * model.params_total() / devices  # every expert stays in HBM
+    weight_b = dtype_bytes(dtype) * weights_read(model, b) / devices
+    kv_b = kv_cache_bytes(model, context_len, b, dtype_bytes(kv_dtype, "inference.kv_dtype")) / kv_shards(model, devices)
     hbm_gb = acc.memory.hbm_gb.value
     need_gb = (resident_b + np.max(kv_b)) / 1e9
     if check_memory and need_gb > hbm_gb:
@@ -197,36 +203,8 @@ def prefill_time_s(model: ModelSpec, acc: Accelerator, devices: int, prompt_toke
     if devices <= 0 or batch <= 0 or prompt_tokens <= 0:
         raise ScenarioError("prefill: devices, batch and prompt_tokens must be positive")
     flops = batch * prefill_flops(model, prompt_tokens) / devices
-    weight_b = _dtype_bytes(dtype) * model.params_active() / devices
+    weight_b = dtype_bytes(dtype) * model.params_active() / devices
     comm = 2 * model.layers * tp_allreduce_s(acc, devices, batch * prompt_tokens * model.d_model * 2.0, params)
     return float(max(flops / (compute_peak_flops(acc, dtype) * params.gemm_eff_max),
                      weight_b / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff))
                  + comm + model.layers * layer_overhead_s)
-
-
-@dataclass(frozen=True)
-class ServingCost:
-    """Per million generated tokens, steady-state decode."""
-
-    usd_per_mtok: float
-    kwh_per_mtok: float  # facility energy (IT x PUE)
-    kgco2e_per_mtok: float  # location-based operational emissions
-    device_power_w: float
-
-
-def serving_cost(decode: DecodeStep, acc: Accelerator, usd_per_device_hour: float, devices: int,
-                 eff: Efficiency, pue: float, carbon_intensity_kg_per_kwh: float) -> ServingCost:
-    """Cost, energy and carbon of 1e6 decoded tokens at one decode step's rate.
-
-    hours = 1e6 / tokens_per_s / 3600; USD = devices x usd_per_device_hour x hours;
-    kWh = devices x (P_device + host_w) x hours / 1e3 x PUE, P_device = eff.device_power_w(achieved
-    TFLOP/s) (energy roofline, FLOP term only; HBM traffic power not modelled, so memory-bound
-    decode's power errs low); kgCO2e = kWh x carbon intensity.
-    """
-    if devices != decode.devices:
-        raise ScenarioError(f"serving_cost: devices ({devices}) differs from the decode step's ({decode.devices})")
-    hours = 1e6 / float(decode.tokens_per_s) / 3600.0
-    power_w = eff.device_power_w(float(decode.achieved_tflops_per_device))
-    host_w = acc.node.host_power_w_per_device.value
-    kwh = devices * (power_w + host_w) * hours / 1e3 * pue
-    return ServingCost(devices * usd_per_device_hour * hours, kwh, kwh * carbon_intensity_kg_per_kwh, power_w)

@@ -31,6 +31,7 @@ from simulator.plan import PlanGrid, microbatches
 # "~5 GiB unexplained constant overhead in Megatron-DeepSpeed" (EleutherAI cookbook
 # calc_transformer_mem.py, misc_mem_gib): CUDA context, NCCL buffers, allocator fragmentation.
 OVERHEAD_GB = 5 * 1.073741824
+BYTES_ACT = 2  # bf16 activations
 DDP_BUCKET_BYTES = 2 * 40e6 * 4  # two 40M-element fp32 gradient buckets (Megatron bucket_size default)
 
 
@@ -82,6 +83,13 @@ def ffn_effective(model: ModelSpec) -> float:
     return model.ffn_dim * gate
 
 
+def kv_chunk_bytes(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
+    """K and V of one rank's sequence chunk, one micro-batch, one layer: 2 x mb x seq/cp x the KV
+    heads on a TP rank (replicated beyond kv_heads) x head_dim x 2 B."""
+    return 2 * grid.mb * (model.seq_len / grid.cp) * model.kv_heads * model.hd * BYTES_ACT / np.minimum(
+        grid.tp, model.kv_heads)
+
+
 def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = True) -> np.ndarray:
     """Korthikanti 2022 Table 2 for one micro-batch on one layer (module docstring)."""
     s, b, h, t = model.seq_len / grid.cp, grid.mb, model.d_model, grid.tp
@@ -118,6 +126,5 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
     layer_weights = weights * np.where(grid.zero >= 3, dp, 1) / np.maximum(layers_per_stage, 1)
     buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
     if cp_comm == "all_gather":  # K and V of the whole sequence, and their gradients, for one layer
-        kv_heads = model.kv_heads / np.minimum(grid.tp, model.kv_heads)
-        buffers = buffers + np.where(grid.cp > 1, 2 * 2 * grid.mb * model.seq_len * kv_heads * model.hd * 2, 0.0)
+        buffers = buffers + np.where(grid.cp > 1, 2 * grid.cp * kv_chunk_bytes(model, grid), 0.0)
     return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, buffers / 1e9)

@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.errors import ScenarioError, TrainsimError
 from simulator.estimate import Estimate, estimate
+from simulator.serving import HOURS_PER_MONTH
 from simulator.scenario import (
     Scenario,
     _format_error,
@@ -73,12 +74,9 @@ from simulator.scenario import (
 Kind = Literal["ablations", "pretraining", "context_extension", "post_training", "evaluation", "serving", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 NON_TRAINING_KINDS = frozenset({"evaluation", "serving"})  # their train_flops count 0 in the project
-SCENARIO_SECTIONS = ("model", "training", "cluster", "parallelism", "finetune", "serving", "rlhf", "datacenter",
-                     "pricing", "efficiency", "reliability")
 #: The figures summed over stages (each stage: one run's figure x repeat).
 SUMMED_KEYS = ("wall_clock_days", "device_hours", "cost_usd", "energy_mwh", "energy_it_mwh", "co2e_t",
                "embodied_co2e_t", "water_m3", "train_flops")
-HOURS_PER_MONTH = 365.25 * 24 / 12  # 730.5 h
 
 
 class StageSpec(BaseModel):
@@ -105,6 +103,10 @@ class StageSpec(BaseModel):
     pricing: dict[str, Any] | None = None
     efficiency: dict[str, Any] | None = None
     reliability: dict[str, Any] | None = None
+
+
+# The scenario sections a stage may write inline (all but [uncertainty]: no Monte Carlo per stage).
+SCENARIO_SECTIONS = tuple(f for f in StageSpec.model_fields if f in Scenario.model_fields and f != "name")
 
 
 class _ProjectHeader(BaseModel):

@@ -7,7 +7,7 @@ DeepSpeed-Chat's Hybrid Engine and OpenRLHF's colocated mode run them), summed:
    policy: continuous-batching throughput of TP replicas (serving.batch_curve, the inference
    roofline), the in-flight batch limited by the KV cache and by the sequences per replica in one
    global batch and by `generation_batch_per_device` x TP (DeepSpeed-Chat's static batches) or
-   the engine's 256 sequences (serving.DEFAULT_MAX_BATCH);
+   the engine's 256 sequences (inference.DEFAULT_MAX_BATCH);
 2. scoring: forward passes over prompt + response of the reference model (KL penalty), the policy
    (old log-probabilities), the reward model and, for ppo, the critic (values); dpo: the
    reference model only. Forward FLOPs = P (2 N + 4 L d_attn P) per sequence (inference.prefill_flops)
@@ -32,10 +32,9 @@ from typing import Any
 from simulator import cost, energy
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.flops import model_flops_per_token
-from simulator.inference import DTYPE_BYTES, prefill_flops
+from simulator.inference import DEFAULT_MAX_BATCH, dtype_bytes, prefill_flops
 from simulator.models import ModelSpec, get_preset
-from simulator.perf_params import perf_params_for
-from simulator.serving import DEFAULT_MAX_BATCH, batch_curve, choose_tp, max_batch
+from simulator.serving import batch_curve, choose_tp, max_batch
 
 
 def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> ModelSpec:
@@ -51,33 +50,12 @@ def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> Model
     return ModelSpec.from_params(spec, seq_len=policy.seq_len)
 
 
-def _power_w(basis, tflops: float) -> float:
-    if basis.tdp_model:
-        return basis.tdp_w
-    return min(basis.tdp_w, basis.idle_w + basis.dynamic_w_per_tflops * tflops)
-
-
-def _generation_device(scenario, catalog, acc_id: str):
-    """The accelerator and performance parameters the policy update used (a calibration profile's
-    fitted parameters and device included), for the rollouts."""
-    from simulator.efficiency import load_profile
-    from simulator.estimate import _with_profile_device
-
-    path = scenario.efficiency.profile
-    profile = load_profile(path) if path else None
-    if profile is not None and profile.device is not None:
-        catalog = _with_profile_device(catalog, profile, path)
-    acc = catalog.accelerator(acc_id)
-    return acc, perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
-
-
 def estimate_rlhf(scenario, catalog):
     """The `Estimate` of an `[rlhf]` scenario (module docstring)."""
-    from simulator.estimate import Estimate, estimate, uncertainty_bands
+    from simulator.estimate import Estimate, estimate, resolve_device, uncertainty_bands
 
     rl = scenario.rlhf
-    if rl.generation_dtype not in DTYPE_BYTES:
-        raise ScenarioError(f"rlhf.generation_dtype: unknown '{rl.generation_dtype}' (known: {', '.join(DTYPE_BYTES)})")
+    dtype_bytes(rl.generation_dtype, "rlhf.generation_dtype")
     seq = rl.prompt_tokens + rl.response_tokens
     policy = scenario.model.spec().with_seq_len(seq)
     samples = rl.samples()
@@ -97,7 +75,7 @@ def estimate_rlhf(scenario, catalog):
     # 1. rollout generation
     gen_s, gen_tflops, gen_note = 0.0, 0.0, ""
     if rl.algorithm != "dpo":
-        acc, perf = _generation_device(scenario, catalog, v["accelerator"])
+        _, acc, _, perf = resolve_device(scenario, catalog)  # the policy update's device and parameters
         dt = rl.generation_dtype
         tp = choose_tp(policy, acc, seq, dt, dt)
         if devices < tp:
@@ -125,7 +103,7 @@ def estimate_rlhf(scenario, catalog):
     critic_s = critic_flops / (devices * model_fps)
 
     train_w = basis.active_w
-    phases = [("rollout_generation", gen_s, _power_w(basis, gen_tflops)),
+    phases = [("rollout_generation", gen_s, float(basis.device_power_w(gen_tflops))),
               ("scoring_forward", score_s, train_w),
               ("policy_update", basis.compute_s, train_w),
               ("critic_update", critic_s, train_w)]

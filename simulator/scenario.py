@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from simulator.errors import ScenarioError
 from simulator.finetune import ATTN_TARGETS, Tuning, tuning_for
+from simulator.inference import DEFAULT_MAX_BATCH, DEFAULT_PREFILL_CHUNK_TOKENS
 from simulator.models import ModelSpec, get_preset
 from simulator.perf_params import check_overrides
 
@@ -128,8 +129,8 @@ class ServingSection(_Section):
     months: float = Field(default=1.0, gt=0)
     tp: int | None = PosInt  # devices per replica; default: the TP group with the most tokens/s per device
     batch: int | None = PosInt  # sequences in flight per replica; default: searched up to max_batch
-    max_batch: int = Field(default=256, gt=0)  # engine limit (vLLM max_num_seqs default; serving.py)
-    prefill_chunk_tokens: int = Field(default=8192, gt=0)  # tokens per prefill forward (serving.py)
+    max_batch: int = Field(default=DEFAULT_MAX_BATCH, gt=0)  # engine limit (inference.py)
+    prefill_chunk_tokens: int = Field(default=DEFAULT_PREFILL_CHUNK_TOKENS, gt=0)  # tokens per prefill forward
     min_tokens_per_s_per_user: float = Field(default=20.0, ge=0)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"

@@ -36,11 +36,14 @@ from simulator import cost, energy
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.inference import (
+    DEFAULT_PREFILL_CHUNK_TOKENS,
     DTYPE_BYTES,
     DecodeStep,
     compute_peak_flops,
     decode_step,
+    dtype_bytes,
     kv_cache_bytes,
+    kv_shards,
     prefill_flops,
     prefill_time_s,
 )
@@ -50,12 +53,6 @@ from simulator.perf_params import PerfParams
 
 HOURS_PER_MONTH = 365.25 * 24 / 12  # 730.5 h
 MAX_BATCH = 2048  # upper end of the batch search when the memory allows more
-# Engine limits a deployment starts from (serving.max_batch and serving.prefill_chunk_tokens):
-# vLLM's long-standing default max_num_seqs = 256 sequences in flight, and TensorRT-LLM's default
-# max_num_tokens = 8192 tokens per forward, which batches short prompts' prefills together.
-# Both recalled from the engines' documentation, not verified here.
-DEFAULT_MAX_BATCH = 256
-DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 
 
 def _tp_options(model: ModelSpec, acc: Accelerator) -> list[int]:
@@ -65,8 +62,7 @@ def _tp_options(model: ModelSpec, acc: Accelerator) -> list[int]:
 
 
 def _kv_per_seq_per_device(model: ModelSpec, tp: int, context: int, kv_dtype: str) -> float:
-    shards = 1 if model.is_mla else min(tp, model.kv_heads)
-    return kv_cache_bytes(model, context, 1, DTYPE_BYTES[kv_dtype]) / shards
+    return kv_cache_bytes(model, context, 1, DTYPE_BYTES[kv_dtype]) / kv_shards(model, tp)
 
 
 def max_batch(model: ModelSpec, acc: Accelerator, tp: int, context: int, dtype: str, kv_dtype: str) -> int:
@@ -145,9 +141,8 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     from simulator.estimate import Basis, Estimate, uncertainty_bands
 
     sv = scenario.serving
-    for field, value in (("dtype", sv.dtype), ("kv_dtype", sv.kv_dtype)):
-        if value not in DTYPE_BYTES:
-            raise ScenarioError(f"serving.{field}: unknown '{value}' (known: {', '.join(DTYPE_BYTES)})")
+    dtype_bytes(sv.dtype, "serving.dtype")
+    dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
     ctx_max = sv.prompt_tokens + sv.output_tokens
     devices = scenario.cluster.devices
     if sv.tp is not None:

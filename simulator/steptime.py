@@ -32,12 +32,10 @@ import numpy as np
 from hardware_catalog.schema import Accelerator
 from simulator import collectives as coll
 from simulator.finetune import BYTES_WEIGHT, FULL, Tuning
-from simulator.memory import params_per_device
+from simulator.memory import BYTES_ACT, kv_chunk_bytes, params_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
 from simulator.plan import PlanGrid, microbatches
-
-BYTES_ACT = 2  # bf16 activations
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
     tp_mb = lps * ar * (4 + np.where(grid.rc == 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
 
-    kv_bytes = 2 * grid.mb * (s / grid.cp) * model.kv_heads * model.hd * BYTES_ACT / np.minimum(tp, model.kv_heads)
+    kv_bytes = kv_chunk_bytes(model, grid)
     if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)
         gather = coll.reduce_scatter(net, grid.cp, kv_bytes * grid.cp, stride=grid.tp)
         cp_mb = lps * gather * (2 + (grid.rc == 2))

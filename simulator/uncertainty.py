@@ -79,11 +79,7 @@ def propagate(b, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             compute_s = b.compute_s / m["throughput"]
             wall_s = compute_s / goodput
             tflops = b.hardware_tflops * m["throughput"]
-    if b.tdp_model:
-        active_w = np.full_like(goodput, b.active_w)
-    else:
-        active_w = np.minimum(b.tdp_w, b.idle_w + b.dynamic_w_per_tflops * tflops)
-    active_w, idle_w = active_w * m["power"], b.idle_w * m["power"]
+    active_w, idle_w = b.device_power_w(tflops) * m["power"], b.idle_w * m["power"]
     wall_h, compute_h = wall_s / 3600, compute_s / 3600
     it_kwh = b.devices * (active_w * compute_h + idle_w * (wall_h - compute_h) + b.host_w * wall_h) / 1e3
     pue = np.maximum(1.0, b.pue + m["pue"])

@@ -29,15 +29,6 @@ def _widget(kind, label: str, key: str, **kw):
     return widgets.bound(kind, label, key, DEFAULTS, **kw)
 
 
-def _route_error(msg: str, slots: dict[str, st.delta_generator.DeltaGenerator]) -> None:
-    """Show the error beside the controls of the field it names."""
-    for prefix, slot in slots.items():
-        if prefix in msg:
-            slot.error(plain(msg), icon="⚠️")
-            return
-    slots["top"].error(plain(msg), icon="⚠️")
-
-
 def _profile_banner(slot):
     """The calibration profile this session uses (set on the Calibration page), or None."""
     path = st.session_state.get(PROFILE_KEY)
@@ -152,7 +143,7 @@ def main() -> None:
         msg_plan = st.empty()
 
     slots = {"model": msg_model, "training": msg_model, "finetune": msg_model, "cluster": msg_hw,
-             "datacenter": msg_hw, "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan, "top": top}
+             "datacenter": msg_hw, "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan}
     values = {k: st.session_state.get(k) for k in DEFAULTS}
     data = scenario_data(values)
     if profile is not None and values["hw"] == profile.accelerator:
@@ -161,7 +152,7 @@ def main() -> None:
         scenario = scenario_from(data)
         est = cached_estimate(scenario)
     except TrainsimError as exc:
-        _route_error(str(exc), slots)
+        widgets.route_error(str(exc), slots, top)
         _upload()
         return
     show_estimate(est, scenario)

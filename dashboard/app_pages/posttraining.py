@@ -27,11 +27,6 @@ def _widget(kind, label: str, key: str, **kw):
     return widgets.bound(kind, label, key, RLHF_DEFAULTS, **kw)
 
 
-def duration(days: float) -> str:
-    """Wall clock as shown: hours under two days (RL runs are often short), else days."""
-    return f"{days * 24:,.2f} hours" if days < 2 else f"{days:,.2f} days"
-
-
 def main() -> None:
     st.title("Post-training (RL)")
     st.caption("PPO, GRPO or DPO on one cluster, the phases one after another on the same devices (colocated): "
@@ -94,7 +89,7 @@ def show_estimate(est, scenario) -> None:
                f"{seq:,} tokens x {rl.epochs} epoch{'s' * (rl.epochs != 1)} = {v['tokens'] / 1e9:,.2f} B trained "
                f"tokens. Power and efficiency: {v['efficiency_source']}")
     m = st.columns(4)
-    m[0].metric("Wall clock", duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
+    m[0].metric("Wall clock", widgets.duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
                 f"goodput {v['goodput']:.1%} (checkpoints and failures)")
     m[1].metric("Device-hours", f"{v['device_hours']:,.0f}")
     m[2].metric("Cost", f"${v['cost_usd']:,.0f}", help=f"${v['usd_per_device_hour']:,.2f} per device-hour")

@@ -19,7 +19,7 @@ from dashboard.data import (
 from dashboard.state import SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
-from simulator.perf_params import perf_params_for
+from simulator.estimate import resolve_device
 from simulator.serving import batch_curve, max_batch
 
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]
@@ -85,11 +85,11 @@ def replica_curve(est, scenario, cat):
     """Throughput and per-user speed of one replica of the estimate's TP for every batch the library
     searched: 1 up to what fits in memory and the engine's limit (serving.max_batch)."""
     sv, spec = scenario.serving, scenario.model.spec()
-    acc = cat.accelerator(scenario.cluster.accelerator)
+    _, acc, _, perf = resolve_device(scenario, cat)
     tp = est.values["tp"]
     b_max = min(max_batch(spec, acc, tp, sv.prompt_tokens + sv.output_tokens, sv.dtype, sv.kv_dtype), sv.max_batch)
     return batch_curve(spec, acc, tp, np.arange(1, b_max + 1), sv.prompt_tokens, sv.output_tokens,
-                       perf_params_for(acc), sv.dtype, sv.kv_dtype, sv.prefill_chunk_tokens)
+                       perf, sv.dtype, sv.kv_dtype, sv.prefill_chunk_tokens)
 
 
 def show_estimate(est, scenario, cat) -> None:

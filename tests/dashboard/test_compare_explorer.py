@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from dashboard import charts_compare as cc
 from dashboard.state import DEFAULTS, scenario_data
@@ -15,12 +13,6 @@ from simulator import estimate, scenario_from_dict
 
 APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
 COMPARE, EXPLORER = "app_pages/compare.py", "app_pages/explorer.py"
-
-
-@pytest.fixture()
-def app():
-    st.cache_data.clear()
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts_model
@@ -21,12 +20,6 @@ ROOT = Path(__file__).parents[2]
 APP = str(ROOT / "dashboard" / "streamlit_app.py")
 H100 = (ROOT / "hardware_catalog" / "accelerators" / "nvidia-h100-sxm-80gb.toml").read_text()
 RENDER_TIMES: dict[str, float] = {}
-
-
-@pytest.fixture()
-def app():
-    st.cache_data.clear()
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 def page(at: AppTest, name: str) -> AppTest:

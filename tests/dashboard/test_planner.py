@@ -3,19 +3,11 @@
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from simulator import estimate, load_scenario, scenario_from_dict
 
 APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
-
-
-@pytest.fixture()
-def app():
-    st.cache_data.clear()
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 def metric(at, label):

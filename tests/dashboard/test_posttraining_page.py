@@ -3,22 +3,15 @@
 import json
 
 import pytest
-import streamlit as st
-from apptools import APP, array, metrics, number
-from streamlit.testing.v1 import AppTest
+from apptools import array, metrics, number
 
 from dashboard.charts_rlhf import PHASES, phases
+from dashboard.widgets import duration
 from dashboard.state import RLHF_DEFAULTS, rlhf_data
 from simulator import estimate, scenario_from_dict
 from simulator.errors import InfeasiblePlanError
 
 PAGE = "app_pages/posttraining.py"
-
-
-@pytest.fixture()
-def app():
-    st.cache_data.clear()
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 @pytest.fixture()
@@ -29,10 +22,6 @@ def at(app):
 def library(**inputs):
     """The library's estimate for the page's defaults with `inputs` changed."""
     return estimate(scenario_from_dict(rlhf_data({**RLHF_DEFAULTS, **inputs})))
-
-
-def duration(days: float) -> str:
-    return f"{days * 24:,.2f} hours" if days < 2 else f"{days:,.2f} days"
 
 
 def table(at) -> dict[str, dict[str, float]]:
@@ -209,3 +198,9 @@ def test_share_link_restores_the_inputs(app):
     v = library(rl_algo="ppo", rl_prompts=50_000, rl_dev=128).values
     assert v["devices"] == 128 and v["rlhf_sequences"] == 50_000
     assert_headline(at, v)
+
+
+def test_duration_hours_under_two_days():
+    assert duration(1.5) == "36.00 hours"
+    assert duration(2.0) == "2.00 days"
+    assert duration(1234.5) == "1,234.50 days"

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
-from apptools import APP, array, metrics, number
-from streamlit.testing.v1 import AppTest
+from apptools import array, metrics, number
 
 from dashboard.charts_serving import throughput_latency
 from dashboard.state import (
@@ -23,12 +21,6 @@ from simulator.errors import InfeasiblePlanError
 from simulator.serving import max_batch
 
 SERVING = "app_pages/serving.py"
-
-
-@pytest.fixture()
-def app():
-    st.cache_data.clear()
-    return AppTest.from_file(APP, default_timeout=60)
 
 
 @pytest.fixture()

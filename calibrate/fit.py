@@ -45,7 +45,17 @@ FIT_BOUNDS: dict[str, tuple[float, float]] = {
     "flash_attn_eff": (0.02, 1.0),
     "mem_bw_eff": (0.02, 1.0),
 }
-LOG_PARAMS = {"gemm_half_gflop"}
+# Further parameters a fit over many-device published runs can identify (calibrate/published.py).
+EXTRA_BOUNDS: dict[str, tuple[float, float]] = {
+    "layer_overhead_s": (1e-7, 3e-3),
+    "fp8_gemm_eff": (0.3, 1.0),
+    "grouped_gemm_eff": (0.1, 1.0),
+    "moe_imbalance": (1.0, 2.0),
+    "scaleout_eff": (0.05, 1.0),
+    "scaleup_eff": (0.05, 1.0),
+}
+ALL_BOUNDS = {**FIT_BOUNDS, **EXTRA_BOUNDS}
+LOG_PARAMS = {"gemm_half_gflop", "layer_overhead_s"}
 
 
 def device_accelerator(device: dict[str, Any], peak_flops: float) -> Accelerator:
@@ -90,12 +100,21 @@ def _precision(record: RunRecord) -> str:
 
 @dataclass(frozen=True)
 class Case:
+    """One measured step: a run record of ours, or a published row (calibrate/published.py).
+
+    `group` is its provenance for held-out errors (a record's config name; a published row's
+    source and table)."""
+
     model: ModelSpec
     grid: PlanGrid
     acc: Accelerator
     precision: str
     batch: int
     measured_s: float
+    flash: bool = True
+    overlap: bool = True
+    cp_comm: str = "p2p"
+    group: str = ""
 
 
 def cases_for(records: list[RunRecord]) -> list[Case]:
@@ -109,8 +128,8 @@ def cases_for(records: list[RunRecord]) -> list[Case]:
 
 
 def predict_step_times(cases: list[Case], params: PerfParams) -> np.ndarray:
-    return np.array([float(step_parts(c.model, c.grid, c.acc, params, c.precision, c.batch).total_s[0])
-                     for c in cases])
+    return np.array([float(step_parts(c.model, c.grid, c.acc, params, c.precision, c.batch, flash=c.flash,
+                                      overlap=c.overlap, cp_comm=c.cp_comm).total_s[0]) for c in cases])
 
 
 def _to_vec(params: PerfParams, names: tuple[str, ...]) -> np.ndarray:
@@ -123,16 +142,25 @@ def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> Perf
 
 
 def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
-                  start: PerfParams | None = None) -> PerfParams:
-    """Bounded robust least squares of log step time over `names` (module docstring)."""
-    base = start or PerfParams()
-    lo = np.array([np.log(FIT_BOUNDS[n][0]) if n in LOG_PARAMS else FIT_BOUNDS[n][0] for n in names])
-    hi = np.array([np.log(FIT_BOUNDS[n][1]) if n in LOG_PARAMS else FIT_BOUNDS[n][1] for n in names])
+                  start: PerfParams | None = None, prior: PerfParams | None = None, prior_weight: float = 0.0,
+                  bounds: dict[str, tuple[float, float]] | None = None) -> PerfParams:
+    """Bounded robust least squares of log step time over `names` (module docstring).
+
+    With `prior_weight` > 0, each parameter is also pulled towards `prior` by a residual
+    prior_weight x (x - x_prior) (log space for size-like parameters): a weak Gaussian prior that
+    keeps parameters the data cannot identify at their sourced values. `bounds` narrows ALL_BOUNDS
+    per parameter (e.g. the GEMM ceiling at most the measured maximum achievable matmul)."""
+    base = start or prior or PerfParams()
+    box = {**ALL_BOUNDS, **(bounds or {})}
+    lo = np.array([np.log(box[n][0]) if n in LOG_PARAMS else box[n][0] for n in names])
+    hi = np.array([np.log(box[n][1]) if n in LOG_PARAMS else box[n][1] for n in names])
     measured = np.array([c.measured_s for c in cases])
     x0 = np.clip(_to_vec(base, names), lo + 1e-9, hi - 1e-9)
+    centre = np.clip(_to_vec(prior or base, names), lo, hi)
 
     def residuals(vec):
-        return np.log(predict_step_times(cases, _from_vec(base, names, vec)) / measured)
+        fit = np.log(predict_step_times(cases, _from_vec(base, names, vec)) / measured)
+        return np.concatenate([fit, prior_weight * (vec - centre)]) if prior_weight else fit
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac")
     return _from_vec(base, names, sol.x)

@@ -51,11 +51,18 @@ class Power(_Strict):
 
 
 class ScaleUp(_Strict):
-    """Scale-up fabric (NVLink, Infinity Fabric, ICI): bandwidth per chip, both directions summed."""
+    """Scale-up fabric (NVLink, Infinity Fabric, ICI): bandwidth per chip, both directions summed.
+
+    `topology`: "switch" (NVSwitch, a full mesh: any group talks at full per-chip bandwidth, a ring
+    of n ranks takes n - 1 steps) or "torus2d" / "torus3d" (TPU ICI: a group of n chips is laid out
+    over the torus axes and its collectives run as rings along each axis at once, n**(1/d) - 1 steps
+    per axis; jax-ml/scaling-book, "How to think about TPUs", sec. on collectives).
+    """
 
     name: str
     gb_per_s_bidir: Sourced | None = None
     domain_devices: Sourced
+    topology: Literal["switch", "torus2d", "torus3d"] = "switch"
 
 
 class ScaleOut(_Strict):
@@ -103,6 +110,49 @@ class EfficiencyPriors(_Strict):
         return self
 
 
+PERF_FRACTIONS = ("gemm_eff_max", "flash_attn_eff", "mem_bw_eff", "scaleup_eff", "scaleout_eff", "fp8_gemm_eff",
+                  "fp4_gemm_eff", "grouped_gemm_eff")
+
+
+class PerfPriors(_Strict):
+    """Performance-model priors of one accelerator (`simulator.perf_params.PerfParams` fields).
+
+    Fitted to published throughput tables (`trainsim calibrate fit --published ...`; `method` says
+    how), or `inherited` from the nearest measured sibling when no table covers the accelerator.
+    Fields left out keep the vendor-neutral defaults of `PerfParams`.
+    """
+
+    method: str = Field(min_length=3)
+    inherited_from: str | None = None
+    gemm_eff_max: Sourced | None = None
+    gemm_half_gflop: Sourced | None = None
+    flash_attn_eff: Sourced | None = None
+    mem_bw_eff: Sourced | None = None
+    scaleup_eff: Sourced | None = None
+    scaleup_latency_s: Sourced | None = None
+    scaleout_eff: Sourced | None = None
+    scaleout_latency_s: Sourced | None = None
+    layer_overhead_s: Sourced | None = None
+    fp8_gemm_eff: Sourced | None = None
+    fp4_gemm_eff: Sourced | None = None
+    grouped_gemm_eff: Sourced | None = None
+    moe_imbalance: Sourced | None = None
+
+    @model_validator(mode="after")
+    def _fractions(self) -> PerfPriors:
+        for name in PERF_FRACTIONS:
+            v = getattr(self, name)
+            if v is not None and v.value > 1:
+                raise ValueError(f"perf.{name} is a fraction; expected a value in (0, 1], got {v.value}")
+        if self.moe_imbalance is not None and self.moe_imbalance.value < 1:
+            raise ValueError(f"perf.moe_imbalance: expected >= 1 (busiest expert / mean), got {self.moe_imbalance.value}")
+        return self
+
+    def values(self) -> dict[str, float]:
+        """The set fields as {PerfParams field: value}."""
+        return {k: v.value for k, v in self if isinstance(v, Sourced)}
+
+
 class Accelerator(_Strict):
     """One accelerator SKU. Peaks are dense (no 2:4 sparsity), per chip."""
 
@@ -123,6 +173,7 @@ class Accelerator(_Strict):
     prices: Prices
     embodied: Embodied
     efficiency: EfficiencyPriors
+    perf: PerfPriors | None = None
 
     @model_validator(mode="after")
     def _needs_bf16(self) -> Accelerator:

@@ -12,7 +12,10 @@ Bandwidth: a group whose ranks span several scale-up domains moves data hierarch
 multi-channel rings, one per NIC): reduce-scatter inside the domain over the fast fabric, the
 collective on S / n_inner across domains over each device's own NIC, all-gather inside again.
 Latency: a ring takes n - 1 steps and each step waits for its slowest hop, so the latency term is
-(n - 1) * alpha of the slowest tier the group touches, once per collective call (`calls`).
+(n - 1) * alpha of the slowest tier the group touches, once per collective call (`calls`). On a
+torus (TPU ICI, `scale_up.topology = "torus2d" | "torus3d"`) a group inside the domain is laid out
+over the d axes and runs its rings along the axes, d * (n**(1/d) - 1) steps (jax-ml/scaling-book,
+"How to think about TPUs": collectives on a torus are per-axis rings over wraparound links).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Network:
     out_bytes_per_s: float
     out_latency_s: float
     domain: int
+    torus_dims: int = 0  # 0: switched fabric; 2 or 3: torus axes of the scale-up domain
 
     @classmethod
     def of(cls, acc: Accelerator, pp: PerfParams) -> Network:
@@ -46,8 +50,9 @@ class Network:
             out = up
         if up is None:  # a lone device (e.g. a calibrated CPU): nothing to communicate with
             up = out = float("inf")
+        dims = {"torus2d": 2, "torus3d": 3}.get(acc.scale_up.topology, 0)
         return cls(up * pp.scaleup_eff, pp.scaleup_latency_s, out * pp.scaleout_eff, pp.scaleout_latency_s,
-                   domain)
+                   domain, dims)
 
 
 def _bw(n, size_bytes, bw, factor):
@@ -63,9 +68,19 @@ def _split(net: Network, n, stride):
     return inner, n // inner
 
 
+def _ring_steps(net: Network, n, outer):
+    """Steps of one ring pass: n - 1 on a switch or across domains, per-axis rings on a torus."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    if not net.torus_dims:
+        return n - 1
+    inner = n / np.maximum(outer, 1)
+    torus = net.torus_dims * (inner ** (1.0 / net.torus_dims) - 1) + (outer - 1)
+    return np.minimum(n - 1, torus)
+
+
 def _latency(net: Network, n, outer, steps_factor, calls):
     alpha = np.where(outer > 1, net.out_latency_s, net.up_latency_s)
-    return steps_factor * np.maximum(np.asarray(n) - 1, 0) * alpha * calls
+    return steps_factor * _ring_steps(net, n, outer) * alpha * calls
 
 
 def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):

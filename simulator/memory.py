@@ -4,15 +4,21 @@ Static memory, mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3; Mega
 `theoretical_memory_usage.py`): bf16 weights 2 B, fp32 main gradients 4 B, fp32 master weights
 plus Adam m and v 12 B per parameter = 18 B; ZeRO-1 (Megatron's distributed optimizer) shards the
 12 B over DP, ZeRO-2 also the gradients, ZeRO-3/FSDP also the weights. The most loaded pipeline
-stage holds ceil(layers / PP) layers plus the embedding; TP divides both; EP divides the experts.
+stage holds ceil(layers / PP) layers plus the embedding; TP divides both. Routed experts follow
+MoE parallel folding (plan.expert_tp; Liu et al. 2025): EP ranks divide the experts among them and
+ETP ranks split each expert's matrices, so a device holds the stage's expert parameters / (EP x ETP);
+ZeRO shards their states over the expert-data-parallel group, EDP = tp*cp*dp / (EP x ETP), not DP
+(Megatron-Core's distributed optimizer shards the expert buffers over the expert-DP group).
 
 Activations (Korthikanti et al. 2022, Table 2), bytes per layer per micro-batch, bf16:
     s b h (18 + 4 ffn_eff / h) / t   with sequence parallelism (= 34 sbh/t for ffn = 4h)
     s b h (10 + (8 + 4 ffn_eff / h) / t) without it (LayerNorm and dropout inputs replicated)
 with FlashAttention-style kernels (no stored s x s scores); unfused attention adds the paper's
-5 a s^2 b / t. Full recompute keeps 2 sbh/t per layer plus one layer's working set. The first
-stage holds min(PP, micro-batches) micro-batches in flight under 1F1B, times
-(1 + (PP - 1) / (PP v)) with v interleaved chunks (Narayanan et al. 2021 sec. 2.2).
+5 a s^2 b / t. Full recompute keeps 2 sbh/t per layer plus one layer's working set. Under 1F1B the
+first stage holds min(PP, micro-batches) micro-batches in flight, each with its ceil(layers / PP)
+layers' activations: about one whole model's worth at PP micro-batches (Korthikanti et al. 2022
+sec. 4.2.3; Narayanan et al. 2021 sec. 2.2). Only the interleaved schedule (v > 1 model chunks)
+raises this, by (1 + (PP - 1) / (PP v)); with v = 1 the factor is 1.
 Communication buffers: DDP gradient buckets / ZeRO-3 prefetch of two layers' weights; with
 all-gather context parallelism (`cp_comm = "all_gather"`), one layer's gathered full-sequence K and
 V and their gradients.
@@ -26,7 +32,7 @@ import numpy as np
 
 from simulator.finetune import BYTES_GRAD, BYTES_OPTIMIZER, BYTES_WEIGHT, FULL, Tuning
 from simulator.models import ModelSpec
-from simulator.plan import PlanGrid, microbatches
+from simulator.plan import PlanGrid, expert_dp, expert_tp, microbatches
 
 # "~5 GiB unexplained constant overhead in Megatron-DeepSpeed" (EleutherAI cookbook
 # calc_transformer_mem.py, misc_mem_gib): CUDA context, NCCL buffers, allocator fragmentation.
@@ -62,17 +68,29 @@ def _expert_params(model: ModelSpec) -> int:
     return model.moe_layers * model.experts * model._mlp_params(model.expert_ffn_dim) if model.is_moe else 0
 
 
-def params_per_device(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
-    """Parameters on the most loaded device before ZeRO sharding."""
+def split_params_per_device(model: ModelSpec, grid: PlanGrid) -> tuple[np.ndarray, np.ndarray | float]:
+    """(non-expert, routed-expert) parameters on the most loaded device before ZeRO sharding.
+
+    Non-expert (attention, dense MLPs, shared experts, routers, norms, embeddings): / TP. Routed
+    experts: / (EP x ETP) (module docstring). Expert parameters are spread evenly over the layers.
+    """
     expert = _expert_params(model)
     layer_params = model.params_total() - model.embedding_params() - expert
-    per_layer = (layer_params + expert / grid.ep) / model.layers
     layers_per_stage = -(-model.layers // grid.pp)
     # The first stage holds the input embedding, the last the output layer; with one stage (or tied
     # weights) a device holds all of embedding_params().
     head = model.vocab * model.d_model
     embedding = np.where(grid.pp == 1, model.embedding_params(), head)
-    return (per_layer * layers_per_stage + embedding) / grid.tp
+    dense = (layer_params / model.layers * layers_per_stage + embedding) / grid.tp
+    if not expert:
+        return dense, 0.0
+    return dense, expert / model.layers * layers_per_stage / (grid.ep * expert_tp(grid))
+
+
+def params_per_device(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
+    """Parameters on the most loaded device before ZeRO sharding."""
+    dense, expert = split_params_per_device(model, grid)
+    return dense + expert
 
 
 def ffn_effective(model: ModelSpec) -> float:
@@ -107,23 +125,39 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
     """Per-device memory of every plan in `grid` (module docstring). With LoRA (`tuning`), the
     frozen base keeps only its weights (at `tuning.base_weight_bytes`) and the adapters carry the
     gradients and optimizer states (finetune.py)."""
-    n = params_per_device(model, grid)
+    dense, expert = split_params_per_device(model, grid)
+    n = dense + expert
     dp = grid.dp
+    edp = expert_dp(grid) if model.is_moe else 1
     layers_per_stage = -(-model.layers // grid.pp)
     trained = tuning.trained_params(model, n, layers_per_stage)  # LoRA: adapters, on top of the base
-    frozen = n if tuning.frozen_base else 0.0
-    opt = BYTES_OPTIMIZER * trained / np.where(grid.zero >= 1, dp, 1)
-    grads = BYTES_GRAD * trained / np.where(grid.zero >= 2, dp, 1)
-    weights = (BYTES_WEIGHT * trained + tuning.base_weight_bytes * frozen) / np.where(grid.zero >= 3, dp, 1)
+
+    def shard(d, e, stage):  # ZeRO-`stage` and above: non-expert state over DP, expert state over EDP
+        on = grid.zero >= stage
+        out = d / np.where(on, dp, 1)
+        return out if np.isscalar(e) else out + e / np.where(on, edp, 1)
+
+    if tuning.frozen_base:  # adapters (sharded over DP) train; the base, experts included, is frozen
+        trained_d, trained_e = trained, 0.0
+        unsharded_weights = BYTES_WEIGHT * trained + tuning.base_weight_bytes * n
+        frozen_weights = tuning.base_weight_bytes * shard(dense, expert, 3)
+    else:
+        trained_d, trained_e = dense, expert
+        unsharded_weights = BYTES_WEIGHT * n
+        frozen_weights = 0.0
+    opt = BYTES_OPTIMIZER * shard(trained_d, trained_e, 1)
+    grads = BYTES_GRAD * shard(trained_d, trained_e, 2)
+    weights = BYTES_WEIGHT * shard(trained_d, trained_e, 3) + frozen_weights
     m = microbatches(grid, batch_seqs)
-    in_flight = np.minimum(grid.pp, m) * (1 + (grid.pp - 1) / (grid.pp * grid.v))
+    # 1F1B: min(PP, m) micro-batches of ceil(layers / PP) layers each; interleaving adds (PP-1)/(PP v)
+    in_flight = np.minimum(grid.pp, m) * np.where(grid.v > 1, 1 + (grid.pp - 1) / (grid.pp * grid.v), 1.0)
     per_layer = activation_bytes_per_layer(model, grid, flash)
     full = grid.rc == 2
     kept = np.where(full, 2 * model.seq_len / grid.cp * grid.mb * model.d_model / grid.tp, per_layer)
     act = kept * layers_per_stage * in_flight + np.where(full, per_layer, 0)
     logits = 6 * model.seq_len / grid.cp * grid.mb * model.vocab / grid.tp  # bf16 + fp32 softmax
     act = act + np.where(grid.pp == 1, logits, 0)
-    layer_weights = weights * np.where(grid.zero >= 3, dp, 1) / np.maximum(layers_per_stage, 1)
+    layer_weights = unsharded_weights / np.maximum(layers_per_stage, 1)
     buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
     if cp_comm == "all_gather":  # K and V of the whole sequence, and their gradients, for one layer
         buffers = buffers + np.where(grid.cp > 1, 2 * grid.cp * kv_chunk_bytes(model, grid), 0.0)

@@ -65,13 +65,27 @@ class PerfParams:
     # Optimizer step (AdamW, fp32 master): bytes per local parameter read + written
     # (master, grad, m, v read 16 B; master, m, v written 12 B; bf16 weight written 2 B).
     optimizer_bytes_per_param: float = 30.0
-    source: str = "priors: Calculon a100_80g tables, FlashAttention-2, byte counts in perf_params.py"
+    # Low-precision GEMMs: ceiling as a fraction of the fp8 (fp4) dense peak, relative to the bf16
+    # ceiling. Maximum achievable matmul TFLOP/s (stas00/ml-engineering MAMF table): H200 fp8
+    # 73.4% of peak vs H100/H200 bf16 80.3% -> 0.91; B200 76.3% vs 77.6% -> 0.98. fp4: no public
+    # kernel table in our data; the fp8 ratio is assumed (unverified). Per-tensor casts to fp8 add
+    # `fp8_cast_bytes` per GEMM input element (read bf16 2 B, write fp8 1 B; Transformer Engine).
+    fp8_gemm_eff: float = 0.91
+    fp4_gemm_eff: float = 0.91
+    fp8_cast_bytes: float = 3.0
+    # MoE experts: grouped GEMMs of small experts run below a dense GEMM of the same size
+    # (`grouped_gemm_eff` multiplies their efficiency), and the busiest expert rank receives
+    # `moe_imbalance` x the mean tokens (dropless routing; token-drop with capacity factor c caps it
+    # at c). Priors: 1.0 and 1.1 (unverified); fitted where MoE rows exist.
+    grouped_gemm_eff: float = 1.0
+    moe_imbalance: float = 1.1
+    source: str = "vendor-neutral priors: Calculon a100_80g tables, FlashAttention-2, byte counts in perf_params.py"
 
 
 def check_overrides(overrides: dict[str, float], where: str) -> None:
     """Raise ValueError naming `where`.<key> for a key that is not a `PerfParams` field or a value
-    out of range: efficiencies in (0, 1], overlaps in [0, 1], overheads and latencies >= 0, other
-    values > 0."""
+    out of range: efficiencies in (0, 1], overlaps in [0, 1], overheads and latencies >= 0,
+    `moe_imbalance` >= 1, other values > 0."""
     known = set(PerfParams.__dataclass_fields__) - {"source"}
     for key, value in overrides.items():
         if key not in known:
@@ -81,12 +95,22 @@ def check_overrides(overrides: dict[str, float], where: str) -> None:
         if not (value > 0 or (may_be_zero and value == 0)) or (fraction and value > 1):
             expected = "a fraction in (0, 1]" if fraction else "a positive number"
             raise ValueError(f"{where}.{key}: expected {expected}, got {value}")
+        if key == "moe_imbalance" and value < 1:
+            raise ValueError(f"{where}.{key}: expected >= 1 (busiest expert rank / mean), got {value}")
+
+
+def catalog_priors(acc: Accelerator) -> PerfParams:
+    """`acc`'s own `[perf]` table over the vendor-neutral defaults; its `source` says which."""
+    if acc.perf is None:
+        return PerfParams()
+    how = f"inherited from {acc.perf.inherited_from}" if acc.perf.inherited_from else "fitted to public tables"
+    return replace(PerfParams(), **acc.perf.values(), source=f"catalog [perf] of {acc.id} ({how})")
 
 
 def perf_params_for(acc: Accelerator, *overrides: dict | None) -> PerfParams:
-    """Priors for `acc` (vendor-neutral today), with overrides applied in order (a calibration
-    profile's `perf`, then a scenario's `efficiency.perf`)."""
-    params = PerfParams()
+    """Priors for `acc` (its catalog `[perf]` table, else the vendor-neutral defaults), with
+    overrides applied in order (a calibration profile's `perf`, then a scenario's `efficiency.perf`)."""
+    params = catalog_priors(acc)
     for o in overrides:
         if o:
             params = replace(params, **o)

@@ -11,7 +11,12 @@ Validity rules (Narayanan et al. 2021; Megatron-LM and DeepSpeed argument checks
   2024 sec. 3.3.2: 126 layers on 16 stages; Megatron-LM's account-for-embedding/loss-in-pipeline-
   split options). Uneven stages are allowed; timing uses the busiest stage, ceil(layers / PP);
 - CP divides the sequence into 2*CP chunks (load-balanced causal ring attention);
-- EP divides the experts and the DP*CP group; EP > 1 only for MoE models;
+- EP divides the experts, and EP x ETP divides the TP*CP*DP ranks of a pipeline stage; EP > 1
+  only for MoE models. MoE parallel folding (Liu et al. 2025, arXiv:2504.14960; Megatron-Core's
+  `expert_tensor_parallel_size`): the MoE layers re-partition a stage's TP x CP x DP ranks as
+  ETP x EP x EDP (expert tensor-, expert- and expert-data-parallel). `expert_tp` gives ETP: TP when
+  EP divides DP*CP (the classic layout, experts split like the dense MLP), else the largest divisor
+  of TP that fits (typically 1: whole experts on every rank);
 - ZeRO-2/3 cannot be combined with PP (DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with
   pipeline parallelism");
 - every DP rank gets at least one micro-batch (micro-batches per rank = ceil(batch / (DP*mb))).
@@ -100,17 +105,49 @@ REASONS = (
     "pp exceeds the layers",
     "interleaving needs pp*v <= layers + 2 and micro-batches divisible by pp",
     "cp does not split the sequence into 2*cp chunks",
-    "ep must divide the experts and dp*cp (and needs an MoE model)",
+    "ep must divide the experts and tp*cp*dp (and needs an MoE model)",
     "ZeRO-2/3 cannot be combined with pipeline parallelism",
     "global batch smaller than dp x micro-batch",
 )
 
 
+def expert_tp(grid: PlanGrid) -> np.ndarray:
+    """Expert tensor-parallel size (ETP) of every plan: how many ranks split each expert's GEMMs.
+
+    The MoE layers re-partition the tp*cp*dp ranks of a pipeline stage as ETP x EP x EDP (module
+    docstring). ETP = TP when EP divides DP*CP (the classic layout: EP inside the data-parallel
+    ranks, every existing result unchanged); otherwise the largest divisor of TP with EP*ETP dividing
+    tp*cp*dp (folding EP into the TP ranks; typically 1). Where no divisor fits (EP does not divide
+    tp*cp*dp) 1 is returned and `rule_violations` refuses the plan.
+    """
+    ranks = grid.tp * grid.cp * grid.dp
+    ep = np.maximum(grid.ep, 1)
+    etp = np.array(grid.tp, dtype=np.int64, copy=True)
+    fold = (grid.dp * grid.cp) % ep != 0
+    if fold.any():  # rare (MoE plans only): a short loop over candidate divisors, vectorised over plans
+        tp, n, e = grid.tp[fold], ranks[fold], ep[fold]
+        best = np.ones_like(tp)
+        for d in range(2, int(tp.max()) + 1):
+            best = np.where((tp % d == 0) & (n % (e * d) == 0), d, best)
+        etp[fold] = best
+    return etp
+
+
+def expert_dp(grid: PlanGrid) -> np.ndarray:
+    """Expert data-parallel size (EDP): tp*cp*dp / (EP x ETP), the ranks holding the same experts
+    (the group expert gradients are reduced over, and ZeRO shards expert states over)."""
+    return grid.tp * grid.cp * grid.dp // (np.maximum(grid.ep, 1) * expert_tp(grid))
+
+
 def rule_violations(grid: PlanGrid, model: ModelSpec, batch_seqs: int) -> np.ndarray:
     """Boolean matrix (len(grid) x len(REASONS)): which rule each plan breaks."""
     m = microbatches(grid, batch_seqs)
-    ep_ok = (grid.ep == 1) | (model.is_moe & (model.experts % np.maximum(grid.ep, 1) == 0)
-                               & ((grid.dp * grid.cp) % grid.ep == 0))
+    if model.is_moe:
+        ep = np.maximum(grid.ep, 1)
+        ep_ok = (grid.ep == 1) | ((model.experts % ep == 0)
+                                  & ((grid.tp * grid.cp * grid.dp) % (ep * expert_tp(grid)) == 0))
+    else:
+        ep_ok = grid.ep == 1
     return np.stack([
         model.heads % grid.tp != 0,
         (model.kv_heads % grid.tp != 0) & (grid.tp % model.kv_heads != 0),
@@ -140,7 +177,8 @@ def plan_problems(plan: Plan, model: ModelSpec, devices: int, batch_seqs: int) -
         f"parallelism.interleave: {p.interleave} needs pp > 1, pp*interleave <= layers + 2 ({mdl.layers + 2}) "
         f"and micro-batches divisible by pp",
         f"parallelism.cp: {p.cp} does not split model.seq_len {mdl.seq_len} into {2 * p.cp} chunks",
-        f"parallelism.ep: {p.ep} must divide model.experts ({mdl.experts}) and dp*cp ({p.dp * p.cp})",
+        f"parallelism.ep: {p.ep} must divide model.experts ({mdl.experts}) and tp*cp*dp ({p.tp * p.cp * p.dp})"
+        + ("" if mdl.is_moe else " (expert parallelism needs an MoE model)"),
         f"parallelism.zero: ZeRO-{p.zero} cannot be combined with pp = {p.pp}",
         f"parallelism.microbatch: global batch of {batch_seqs} sequences is smaller than dp={p.dp} x "
         f"microbatch={p.microbatch} (training.global_batch_tokens too small)",
@@ -165,7 +203,8 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
     """Every factorisation devices = tp*pp*cp*dp with the other knobs, as a PlanGrid.
 
     TP: powers of two up to `max_tp` (the scale-up domain); PP: divisors of the devices up to the
-    layers; CP: powers of two up to 16; EP: divisors of the experts; ZeRO 0..3; recompute none /
+    layers; CP: powers of two up to 16; EP: divisors of the experts that divide tp*cp*dp (expert
+    parallelism folded into the stage's ranks, `expert_tp`); ZeRO 0..3; recompute none /
     selective / full. Fields in `fixed` (scenario values) are held. Rule checks come later,
     vectorised (`rule_violations`).
     """
@@ -185,7 +224,7 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
             dp = devices // (tp * cp * pp)
             if "dp" in fixed and fixed["dp"] != dp:
                 continue
-            factors += [(tp, pp, cp, dp, ep) for ep in eps if (dp * cp) % ep == 0]
+            factors += [(tp, pp, cp, dp, ep) for ep in eps if (tp * cp * dp) % ep == 0]
     knobs = list(itertools.product(
         pick("microbatch", microbatch_sizes), pick("zero", (0, 1, 2, 3)),
         [RECOMPUTE.index(fixed["recompute"])] if "recompute" in fixed else [0, 1, 2],

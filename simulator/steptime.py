@@ -32,10 +32,10 @@ import numpy as np
 from hardware_catalog.schema import Accelerator
 from simulator import collectives as coll
 from simulator.finetune import BYTES_WEIGHT, FULL, Tuning
-from simulator.memory import BYTES_ACT, kv_chunk_bytes, params_per_device
+from simulator.memory import BYTES_ACT, kv_chunk_bytes, split_params_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
-from simulator.plan import PlanGrid, microbatches
+from simulator.plan import PlanGrid, expert_dp, expert_tp, microbatches
 
 
 @dataclass(frozen=True)
@@ -60,23 +60,34 @@ class StepParts:
 
 
 class _Ops:
-    """Roofline timing of GEMMs, attention and elementwise traffic on one device."""
+    """Roofline timing of GEMMs, attention and elementwise traffic on one device.
+
+    GEMMs run at the scenario precision's dense peak; fp8/fp4 GEMMs at `fp8_gemm_eff` /
+    `fp4_gemm_eff` x the bf16 ceiling, plus a cast of each activation input (`fp8_cast_bytes` per
+    element; Transformer Engine keeps attention and elementwise ops in bf16, Micikevicius et al.
+    2022 sec. 4). Attention runs at the bf16 peak for fp8/fp4.
+    """
 
     def __init__(self, acc: Accelerator, p: PerfParams, precision: str):
         self.p = p
         self.peak = acc.peak_flops(precision)
-        self.peak_attn = acc.peak_flops("bf16" if precision == "fp8" else precision)
+        low = precision in ("fp8", "fp4")
+        self.peak_attn = acc.peak_flops("bf16" if low else precision)
+        self.low_eff = {"fp8": p.fp8_gemm_eff, "fp4": p.fp4_gemm_eff}.get(precision, 1.0)
+        self.cast_bytes = p.fp8_cast_bytes if low else 0.0
         self.bw = acc.memory.hbm_tb_per_s.value * 1e12 * p.mem_bw_eff
 
     def eta(self, flops):
         g = flops / 1e9
         return self.p.gemm_eff_max * g / (g + self.p.gemm_half_gflop)
 
-    def gemm(self, m, n, k, peak=None):
-        """Compute time plus operand traffic (Calculon's default `no_overlap` processing mode)."""
+    def gemm(self, m, n, k, peak=None, scale=1.0):
+        """Compute time plus operand traffic (Calculon's default `no_overlap` processing mode);
+        `scale` multiplies the efficiency (grouped expert GEMMs)."""
         flops = 2.0 * m * n * k
-        compute = flops / ((peak or self.peak) * np.maximum(self.eta(flops), 1e-9))
-        memory = BYTES_ACT * (m * k + k * n + m * n) / self.bw
+        eta = self.eta(flops) * (self.low_eff if peak is None else 1.0) * scale
+        compute = flops / ((peak or self.peak) * np.maximum(eta, 1e-9))
+        memory = (BYTES_ACT * (m * k + k * n + m * n) + self.cast_bytes * m * k) / self.bw
         return compute + memory
 
     def traffic(self, nbytes):
@@ -105,9 +116,13 @@ def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool):
     dense = common + ops.gemm(tok, g * model.ffn_dim / tp, h) + ops.gemm(tok, h, model.ffn_dim / tp)
     if not model.is_moe:
         return dense, dense, core
-    fe = model.expert_ffn_dim
-    m_e = tok * model.experts_per_token * grid.ep / model.experts
-    experts = model.experts / grid.ep * (ops.gemm(m_e, g * fe / tp, h) + ops.gemm(m_e, h, fe / tp))
+    # Experts: each of the E/ep local experts sees the rank's mean share of routed tokens times the
+    # busiest rank's imbalance, as grouped GEMMs (module docstring of perf_params, MoE priors).
+    fe, etp = model.expert_ffn_dim, expert_tp(grid)
+    m_e = tok * etp / tp * model.experts_per_token * grid.ep / model.experts * ops.p.moe_imbalance
+    grouped = ops.p.grouped_gemm_eff
+    experts = model.experts / grid.ep * (ops.gemm(m_e, g * fe / etp, h, scale=grouped)
+                                         + ops.gemm(m_e, h, fe / etp, scale=grouped))
     shared = (ops.gemm(tok, g * fe * model.shared_experts / tp, h) + ops.gemm(tok, h, fe * model.shared_experts / tp)
               if model.shared_experts else 0.0)
     moe = common + experts + shared + ops.gemm(tok, model.experts, h)
@@ -140,6 +155,27 @@ def _regathered_share(model: ModelSpec, tp, reuse_params: float):
     tp = np.asarray(tp, dtype=float)
     released = sum(size * (2 * later / tp >= reuse_params) for size, later in zip(sizes, after, strict=True))
     return released / sum(sizes)
+
+
+def _dp_sync(net, p: PerfParams, grid: PlanGrid, m, n, stride, trained, weight_bytes, grad_bytes, z3_calls,
+             z3_gathers):
+    """Data-parallel communication per step over `n` ranks `stride` apart (before overlap).
+
+    ZeRO-0: gradient all-reduce; ZeRO-1/2: gradient reduce-scatter + parameter all-gather, in
+    `dp_bucket_bytes` buckets; ZeRO-3 gathers each weight matrix (4 per layer) before the forward and
+    the backward, and reduce-scatters its gradient, every micro-batch (Rajbhandari et al. 2020
+    sec. 5: parameters are released after use and fetched again); with full recompute, the matrices
+    released between the recomputed forward and the backward are gathered again (`z3_gathers`,
+    `_regathered_share`)."""
+    buckets = np.ceil(trained * grad_bytes / p.dp_bucket_bytes)
+    return np.select(
+        [grid.zero == 0, grid.zero <= 2],
+        [coll.all_reduce(net, n, trained * grad_bytes, stride, buckets),
+         coll.reduce_scatter(net, n, trained * grad_bytes, stride, buckets)
+         + coll.reduce_scatter(net, n, trained * BYTES_WEIGHT, stride, buckets)],
+        default=m * (z3_gathers * coll.reduce_scatter(net, n, weight_bytes, stride, z3_calls)
+                     + coll.reduce_scatter(net, n, trained * grad_bytes, stride, z3_calls)),
+    )
 
 
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
@@ -179,7 +215,11 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
         cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
 
-    a2a = coll.all_to_all(net, grid.ep, act_bytes * model.experts_per_token, stride=grid.tp) if model.is_moe else 0.0
+    # Dispatch and combine: each rank sends its tokens' k expert copies across the EP group, whose
+    # ranks sit `expert_tp` apart (the TP group with the classic layout, adjacent when folded).
+    etp = expert_tp(grid)
+    a2a = (coll.all_to_all(net, grid.ep, act_bytes * etp / tp * model.experts_per_token, stride=etp)
+           if model.is_moe else 0.0)
     ep_mb = n_moe * 4 * a2a
 
     pp_stride = grid.tp * grid.cp * grid.dp
@@ -189,27 +229,24 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     t_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (grid.pp - 1) / grid.v * t_mb
 
-    n_local = params_per_device(model, grid)
-    trained = tuning.trained_params(model, n_local, lps)
-    weight_bytes = n_local * tuning.base_weight_bytes + (trained * BYTES_WEIGHT if tuning.frozen_base else 0.0)
     grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
-    dp_n, dp_stride = grid.dp * grid.cp, grid.tp
-    buckets = np.ceil(trained * grad_bytes / p.dp_bucket_bytes)
-    # ZeRO-3 gathers each weight matrix (4 per layer) before the forward and the backward, and
-    # reduce-scatters its gradient, every micro-batch (Rajbhandari et al. 2020 sec. 5: parameters
-    # are released after use and fetched again); with full recompute, the matrices released between
-    # the recomputed forward and the backward are gathered a third time (`_regathered_share`).
-    z3_calls = 4 * lps
     z3_gathers = 2 + (grid.rc == 2) * _regathered_share(model, tp, p.zero3_reuse_params)
-    dp = np.select(
-        [grid.zero == 0, grid.zero <= 2],
-        [coll.all_reduce(net, dp_n, trained * grad_bytes, dp_stride, buckets),
-         coll.reduce_scatter(net, dp_n, trained * grad_bytes, dp_stride, buckets)
-         + coll.reduce_scatter(net, dp_n, trained * BYTES_WEIGHT, dp_stride, buckets)],
-        default=m * (z3_gathers * coll.reduce_scatter(net, dp_n, weight_bytes, dp_stride, z3_calls)
-                     + coll.reduce_scatter(net, dp_n, trained * grad_bytes, dp_stride, z3_calls)),
-    ) * (1 - p.dp_overlap if overlap else 1.0)
-    opt_params = trained / np.where(grid.zero >= 1, dp_n, 1)
+    sync = lambda n, stride, trained, weight_bytes: _dp_sync(  # noqa: E731
+        net, p, grid, m, n, stride, trained, weight_bytes, grad_bytes, 4 * lps, z3_gathers)
+    dense_local, expert_local = split_params_per_device(model, grid)
+    if tuning.frozen_base or not model.is_moe:
+        n_local = dense_local + expert_local
+        trained = tuning.trained_params(model, n_local, lps)
+        weight_bytes = n_local * tuning.base_weight_bytes + (trained * BYTES_WEIGHT if tuning.frozen_base else 0.0)
+        dp = sync(grid.dp * grid.cp, grid.tp, trained, weight_bytes)
+        opt_params = trained / np.where(grid.zero >= 1, grid.dp * grid.cp, 1)
+    else:  # expert gradients reduce over the expert-DP ranks, `ep x etp` apart (plan.expert_dp)
+        edp = expert_dp(grid)
+        dp = (sync(grid.dp * grid.cp, grid.tp, dense_local, dense_local * BYTES_WEIGHT)
+              + sync(edp, grid.ep * expert_tp(grid), expert_local, expert_local * BYTES_WEIGHT))
+        opt_params = np.where(grid.zero >= 1, dense_local / (grid.dp * grid.cp) + expert_local / edp,
+                              dense_local + expert_local)
+    dp = dp * (1 - p.dp_overlap if overlap else 1.0)
     optimizer = ops.traffic(opt_params * p.optimizer_bytes_per_param)
 
     return StepParts(m * compute_mb, m * tp_mb, m * cp_mb, m * ep_mb, m * pp_mb, bubble, dp, optimizer)

@@ -1,0 +1,128 @@
+"""Mechanisms of the performance model for today's hardware: catalog priors, low-precision GEMMs,
+MoE experts, torus collectives. Expected values are hand-computed from the formulas' docstrings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hardware_catalog import load_catalog
+from simulator import collectives as coll
+from simulator.models import ModelSpec, get_preset
+from simulator.perf_params import PerfParams, catalog_priors, check_overrides, perf_params_for
+from simulator.plan import Plan, PlanGrid
+from simulator.steptime import _Ops, step_parts
+
+CAT = load_catalog()
+H100 = CAT.accelerator("nvidia-h100-sxm-80gb")
+
+
+def test_perf_params_for_reads_the_catalog_perf_table_and_names_it():
+    acc = H100
+    if acc.perf is None:
+        pytest.skip("no [perf] table for H100")
+    p = perf_params_for(acc)
+    for name, value in acc.perf.values().items():
+        assert getattr(p, name) == value
+    assert p.source.startswith("catalog [perf] of nvidia-h100-sxm-80gb")
+    # overrides still apply on top, in order
+    assert perf_params_for(acc, {"flash_attn_eff": 0.5}, {"flash_attn_eff": 0.25}).flash_attn_eff == 0.25
+
+
+def test_accelerators_without_perf_table_keep_vendor_neutral_defaults():
+    bare = CAT.accelerator("nvidia-v100-sxm2-32gb")
+    if bare.perf is not None:
+        pytest.skip("V100 has a [perf] table")
+    assert catalog_priors(bare) == PerfParams()
+
+
+def test_inherited_perf_tables_equal_their_sibling_and_say_so():
+    """A family without public measurements copies its nearest measured sibling, marked as such."""
+    inherited = [a for a in CAT.accelerators.values() if a.perf is not None and a.perf.inherited_from]
+    for acc in inherited:
+        sibling = CAT.accelerator(acc.perf.inherited_from)
+        assert sibling.perf is not None and not sibling.perf.inherited_from, acc.id
+        for name, value in acc.perf.values().items():
+            assert value == sibling.perf.values()[name], (acc.id, name)
+        assert all(not getattr(acc.perf, n).verified for n in acc.perf.values()), acc.id
+        assert "inherited" in catalog_priors(acc).source
+
+
+def test_fp8_gemm_runs_at_fp8_peak_times_relative_ceiling_plus_cast():
+    p = dataclasses.replace(PerfParams(), gemm_eff_max=0.8, gemm_half_gflop=1.0, fp8_gemm_eff=0.9, mem_bw_eff=1.0)
+    bf16, fp8 = _Ops(H100, p, "bf16"), _Ops(H100, p, "fp8")
+    m, n, k = 8192.0, 8192.0, 8192.0
+    flops = 2 * m * n * k
+    eta = 0.8 * (flops / 1e9) / (flops / 1e9 + 1.0)
+    bw = 3.35e12
+    expect_bf16 = flops / (989.4e12 * eta) + 2 * (m * k + k * n + m * n) / bw
+    expect_fp8 = flops / (1978.9e12 * eta * 0.9) + (2 * (m * k + k * n + m * n) + 3 * m * k) / bw
+    assert bf16.gemm(m, n, k) == pytest.approx(expect_bf16, rel=1e-12)
+    assert fp8.gemm(m, n, k) == pytest.approx(expect_fp8, rel=1e-12)
+    # attention stays at the bf16 peak under fp8 training
+    assert fp8.peak_attn == bf16.peak_attn == 989.4e12
+
+
+def test_fp8_training_is_faster_than_bf16_but_less_than_twice():
+    model = get_preset("llama3-70b")
+    grid = PlanGrid.from_plans([Plan(tp=4, pp=4, cp=2, dp=2, microbatch=1, zero=1)])
+    p = perf_params_for(H100)
+    t = {prec: float(step_parts(model, grid, H100, p, prec, 128).total_s[0]) for prec in ("bf16", "fp8")}
+    assert 1.1 < t["bf16"] / t["fp8"] < 2.0
+
+
+def test_fp4_needs_a_peak_and_uses_it():
+    b200 = CAT.accelerator("nvidia-b200")
+    model = get_preset("llama3-8b")
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=8, microbatch=1, zero=1)])
+    p = perf_params_for(b200)
+    t4 = float(step_parts(model, grid, b200, p, "fp4", 64).total_s[0])
+    t8 = float(step_parts(model, grid, b200, p, "fp8", 64).total_s[0])
+    assert t4 < t8
+    with pytest.raises(Exception, match="fp4"):
+        step_parts(model, grid, H100, perf_params_for(H100), "fp4", 64)
+
+
+def _moe(experts=64, k=8) -> ModelSpec:
+    return ModelSpec("moe", 16, 2048, 16, 16, 8192, 32000, 4096, experts=experts, experts_per_token=k,
+                     expert_ffn_dim=1024, moe_layers=16)
+
+
+def test_moe_imbalance_and_grouped_gemm_slow_the_expert_compute():
+    model = _moe()
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=8, ep=8, microbatch=1, zero=1)])
+    base = dataclasses.replace(PerfParams(), moe_imbalance=1.0, grouped_gemm_eff=1.0)
+    t0 = float(step_parts(model, grid, H100, base, "bf16", 64).compute_s[0])
+    t_imb = float(step_parts(model, grid, H100, dataclasses.replace(base, moe_imbalance=1.3), "bf16", 64).compute_s[0])
+    t_grp = float(step_parts(model, grid, H100, dataclasses.replace(base, grouped_gemm_eff=0.5), "bf16", 64)
+                  .compute_s[0])
+    assert t_imb > t0 and t_grp > t0
+    # ep_comm is the same whatever the compute priors
+    a = step_parts(model, grid, H100, base, "bf16", 64).ep_comm_s[0]
+    b = step_parts(model, grid, H100, dataclasses.replace(base, moe_imbalance=1.3), "bf16", 64).ep_comm_s[0]
+    assert a == b > 0
+
+
+def test_check_overrides_refuses_imbalance_below_one():
+    with pytest.raises(ValueError, match=r"perf\.moe_imbalance: expected >= 1"):
+        check_overrides({"moe_imbalance": 0.9}, "perf")
+
+
+def test_torus_ring_latency_runs_per_axis():
+    """256 chips on a 16x16 torus: 2 x (16 - 1) = 30 steps, not 255 (jax-ml/scaling-book)."""
+    v5e = CAT.accelerator("google-tpu-v5e")
+    assert v5e.scale_up.topology == "torus2d"
+    p = PerfParams()
+    net = coll.Network.of(v5e, p)
+    tiny = 8.0  # bytes: latency-bound
+    t = float(coll.reduce_scatter(net, 256, tiny))
+    assert t == pytest.approx(30 * p.scaleup_latency_s + 255 / 256 * tiny / net.up_bytes_per_s, rel=1e-9)
+    switched = dataclasses.replace(net, torus_dims=0)
+    assert float(coll.reduce_scatter(switched, 256, tiny)) == pytest.approx(
+        255 * p.scaleup_latency_s + 255 / 256 * tiny / net.up_bytes_per_s, rel=1e-9)
+    # 3D torus: 4096 chips in 16x16x16 -> 45 steps
+    v4 = coll.Network.of(CAT.accelerator("google-tpu-v4"), p)
+    steps = float(coll._ring_steps(v4, np.array(4096), np.array(1)))
+    assert steps == pytest.approx(45.0)

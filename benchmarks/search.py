@@ -21,7 +21,7 @@ from simulator.search import search_plans  # noqa: E402
 def main(repeats: int = 5) -> None:
     acc = load_catalog().accelerator("nvidia-h100-sxm-80gb")
     model = get_preset("llama3-405b")
-    eff = resolve_efficiency(acc, None, None)
+    eff = resolve_efficiency(acc)
     batch_seqs = 16 * 1024 * 1024 // model.seq_len  # Llama 3: 16M-token batches
     best = best_seconds(lambda: search_plans(model, acc, 16384, batch_seqs, "bf16", PerfParams(), eff), repeats)
     res = search_plans(model, acc, 16384, batch_seqs, "bf16", PerfParams(), eff)

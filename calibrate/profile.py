@@ -1,8 +1,9 @@
 """Calibration profiles: the fit written as TOML the simulator reads (`[efficiency] profile`).
 
 The file validates as `simulator.efficiency.ProfileFile`: the accelerator it applies to, the
-fitted `perf` parameters (overriding `PerfParams`), the power curve, fit quality, and for a device
-the catalog does not have (a CPU), the device itself in the catalog's accelerator format.
+fitted `perf` parameters (overriding `PerfParams`: what sets the step time), the power curve, fit
+quality (with the best measured MFU, as information), and for a device the catalog does not have
+(a CPU), the device itself in the catalog's accelerator format.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from calibrate.errors import MeasurementError
 from calibrate.fit import FIT_BOUNDS, FitReport, accelerator_for, usable
 from calibrate.records import RunRecord
-from simulator.efficiency import ProfileFile, resolve_efficiency
+from simulator.efficiency import MEASURED_MFU_KEY, ProfileFile, resolve_efficiency
 
 
 def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> dict[str, Any]:
@@ -26,10 +27,12 @@ def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> d
     if report.power is not None:
         idle_w, dyn, power_note = report.power.idle_w, report.power.dynamic_w_per_tflops, "power fitted"
     else:
-        prior = resolve_efficiency(acc, None, None)
+        prior = resolve_efficiency(acc)
         idle_w, dyn, power_note = prior.idle_w, prior.dynamic_w_per_tflops, "no energy readings: power from the catalog prior"
     quality: dict[str, Any] = {"n_configs": report.n_configs,
                                "step_time_loco_mape_pct": round(report.step_loco_mape, 3)}
+    if mfus:  # information only: the simulator takes time from `perf`, never from an MFU
+        quality[MEASURED_MFU_KEY] = min(1.0, max(mfus))
     if report.energy_loco_pct:
         quality["energy_loco_mape_pct"] = round(report.energy_loco_mape, 3)
     if report.power is not None and report.power.memory_term:
@@ -42,10 +45,9 @@ def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> d
         "accelerator": acc.id,
         "source": f"trainsim calibrate fit of {report.n_configs} configs in {origin} on {recs[0].device.get('name')}, "
                   f"{dt.date.today().isoformat()}",
-        "mfu": min(1.0, max(mfus)) if mfus else acc.efficiency.mfu.value,
         "idle_w": idle_w,
         "dynamic_w_per_tflops": dyn,
-        "notes": f"mfu = best measured MFU; {power_note}",
+        "notes": f"step time from the fitted perf parameters; {power_note}",
         "perf": {n: getattr(report.params, n) for n in FIT_BOUNDS},
         "quality": quality,
     }

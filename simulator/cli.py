@@ -141,42 +141,35 @@ def search_cmd(
 @_user_errors
 def plan_cmd(
     flops: Annotated[float | None, typer.Option(help="compute budget in FLOPs")] = None,
-    usd: Annotated[float | None, typer.Option(help="dollar budget (needs --accelerator)")] = None,
-    days: Annotated[float | None, typer.Option(help="deadline in days (needs --accelerator, --devices)")] = None,
+    usd: Annotated[float | None, typer.Option(help="dollar budget (needs --devices; --accelerator)")] = None,
+    days: Annotated[float | None, typer.Option(help="deadline in days (needs --devices; --accelerator)")] = None,
     loss: Annotated[float | None, typer.Option(help="target loss: the compute each fit needs to reach it")] = None,
     accelerator: Annotated[str, typer.Option(help="catalog id for $ and deadline budgets")] = "nvidia-h100-sxm-80gb",
-    devices: Annotated[int | None, typer.Option(help="device count for a deadline budget")] = None,
+    devices: Annotated[int | None, typer.Option(help="device count for $ and deadline budgets")] = None,
     usd_per_device_hour: Annotated[float | None, typer.Option(help="price; default: catalog market price")] = None,
+    precision: Annotated[str, typer.Option(help="training precision for $ and deadline budgets")] = "bf16",
     fit: Annotated[str, typer.Option(help="epoch2024 | hoffmann2022 | kaplan2020 | all")] = "all",
     fmt: FormatOpt = Format.table,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Compute-optimal model size and tokens for a FLOP, dollar, deadline or target-loss budget."""
+    """Compute-optimal model size and tokens for a FLOP, dollar, deadline or target-loss budget.
+
+    Dollar and deadline budgets are timed by the performance model: each fit's compute-optimal run is
+    estimated on --devices x --accelerator (as `trainsim estimate` would, scenario in the JSON output)
+    and the compute is solved for so that the run costs --usd or takes --days."""
     from simulator import scaling
 
     if sum(x is not None for x in (flops, usd, days, loss)) != 1:
         raise typer.BadParameter("give exactly one of --flops, --usd, --days, --loss")
-    kwargs: dict[str, Any] = {"flops": flops}
-    if usd is not None or days is not None:
-        acc = _catalog(catalog).accelerator(accelerator)
-        achieved = acc.efficiency.mfu.value * acc.peak_flops("bf16")
-        if usd is not None:
-            price = usd_per_device_hour or next(
-                (p.value for p in (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour) if p), None)
-            if price is None:
-                raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
-            kwargs = {"usd": usd, "usd_per_device_hour": price, "achieved_flops_per_device": achieved}
-        else:
-            if devices is None:
-                raise typer.BadParameter("--days needs --devices")
-            kwargs = {"deadline_days": days, "n_devices": devices, "achieved_flops_per_device": achieved}
     names = list(scaling.FITS) if fit == "all" else [fit]
+    if usd is not None or days is not None:
+        _budget_plan(names, usd, days, accelerator, devices, usd_per_device_hour, precision, fmt, catalog)
+        return
     rows = []
     for name in names:
         try:
             f = scaling.get_fit(name)
-            if loss is not None:  # reverse: the compute-optimal FLOPs that reach the target loss
-                kwargs = {"flops": f.compute_for_loss(loss)}
+            kwargs = {"flops": f.compute_for_loss(loss) if loss is not None else flops}
             p = scaling.plan_for_budget(f, **kwargs)
         except ValueError as exc:
             raise TrainsimError(str(exc)) from None
@@ -190,6 +183,55 @@ def plan_cmd(
         _print_table("compute-optimal allocation (C = 6 N D)", rows)
         err_console.print("note: each fit's loss is in its own paper's units (data and tokenizer differ); "
                           "compare allocations across fits, not losses", highlight=False)
+
+
+def _budget_plan(names: list[str], usd: float | None, days: float | None, accelerator: str, devices: int | None,
+                 usd_per_device_hour: float | None, precision: str, fmt: Format, catalog: Path | None) -> None:
+    """`trainsim plan --usd/--days`: each fit's compute-optimal run within the budget (simulator.budget)."""
+    from simulator import scaling
+    from simulator.budget import plan_within_budget
+
+    if devices is None:
+        raise typer.BadParameter(f"{'--usd' if usd is not None else '--days'} needs --devices (the throughput the "
+                                 "performance model gives depends on the cluster size)")
+    cat = _catalog(catalog)
+    acc = cat.accelerator(accelerator)
+    price = usd_per_device_hour or next(
+        (p.value for p in (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour) if p), None)
+    if price is None and usd is not None:
+        raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
+    rows = []
+    for name in names:
+        try:
+            f = scaling.get_fit(name)
+        except ValueError as exc:
+            raise TrainsimError(str(exc)) from None
+        r = plan_within_budget(f, accelerator=acc.id, devices=devices, usd=usd, deadline_days=days,
+                               usd_per_device_hour=price, precision=precision, catalog=cat)
+        v, p = r.estimate.values, r.plan
+        rows.append({"fit": name, "flops": p.flops, "params": p.n_params, "tokens": p.n_tokens,
+                     "tokens_per_param": p.tokens_per_param, "loss": p.loss, "model": v["model"],
+                     "model_params": v["params_total"], "accelerator": acc.id, "devices": devices,
+                     "tokens_per_s": v["tokens_per_s"], "mfu": v["mfu"], "wall_clock_days": v["wall_clock_days"],
+                     "device_hours": v["device_hours"], "cost_usd": v["cost_usd"] if price is not None else None,
+                     "budget_used": r.budget_used, "optimal_tokens": r.optimal_tokens,
+                     "efficiency_source": v["efficiency_source"], "scenario": r.scenario})
+    if fmt is Format.json:
+        _out(json.dumps(rows, indent=2))
+        return
+    flat = [{k: v for k, v in row.items() if k not in ("scenario", "efficiency_source", "accelerator", "devices",
+                                                       "model", "optimal_tokens", "budget_used")} for row in rows]
+    if fmt is Format.csv:
+        _out(_csv(flat))
+        return
+    budget = f"${usd:,.0f}" if usd is not None else f"{days:g} days"
+    _print_table(f"compute-optimal allocation within {budget} on {devices} x {acc.id} (C = 6 N D)", flat)
+    err_console.print(f"note: step time from the {rows[0]['efficiency_source']}; `trainsim estimate` of "
+                      "model.params = params, training.tokens = tokens on this cluster reproduces these figures "
+                      "(-f json gives each scenario); tokens fill the budget for the model shape found, within a "
+                      "few percent of each fit's optimal D / N", highlight=False)
+    err_console.print("note: each fit's loss is in its own paper's units (data and tokenizer differ); "
+                      "compare allocations across fits, not losses", highlight=False)
 
 
 @app.command("validate")

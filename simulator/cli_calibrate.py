@@ -123,11 +123,12 @@ def _print_profile(path: Path) -> None:
 
     prof = read_profile(path)
     rows = [{"parameter": k, "value": v} for k, v in {**prof.perf, "idle_w": prof.idle_w,
-                                                     "dynamic_w_per_tflops": prof.dynamic_w_per_tflops,
-                                                     "mfu (best measured)": prof.mfu}.items()]
+                                                     "dynamic_w_per_tflops": prof.dynamic_w_per_tflops}.items()]
     _print_table(f"profile {path} for {prof.accelerator}", rows)
     _print_table("fit quality", [{"measure": k, "value": v} for k, v in prof.quality.items()])
     err_console.print(f"source: {prof.source}", highlight=False)
+    if prof.notes:
+        err_console.print(f"notes: {prof.notes}", highlight=False)
 
 
 @calibrate_app.command("show")

@@ -1,7 +1,13 @@
-"""Efficiency parameters the time and power models use, and where they came from.
+"""Power-model parameters, calibration profiles, and where the step time came from.
 
-Three sources, most specific first: a scenario's `[efficiency] mfu`, a calibration profile
-(`[efficiency] profile = "file.toml"`, written by `trainsim calibrate fit`), the catalog prior.
+The step time always comes from the performance model (`simulator.steptime` via
+`simulator.performance`) with `PerfParams` from, most specific last: the catalog's priors, a
+calibration profile's `perf` (`[efficiency] profile = "file.toml"`, written by `trainsim calibrate
+fit`), the scenario's `[efficiency] perf`; or from `training.device_hours` when the scenario gives
+it (`time_source` names which). There is no MFU input: a measured MFU in a profile is information
+only (`quality.best_measured_mfu`).
+
+Power parameters come from a calibration profile, else the catalog prior.
 
 Power model (energy roofline, Choi et al. IPDPS 2013, FLOP term only):
     P_device = idle_w + dynamic_w_per_tflops * achieved_hardware_tflops, capped at tdp_w.
@@ -10,6 +16,7 @@ The catalog prior sets dynamic_w_per_tflops so that P reaches TDP at `hfu_at_tdp
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,31 +26,52 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hardware_catalog.schema import Accelerator
 from simulator.errors import ScenarioError
-from simulator.perf_params import check_overrides
+from simulator.perf_params import PerfParams, check_overrides
 
-# Transformer Engine FP8 end-to-end speed-up over BF16 for large GPT training; NVIDIA reports
-# 1.3-1.5x at the model level (NeMo/Megatron performance pages). Unverified here: a prior.
-FP8_SPEEDUP_OVER_BF16 = 1.3
+log = logging.getLogger(__name__)
+
+# Where an older profile's top-level `mfu` (best measured MFU) now lives: fit quality, information only.
+MEASURED_MFU_KEY = "best_measured_mfu"
 
 
 class ProfileFile(BaseModel):
     """A calibration profile (`trainsim calibrate fit`): fitted efficiency and power for one device.
 
     `perf` overrides `PerfParams` fields; `device` (catalog accelerator format) describes a device
-    the catalog does not have, e.g. the CPU a profile was measured on.
+    the catalog does not have, e.g. the CPU a profile was measured on. `quality` is information
+    (fit errors, intervals, the best measured MFU); the simulator reads no time from it.
+
+    Profiles written before the performance model had a top-level `mfu`; it still loads, moved to
+    `quality.best_measured_mfu` with a note, and the step time ignores it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: Literal[1] = 1
     accelerator: str
     source: str = Field(min_length=3)
-    mfu: float = Field(gt=0, le=1)
     idle_w: float = Field(gt=0)
     dynamic_w_per_tflops: float = Field(ge=0)
     notes: str | None = None
     perf: dict[str, float] = {}
     quality: dict[str, float | int | str] = {}
     device: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_mfu(cls, data: Any) -> Any:
+        """An older profile's top-level `mfu`: kept as information in `quality`, not used for time."""
+        if not isinstance(data, dict) or "mfu" not in data:
+            return data
+        data = dict(data)
+        mfu = data.pop("mfu")
+        quality = dict(data.get("quality") or {})
+        quality.setdefault(MEASURED_MFU_KEY, mfu)
+        data["quality"] = quality
+        note = (f"top-level mfu = {mfu} (older profile format) moved to quality.{MEASURED_MFU_KEY}: "
+                "information only, the step time comes from the performance model and `perf`")
+        data["notes"] = f"{data['notes']}; {note}" if data.get("notes") else note
+        log.info("calibration profile: %s", note)
+        return data
 
     @model_validator(mode="after")
     def _perf_keys(self) -> ProfileFile:
@@ -53,29 +81,15 @@ class ProfileFile(BaseModel):
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Resolved efficiency: MFU and the power-curve parameters.
+    """Resolved power-curve parameters (the energy roofline of the module docstring) and their source.
 
-    `mfu_bf16` is a prior or fit measured against the bf16 peak; `mfu_override` (from the
-    scenario) is MFU against the dense peak of the scenario's own precision (DESIGN sec. 2).
+    Time is not here: the step time comes from the performance model (`time_source`).
     """
 
-    mfu_bf16: float
     idle_w: float
     dynamic_w_per_tflops: float
     tdp_w: float
     source: str
-    mfu_override: float | None = None
-
-    def model_flops_per_s(self, acc: Accelerator, precision: str) -> float:
-        """Achieved model FLOP/s per device for `precision`."""
-        if self.mfu_override is not None:
-            return self.mfu_override * acc.peak_flops(precision)
-        bf16 = self.mfu_bf16 * acc.peak_flops("bf16")
-        if precision == "fp8":
-            return min(bf16 * FP8_SPEEDUP_OVER_BF16, self.mfu_bf16 * acc.peak_flops("fp8"))
-        if precision == "tf32":
-            return self.mfu_bf16 * acc.peak_flops("tf32")
-        return bf16
 
     def device_power_w(self, hardware_tflops: float) -> float:
         """Average device power (W) at an achieved hardware throughput (TFLOP/s per device)."""
@@ -98,21 +112,35 @@ def load_profile(path: str | Path) -> ProfileFile:
         raise ScenarioError(f"efficiency.profile: {p}: {loc}: {first['msg']}") from None
 
 
-def resolve_efficiency(acc: Accelerator, mfu: float | None, profile: ProfileFile | None,
-                       profile_path: str = "") -> Efficiency:
-    """Efficiency for `acc`: scenario MFU override > calibration profile > catalog prior."""
+def resolve_efficiency(acc: Accelerator, profile: ProfileFile | None = None,
+                       profile_path: str | None = "") -> Efficiency:
+    """Power parameters for `acc`: calibration profile > catalog prior."""
     tdp_w = acc.power.tdp_w.value
     idle_w = acc.power.idle_w.value
     peak_tflops = acc.peak_tflops_dense["bf16"].value
     dyn = (tdp_w - idle_w) / (peak_tflops * acc.efficiency.hfu_at_tdp.value)
-    eff = Efficiency(acc.efficiency.mfu.value, idle_w, dyn, tdp_w, f"catalog prior ({acc.id})")
+    eff = Efficiency(idle_w, dyn, tdp_w, f"catalog prior ({acc.id})")
     if profile is not None:
         if profile.accelerator != acc.id and profile.accelerator not in acc.aliases:
             raise ScenarioError(
                 f"efficiency.profile: {profile_path} was fitted on '{profile.accelerator}', "
                 f"but cluster.accelerator is '{acc.id}'"
             )
-        eff = Efficiency(profile.mfu, profile.idle_w, profile.dynamic_w_per_tflops, tdp_w, f"profile {profile_path}")
-    if mfu is not None:
-        eff = Efficiency(eff.mfu_bf16, eff.idle_w, eff.dynamic_w_per_tflops, tdp_w, "mfu from scenario", mfu)
+        eff = Efficiency(profile.idle_w, profile.dynamic_w_per_tflops, tdp_w, f"calibration profile {profile_path}")
     return eff
+
+
+def time_source(perf: PerfParams, profile: ProfileFile | None = None, profile_path: str | None = "",
+                scenario_perf: dict[str, float] | None = None, device_hours_given: bool = False) -> str:
+    """What set the step time (the `efficiency_source` output): `training.device_hours` when the
+    scenario gives it, else the performance model with its parameters, most specific first
+    (scenario `efficiency.perf`, a calibration profile's `perf`, the priors' `PerfParams.source`)."""
+    if device_hours_given:
+        return "training.device_hours"
+    layers = []
+    if scenario_perf:
+        layers.append(f"scenario efficiency.perf ({', '.join(sorted(scenario_perf))})")
+    if profile is not None and profile.perf:
+        layers.append(f"calibration profile {profile_path}")
+    layers.append(f"performance model: {perf.source}")
+    return " over ".join(layers)

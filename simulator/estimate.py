@@ -14,7 +14,7 @@ import numpy as np
 
 from hardware_catalog import Catalog, CatalogError, load_catalog
 from simulator import cost, energy, reliability
-from simulator.efficiency import load_profile, resolve_efficiency
+from simulator.efficiency import load_profile, resolve_efficiency, time_source
 from simulator.errors import ScenarioError
 from simulator.finetune import flops_per_token
 from simulator.flops import param_flops_per_token
@@ -172,7 +172,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         raise ScenarioError(f"cluster.devices: {acc.id} has no interconnect bandwidth in the catalog "
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
-    eff = resolve_efficiency(acc, scenario.efficiency.mfu, profile, profile_path or "")
+    eff = resolve_efficiency(acc, profile, profile_path or "")
     usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
     pue = dc.pue if dc.pue is not None else region.pue.value
     host_w = 0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value
@@ -183,7 +183,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         from simulator.serving import estimate_serving
 
         return estimate_serving(scenario, model, acc, region, eff, perf, usd_per_device_hour, usd_per_kwh, pue,
-                                ci, wue, host_w, assumptions)
+                                ci, wue, host_w, assumptions,
+                                time_source(perf, profile, profile_path, scenario.efficiency.perf))
 
     batch_tokens = tr.global_batch_tokens
     if batch_tokens is None:
@@ -283,7 +284,9 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         "usd_per_device_hour": price,
         "cost_usd": cost_usd,
         "water_m3": energy.water_m3(en.it_kwh, wue),
-        "efficiency_source": eff.source,
+        "efficiency_source": time_source(perf, profile, profile_path, scenario.efficiency.perf,
+                                         device_hours_given=tr.device_hours is not None),
+        "power_source": eff.source,
         "plans_evaluated": choice.search.plans_evaluated,
     }
     overhead_share = overhead_s / wall_s

@@ -1,10 +1,10 @@
 """The plan and step time of a scenario: the bridge between `estimate()` and the plan search.
 
-Without an MFU override, the step time comes from the parallelism model (`steptime.step_parts`)
-for the best plan the search finds among those the scenario allows. With `[efficiency] mfu`,
-the plan still comes from the search (it must fit in memory) but the throughput is the given MFU:
+The step time comes from the parallelism model (`steptime.step_parts`) for the best plan the
+search finds among those the scenario allows; there is no MFU input. The achieved throughput
+follows from it (DESIGN sec. 2):
 
-    tokens_per_s = devices * MFU * peak_flops / model_flops_per_token     (DESIGN sec. 2)
+    model_flops_per_s_per_device = tokens_per_step * model_flops_per_token / (devices * step_time_s)
 """
 
 from __future__ import annotations
@@ -58,10 +58,6 @@ def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: in
     tokens = batch_seqs * model.seq_len
     mfpt = flops_per_token(model, tuning)
     hw_ratio = 1 + float(recompute_flops_per_token(model, tuning, RECOMPUTE.index(plan.recompute))) / mfpt
-    if eff.mfu_override is not None:
-        model_fps = eff.model_flops_per_s(acc, precision)
-        parts = {"compute": tokens * mfpt / (devices * model_fps)}
-    else:
-        parts = res.parts.row(i)
-        model_fps = tokens * mfpt / (devices * float(res.step_time_s[i]))
+    parts = res.parts.row(i)
+    model_fps = tokens * mfpt / (devices * float(res.step_time_s[i]))
     return Choice(plan, res.memory.row(i), StepTime(parts, model_fps, model_fps * hw_ratio), res)

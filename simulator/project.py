@@ -250,7 +250,8 @@ def _stage_scenario(spec: StageSpec, prefix: str, base_dir: Path | None) -> tupl
         scenario = scenario_from_dict({"name": spec.name, **inline}, prefix)
         if base_dir is None and scenario.efficiency.profile is not None:
             raise ScenarioError(f"{prefix}: efficiency.profile: an uploaded project cannot refer to files "
-                                "(use efficiency.mfu, or run the project file with trainsim project)")
+                                "(copy the profile's fitted parameters into efficiency.perf = {...}, or run the project "
+                                "file with trainsim project)")
         return scenario, "inline"
     field_name = "scenario" if spec.scenario is not None else "base"
     path = _resolve_path(spec.scenario or spec.base or "", base_dir, prefix, field_name)

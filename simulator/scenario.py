@@ -19,7 +19,7 @@ from simulator.inference import DEFAULT_MAX_BATCH, DEFAULT_PREFILL_CHUNK_TOKENS
 from simulator.models import ModelSpec, get_preset
 from simulator.perf_params import check_overrides
 
-Precision = Literal["bf16", "fp8", "fp16", "tf32"]
+Precision = Literal["bf16", "fp8", "fp4", "fp16", "tf32"]
 PosInt = Field(default=None, gt=0)
 
 
@@ -190,11 +190,23 @@ class PricingSection(_Section):
 
 
 class EfficiencySection(_Section):
+    """Where the performance model's parameters come from (the step time always comes from the
+    model, or from `training.device_hours`; there is no MFU input)."""
+
     profile: str | None = None
-    mfu: float | None = Field(default=None, gt=0, le=1)
     # performance-model parameters (simulator/perf_params.py) set by hand, over the profile's and
     # the priors, e.g. {flash_attn_eff = 0.35} for FlashAttention-2 on an H100
     perf: dict[str, float] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mfu(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mfu" in data:
+            raise ValueError(
+                "efficiency.mfu: no longer an input (the step time comes from the performance model); "
+                "set the model's parameters with [efficiency] perf = {gemm_eff_max = ..., ...} "
+                "(or a calibration profile), or give the run's measured time as training.device_hours")
+        return data
 
     @model_validator(mode="after")
     def _perf_keys(self) -> EfficiencySection:

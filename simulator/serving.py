@@ -136,8 +136,9 @@ def _best_batch(model: ModelSpec, acc: Accelerator, tp: int, sv, perf: PerfParam
 
 def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: Efficiency, perf: PerfParams,
                      usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
-                     host_w: float, assumptions: list[str]):
-    """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate()."""
+                     host_w: float, assumptions: list[str], time_src: str = ""):
+    """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate().
+    `time_src` names what set the step times (`efficiency.time_source`)."""
     from simulator.estimate import Basis, Estimate, uncertainty_bands
 
     sv = scenario.serving
@@ -212,7 +213,8 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
         "carbon_intensity_kg_per_kwh": ci, "co2e_t": co2e_t,
         "embodied_co2e_t": energy.embodied_co2e_t(devices, emb_kg, hours, emb.lifetime_years.value),
         "usd_per_device_hour": cost_usd / device_hours, "cost_usd": cost_usd,
-        "water_m3": energy.water_m3(en.it_kwh, wue), "efficiency_source": eff.source,
+        "water_m3": energy.water_m3(en.it_kwh, wue), "efficiency_source": time_src or f"performance model: {perf.source}",
+        "power_source": eff.source,
         # serving figures
         "tp": tp, "batch": batch, "replicas": replicas, "devices_needed": devices_needed,
         "utilisation": utilisation, "capacity_tokens_per_s": capacity,

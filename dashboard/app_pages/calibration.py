@@ -19,6 +19,7 @@ from calibrate.profile import build_profile, dumps, write_profile
 from calibrate.records import RECORDS_FILE, RunRecord, load_records
 from dashboard import charts_model
 from dashboard.data import plain
+from simulator.efficiency import MEASURED_MFU_KEY
 
 UPLOADS = "cal_uploads"  # list of (file_id, file name, text) in st.session_state
 from dashboard.data import PROFILE_KEY  # noqa: E402  (read by the Planner)
@@ -125,9 +126,10 @@ def profile_section(report: FitReport, records: list[RunRecord], origins: list[s
     except (MeasurementError, ValueError) as exc:
         st.error(plain(f"The fit cannot be written as a profile: {exc}"))
         return
+    mfu = profile["quality"].get(MEASURED_MFU_KEY)
     st.caption(f"Applies to accelerator `{profile['accelerator']}`"
                + (" (this measured device, carried inside the profile)" if "device" in profile else "")
-               + f"; MFU {profile['mfu']:.1%} (best measured). {profile['notes']}.")
+               + (f"; best measured MFU {mfu:.1%} (information only)" if mfu else "") + f". {profile['notes']}.")
     c = st.columns(2)
     if c[0].button("Use this profile in the planner", key="cal_use", type="primary"):
         path = Path(tempfile.mkdtemp(prefix="trainsim-profile-")) / "profile.toml"

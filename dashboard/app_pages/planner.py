@@ -208,7 +208,7 @@ def show_estimate(est, scenario) -> None:
     v = est.values
     st.divider()
     st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {v['tokens'] / 1e12:.2f}T tokens) on "
-               f"{v['devices']:,} x {v['accelerator']} in {v['region']}; power and efficiency parameters: {v['efficiency_source']}")
+               f"{v['devices']:,} x {v['accelerator']} in {v['region']}; step time: {v['efficiency_source']}; power: {v['power_source']}")
     m = st.columns(4)
     m[0].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
     m[1].metric("Cost", f"${v['cost_usd'] / 1e6:,.2f} M")

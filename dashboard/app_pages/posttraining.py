@@ -87,7 +87,7 @@ def show_estimate(est, scenario) -> None:
     st.caption(f"{rl.algorithm.upper()} on {v['model']} ({v['params_total'] / 1e9:.1f}B parameters), "
                f"{v['devices']:,} x {v['accelerator']} in {v['region']}: {v['rlhf_sequences']:,.0f} sequences of "
                f"{seq:,} tokens x {rl.epochs} epoch{'s' * (rl.epochs != 1)} = {v['tokens'] / 1e9:,.2f} B trained "
-               f"tokens. Power and efficiency: {v['efficiency_source']}")
+               f"tokens. Step time: {v['efficiency_source']}; power: {v['power_source']}")
     m = st.columns(4)
     m[0].metric("Wall clock", widgets.duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
                 f"goodput {v['goodput']:.1%} (checkpoints and failures)")

@@ -99,7 +99,7 @@ def show_estimate(est, scenario, cat) -> None:
     st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {sv.dtype} weights, {sv.kv_dtype} KV cache) "
                f"on {v['devices']:,} x {v['accelerator']} in {v['region']}: {v['replicas']:,} replicas of TP "
                f"{v['tp']}, batch {v['batch']} each; {traffic} for {sv.months:g} month{'s' * (sv.months != 1)} = "
-               f"{v['output_mtok']:,.0f} M output tokens. Power and efficiency: {v['efficiency_source']}")
+               f"{v['output_mtok']:,.0f} M output tokens. Step time: {v['efficiency_source']}; power: {v['power_source']}")
     m = st.columns(5)
     m[0].metric("Devices needed", f"{v['devices_needed']:,} of {v['devices']:,}",
                 help=f"whole replicas of TP {v['tp']} for the traffic's peak")

@@ -31,7 +31,8 @@ def main() -> None:
     st.title("Validation against published runs")
     st.caption("Each published run (paper, model card or benchmark) becomes a scenario; its reported figures are "
                "compared with the simulator's prediction. Error = (predicted - reported) / reported. "
-               "`reported throughput` checks use the run's own MFU (FLOP and time arithmetic only); "
+               "`reported throughput (arithmetic)` checks are round-trips, not predictions: our FLOPs divided by the "
+               "run's own MFU (they test the FLOP convention and time arithmetic; the summary lists them last); "
                "`default model` and `parallelism model` checks use the simulator's efficiency model; "
                "throughput rows marked 'fitted' in the note were used to fit the GEMM ceiling.")
     items = checks()

@@ -90,7 +90,7 @@ def test_calibration_profile_applies_to_its_accelerator(app, tmp_path):
     """A profile chosen on the Calibration page changes the planner's numbers for its accelerator."""
     prof = tmp_path / "h100.toml"
     prof.write_text('schema_version = 1\naccelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\n'
-                    'mfu = 0.5\nidle_w = 100.0\ndynamic_w_per_tflops = 0.5\n\n[perf]\ngemm_eff_max = 0.5\n')
+                    'idle_w = 100.0\ndynamic_w_per_tflops = 0.5\n\n[perf]\ngemm_eff_max = 0.5\n')
     at = app.run()
     base = metric(at, "Wall clock")
     at.session_state["profile_path"] = str(prof)

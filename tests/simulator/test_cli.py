@@ -75,6 +75,7 @@ def test_table_output():
     (GOOD + "\n[datacenter]\nregion = \"XX\"\n", "datacenter.region: unknown region"),
     (GOOD + "\n[parallelism]\ntp = 3\npp = 1\n", "parallelism.tp: 3 does not divide"),
     (GOOD.replace("[model]", "[model\n"), "not valid TOML"),
+    (GOOD + "\n[efficiency]\nmfu = 0.4\n", "efficiency.mfu: no longer an input"),
 ])
 def test_bad_scenario_one_line_error(tmp_path, text, expected):
     p = write(tmp_path, text)
@@ -109,6 +110,33 @@ def test_plan_command_json():
     row = json.loads(r.stdout)[0]
     assert row["params"] == pytest.approx(70e9, rel=0.05)  # Hoffmann 2022: Chinchilla 70B / 1.4T
     assert row["tokens"] == pytest.approx(1.4e12, rel=0.08)
+
+
+@pytest.mark.parametrize("budget, measure", [(("--days", "20"), "wall_clock_days"),
+                                             (("--usd", "1e6", "--usd-per-device-hour", "2.5"), "cost_usd")])
+def test_plan_budget_agrees_with_trainsim_estimate(tmp_path, budget, measure):
+    """`plan --days/--usd` times the compute-optimal run with the performance model: `trainsim estimate`
+    of the scenario it reports gives the same tokens/s and days, and the run meets the budget."""
+    from simulator import scenario_from_dict
+
+    r = run("plan", *budget, "--devices", "256", "--fit", "epoch2024", "-f", "json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["scenario"]["model"] == {"params": row["params"]} and row["scenario"]["training"]["tokens"] == row["tokens"]
+    p = write(tmp_path, scenario_from_dict(row["scenario"]).to_toml())
+    r = run("estimate", p, "-f", "json")
+    assert r.exit_code == 0, r.output
+    est = json.loads(r.stdout)
+    for key in ("tokens_per_s", "wall_clock_days", "mfu", "device_hours"):
+        assert row[key] == pytest.approx(est[key], rel=1e-9), key
+    assert row["efficiency_source"] == est["efficiency_source"]
+    assert row[measure] == pytest.approx(float(budget[1]), rel=1e-9)
+    assert row["tokens"] == pytest.approx(row["optimal_tokens"], rel=0.1)  # within a few % of the fit's D / N
+
+
+def test_plan_usd_needs_devices():
+    r = run("plan", "--usd", "1e6")
+    assert r.exit_code == 2 and "--devices" in r.output
 
 
 def test_plan_command_needs_one_budget():
@@ -171,7 +199,7 @@ def test_validate_command_reports_rows_and_summary():
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     quantities = {(s["quantity"], s["method"]) for s in d["summary"]}
-    assert ("energy_mwh", "tdp convention") in quantities and ("device_hours", "reported throughput") in quantities
+    assert ("energy_mwh", "tdp convention") in quantities and ("device_hours", "reported throughput (arithmetic)") in quantities
     assert len(d["rows"]) >= 40
 
 

@@ -41,26 +41,77 @@ def test_examples_have_all_contract_keys_finite(path):
 
 
 def test_hand_computed_chain_h100():
-    """Time, device-hours, energy and cost of a fixed plan, recomputed by hand from the catalog."""
+    """Throughput, device-hours, energy and cost of a fixed plan, recomputed by hand from the
+    performance model's step time and the catalog."""
     sc = base(parallelism={"tp": 2, "pp": 1, "zero": 1, "recompute": "none"},
-              reliability={"failures_per_device_hour": 0.0}, efficiency={"mfu": 0.5},
-              pricing={"usd_per_device_hour": 3.0})
+              reliability={"failures_per_device_hour": 0.0}, pricing={"usd_per_device_hour": 3.0})
     e = estimate(sc, CAT)
     h100 = CAT.accelerator("nvidia-h100-sxm-80gb")
     n_matmul = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 128256 * 4096
     flops_per_token = 6 * n_matmul + 12 * 32 * 4096 * 8192
     assert e.model_flops_per_token == flops_per_token
-    tokens_per_s = 256 * 0.5 * 989.4e12 / flops_per_token
+    assert e.step_time_s == pytest.approx(sum(r["seconds"] for r in e.breakdown) / (1e12 / (4 * 1024 * 1024)))
+    tokens_per_s = 4 * 1024 * 1024 / e.step_time_s
     assert e.tokens_per_s == pytest.approx(tokens_per_s)
+    assert e.mfu == pytest.approx(tokens_per_s * flops_per_token / (256 * 989.4e12))
+    assert e.hardware_tflops_per_device == pytest.approx(e.model_tflops_per_device)  # no recomputation
     hours = 1e12 / tokens_per_s / 3600
     assert e.device_hours == pytest.approx(256 * hours)
     assert e.cost_usd == pytest.approx(256 * hours * 3.0)
-    power = min(700, 90 + (700 - 90) / (989.4 * h100.efficiency.hfu_at_tdp.value) * 0.5 * 989.4)
+    tflops = tokens_per_s * flops_per_token / 256 / 1e12
+    power = min(700, 90 + (700 - 90) / (989.4 * h100.efficiency.hfu_at_tdp.value) * tflops)
     it_kwh = 256 * (power + h100.node.host_power_w_per_device.value) * hours / 1e3
     assert e.energy_it_mwh == pytest.approx(it_kwh / 1e3)
     assert e.energy_mwh == pytest.approx(1.2 * it_kwh / 1e3)
     ci = CAT.region("US").carbon_intensity_kg_per_kwh.value
     assert e.co2e_t == pytest.approx(1.2 * it_kwh * ci / 1e3)
+
+
+def test_efficiency_mfu_is_refused_and_says_what_to_use():
+    """The MFU override is gone: the step time comes from the performance model."""
+    with pytest.raises(ScenarioError, match=r"efficiency\.mfu: no longer an input") as info:
+        base(efficiency={"mfu": 0.5})
+    msg = str(info.value)
+    assert "[efficiency] perf" in msg and "training.device_hours" in msg
+    assert "Value error" not in msg and "efficiency: efficiency." not in msg
+
+
+def test_efficiency_source_names_what_set_the_step_time(tmp_path):
+    from simulator.perf_params import perf_params_for
+
+    prior = perf_params_for(CAT.accelerator("nvidia-h100-sxm-80gb")).source
+    e = estimate(base(), CAT)
+    assert e.efficiency_source == f"performance model: {prior}"
+    assert e.power_source == "catalog prior (nvidia-h100-sxm-80gb)"
+    e = estimate(base(efficiency={"perf": {"flash_attn_eff": 0.35}}), CAT)
+    assert e.efficiency_source.startswith("scenario efficiency.perf (flash_attn_eff)")
+    prof = tmp_path / "h100.toml"
+    prof.write_text('accelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\nidle_w = 100.0\n'
+                    'dynamic_w_per_tflops = 0.6\n[perf]\nmem_bw_eff = 0.8\n')
+    e = estimate(base(efficiency={"profile": str(prof)}), CAT)
+    assert e.efficiency_source == f"calibration profile {prof} over performance model: {prior}"
+    assert e.power_source == f"calibration profile {prof}"
+    e = estimate(base(training={"device_hours": 1e5}), CAT)
+    assert e.efficiency_source == "training.device_hours"
+    assert e.device_hours == pytest.approx(1e5)
+
+
+def test_old_profile_with_top_level_mfu_loads_and_the_mfu_is_not_used(tmp_path):
+    """Profiles written before the performance model carried `mfu`: it loads, moved to quality as
+    information, with a note; the step time is the same as without it."""
+    from simulator.efficiency import load_profile
+
+    text = ('accelerator = "nvidia-h100-sxm-80gb"\nsource = "old profile"\nidle_w = 100.0\n'
+            'dynamic_w_per_tflops = 0.6\n[perf]\nmem_bw_eff = 0.8\n')
+    old, new = tmp_path / "old.toml", tmp_path / "new.toml"
+    old.write_text("mfu = 0.05\n" + text)
+    new.write_text(text)
+    prof = load_profile(old)
+    assert prof.quality["best_measured_mfu"] == 0.05
+    assert "information only" in prof.notes and not hasattr(prof, "mfu")
+    a = estimate(base(efficiency={"profile": str(old)}), CAT)
+    b = estimate(base(efficiency={"profile": str(new)}), CAT)
+    assert a.step_time_s == b.step_time_s and a.mfu == b.mfu
 
 
 def test_tdp_convention_reproduces_llama65b_table15():

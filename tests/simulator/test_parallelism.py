@@ -212,7 +212,7 @@ def test_vectorised_equals_one_plan_at_a_time(seed):
 # --- search ----------------------------------------------------------------------------------
 def test_search_best_and_pareto():
     m = get_preset("llama3-70b")
-    res = search_plans(m, H100, 512, 512, "bf16", P, resolve_efficiency(H100, None, None))
+    res = search_plans(m, H100, 512, 512, "bf16", P, resolve_efficiency(H100))
     assert len(res) > 0 and res.plans_evaluated >= len(res)
     assert np.all(res.memory.total_gb <= 80)
     best = res.order("time")[0]
@@ -227,7 +227,7 @@ def test_search_best_and_pareto():
 
 def test_search_405b_16k_h100_full_space():
     m = get_preset("llama3-405b")
-    res = search_plans(m, H100, 16384, 2048, "bf16", P, resolve_efficiency(H100, None, None))
+    res = search_plans(m, H100, 16384, 2048, "bf16", P, resolve_efficiency(H100))
     assert res.plans_evaluated > 10_000 and len(res) > 0
     i = res.order("time")[0]
     mfu = 2048 * 8192 * 6 * m.matmul_params_active() / (16384 * 989.4e12 * res.step_time_s[i])
@@ -244,7 +244,7 @@ def test_goodput_about_90pct_at_one_failure_per_3h():
 
 def test_cost_objective_prices_time_and_energy():
     m = get_preset("llama3-8b")
-    eff = resolve_efficiency(H100, None, None)
+    eff = resolve_efficiency(H100)
     cloud = search_plans(m, H100, 64, 256, "bf16", P, eff, rates=(2.0, 0.0, 0.0))
     i = cloud.order("cost")[0]
     assert cloud.step_time_s[i] == cloud.step_time_s.min()  # rental cost is proportional to time

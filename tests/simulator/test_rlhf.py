@@ -120,14 +120,14 @@ def test_too_small_cluster_says_why():
     with pytest.raises(InfeasiblePlanError, match="no plan fits in 80 GB .*over by"):
         estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {},
                                      "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 1},
-                                     "rlhf": {"prompts": 100}, "efficiency": {"mfu": 0.4}}))
+                                     "rlhf": {"prompts": 100}}))
 
 
 def test_rollouts_use_the_calibration_profile(tmp_path):
     # A profile whose measured HBM efficiency is half the prior's 0.9: memory-bound decode slows
     # by close to 2x (the NCCL latency and kernel gaps do not change), the policy update much less.
     prof = tmp_path / "h100.toml"
-    prof.write_text('accelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\nmfu = 0.4\nidle_w = 100.0\n'
+    prof.write_text('accelerator = "nvidia-h100-sxm-80gb"\nsource = "test profile"\nidle_w = 100.0\n'
                     'dynamic_w_per_tflops = 0.6\n[perf]\nmem_bw_eff = 0.45\n')
 
     def run(profile=None):

@@ -27,6 +27,13 @@ distributed optimizer -> 1, DDP -> 0; recompute none unless stated (MaxText rema
 minimal / save_dot_* / custom -> selective); dp = devices / (tp * pp * cp). Every source is from 2023
 or later, so `overlap_comm` is True. Fine-tuning rows (LoRA, packed SFT with per-document attention,
 unpacked full fine-tuning) are kept but unusable: they are not the pre-training step the simulator times.
+
+Fields a row's own table does not print but a file the source links or runs states are supplied by
+`SUPPLEMENTS` (CSV cells filled, recipe keys appended to the notes), each with its file and commit in
+`assumptions`; `SUPPLEMENTS` also pins a precise reason on rows that stay unusable. `cp_comm` is how
+context parallelism exchanges K/V: "p2p" (Megatron-Core / NeMo ring attention, the default) unless
+the source states all-gather (Llama 3, Dubey et al. 2024 sec. 3.3.2: "our CP implementation adopts an
+all-gather based method where we first all-gather the key (K) and value (V) tensors").
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class PublicRow:
     usable: bool
     reason: str
     assumptions: tuple[str, ...] = ()
+    cp_comm: str = "p2p"  # "p2p" (ring) | "all_gather" (simulator.steptime / memory spelling)
 
 
 @dataclass(frozen=True)
@@ -337,7 +345,8 @@ def _recompute(r: dict, assumptions: list[str]) -> str:
 
 def _no_plan_reason(r: dict) -> str:
     if r["source"].startswith("mlcommons"):
-        return "no plan: MLPerf publishes time-to-train only"
+        return ("no plan: MLPerf result logs give the global batch and gradient-accumulation steps, not TP/PP/DP "
+                "or step times (mlperf_training_extracted.jsonl); tokens/s spans the whole run, evals included")
     if "without CP" in r["notes"]:
         return "no plan: best configuration without CP not printed"
     if "tpu-recipes" in r["notes"]:
@@ -345,16 +354,18 @@ def _no_plan_reason(r: dict) -> str:
     return "no plan: parallel layout not stated"
 
 
-def _maxtext_recipe(r: dict, devices: int) -> tuple[int, int, int] | str | None:
-    """(tp, dp, per-device batch) from a MaxText recipe quoted in the notes."""
+def _maxtext_recipe(r: dict, devices: int) -> tuple[int, int, int, int] | str | None:
+    """(tp, dp, ep, per-device batch) from a MaxText recipe quoted in the notes. MaxText's expert axis
+    also shards the batch, so the data-parallel ranks are fsdp x expert x dcn (ep inside dp)."""
     pdbs = _note(r, "per_device_batch_size")
     if pdbs is None:
         return None
     tp, fsdp, dcn = _note(r, "ici_tp") or 1, _note(r, "ici_fsdp") or -1, _note(r, "dcn_fsdp") or 1
-    dp = devices // tp if fsdp == -1 else fsdp * dcn
+    ep = _note(r, "ici_ep") or 1
+    dp = devices // tp if fsdp == -1 else fsdp * ep * dcn
     if tp * dp != devices:
         return f"no plan: linked recipe is for {tp * dp} chips, the row for {devices}"
-    return tp, dp, pdbs
+    return tp, dp, ep, pdbs
 
 
 def _plan(r: dict, fw: str, spec: ModelSpec | None, devices: int, assumptions: list[str]
@@ -366,7 +377,7 @@ def _plan(r: dict, fw: str, spec: ModelSpec | None, devices: int, assumptions: l
     if isinstance(recipe, str):
         return None, gbs, recipe
     if recipe:
-        par["tp"], par["dp"], gbs = recipe[0], recipe[1], recipe[2] * devices
+        par["tp"], par["dp"], par["ep"], gbs = recipe[0], recipe[1], recipe[2], recipe[3] * devices
         unverified = " (its mapping to this row is marked unverified)" if "not verified" in r["notes"] else ""
         assumptions.append(f"plan from the MaxText recipe quoted in the notes{unverified}")
     if (r["source"].startswith("mlcommons") or "without CP" in r["notes"]
@@ -395,10 +406,113 @@ def _plan(r: dict, fw: str, spec: ModelSpec | None, devices: int, assumptions: l
     plan = Plan(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, microbatch=mb, zero=_zero(r["zero_or_fsdp"], fw, assumptions),
                 recompute=_recompute(r, assumptions), interleave=_note(r, "VP") or _note(r, "VPP") or 1,
                 sequence_parallel=tp > 1)
+    if not reason and r["table"] == _B200_LONG_SEQ and plan.devices * 4 == devices:
+        reason = _B200_GAP.format(plan=plan.devices, devices=devices)
     if not reason and spec is not None and gbs:
         problems = plan_problems(plan, spec, devices, gbs)
         reason = f"plan fails simulator checks: {'; '.join(problems)}" if problems else ""
     return plan, gbs, reason
+
+
+# --- supplements: what a row's table omits but a file the source links or runs states -----------
+@dataclass(frozen=True)
+class Supplement:
+    """For one (table, model): where the values come from (`evidence`, kept in `assumptions`), CSV
+    cells to fill (only empty ones), recipe keys appended to the notes (read by `_maxtext_recipe` /
+    `_recompute`), and a precise reason for a row that stays unusable (`gap`, replacing the generic one)."""
+
+    evidence: str = ""
+    cells: tuple[tuple[str, str], ...] = ()
+    notes: str = ""
+    gap: str = ""
+
+
+_V4_HEADS = ("heads {h} (MHA): MaxText/configs/v4/{size}b.sh sets base_num_heads={h} (an early version, '{comment}'; "
+             "base_num_query_heads={h} base_num_kv_heads={h} in AI-Hypercomputer/maxtext @{commit}); the key list "
+             "transcribed from the .sh @76bd53b0f (maxtext_configs_at_76bd53b0f.txt) shows no heads key; with {h} "
+             "heads of 256 the model has {params} parameters, the README's '{size}B' (base.yml's default 8 heads: "
+             "{params8})")
+_QWEN_PRIMUS = ("seq_len 4096: Primus default, examples/megatron/configs/MI355X/qwen3_235B_A22B-BF16-pretrain.yaml "
+                "@05b350b3 (seq_length: ${PRIMUS_SEQ_LENGTH:4096}); the blog prints none. Cross-check: printed TFLOPS "
+                "/ tokens/s = 148.0 GFLOP per token on every row = Megatron-LM's current num_floating_point_operations "
+                "(core attention causal-halved) for Qwen3-235B-A22B at s = 4096 (148.03)")
+_QWEN_TABLE = "Primus-pipeline experiments: Qwen 235B verification (MI355, 4 nodes, PP4, EP8)"
+_TIERING = "Optimized models tiering: "
+_MOE_DROPPED = ("; MaxText dropping MoE (sparse_matmul=False, megablox=False, capacity_factor=1.25): one-hot "
+                "dispatch/combine einsums and expert GEMMs padded to 1.25x the routed tokens, not in the simulator's "
+                "MoE cost")
+SUPPLEMENTS: dict[tuple[str, str], Supplement] = {
+    ("High Performance Model Configs on TPU v4: 22B model", "MaxText synthetic 22B"): Supplement(
+        _V4_HEADS.format(size=22, h=24, comment="# 158TFLOP/s, 22B params", commit="232369cc",
+                         params="21.9B", params8="17.1B"),
+        cells=(("heads", "24"), ("kv_heads", "24"))),
+    ("High Performance Model Configs on TPU v4: 52B model", "MaxText synthetic 52B"): Supplement(
+        _V4_HEADS.format(size=52, h=32, comment="# achieves 162 TFLOP/s, 52B", commit="0a18c20f",
+                         params="51.9B", params8="42.3B"),
+        cells=(("heads", "32"), ("kv_heads", "32"))),
+    (_TIERING + "TPU v6e (Trillium) Gold", "Llama 3.1 8B"): Supplement(
+        "plan from the linked recipe AI-Hypercomputer/tpu-recipes training/trillium/Llama3.1-8B-MaxText/v6e-256/"
+        "README.md @a9e09290 (llama3_1_8b_8192, MaxText tpu-recipes-v0.1.4): per_device_batch_size=4, "
+        "ici_fsdp_parallelism=-1, remat_policy=custom with offload; its log line 'Tokens/s/device: 7207.336, "
+        "total_weights: 8388608' (= 256 x 4 x 8192) matches the table's 7,207",
+        notes="per_device_batch_size=4 ici_fsdp=-1 remat custom (offload)"),
+    (_TIERING + "TPU v6e (Trillium) Silver", "Mixtral 8X7B"): Supplement(
+        "plan from the linked recipe AI-Hypercomputer/tpu-recipes training/trillium/Mixtral-8x7B-MaxText/README.md "
+        "@e008533b (mixtral_8x7b_dropped, MaxText tpu-recipes-v0.1.2): per_device_batch_size=12, "
+        "ici_fsdp_parallelism=-1 (no expert parallelism), remat_policy=custom with offload; its sample log shows "
+        "3,645 tokens/s/device (total_weights 12582912 = 256 x 12 x 4096), the table 3,899: same recipe, another "
+        "software version" + _MOE_DROPPED,
+        notes="per_device_batch_size=12 ici_fsdp=-1 remat custom (offload)"),
+    (_TIERING + "TPU v6e (Trillium) Silver", "Mixtral 8X22B"): Supplement(
+        "plan from the linked recipe AI-Hypercomputer/tpu-recipes training/trillium/Mixtral-8x22B-MaxText "
+        "(README.md and cluster_toolkit/run_recipe.sh @03fb496c, mixtral_8x22b_dropped): per_device_batch_size=8, "
+        "ici_fsdp_parallelism=64, ici_expert_parallelism=4, remat_policy=custom with offload; its log line "
+        "'Tokens/s/device: 1326.307, total_weights: 8388608' (= 256 x 8 x 4096) matches the table's 1,326"
+        + _MOE_DROPPED,
+        notes="per_device_batch_size=8 ici_fsdp=64 ici_ep=4 remat custom (offload)"),
+    (_TIERING + "TPU v6e (Trillium) Gold", "Llama 2 70B"): Supplement(gap=(
+        "no plan: the linked recipe (tpu-recipes training/trillium/Llama2-70B-MaxText/README.md @9e458c71, "
+        "llama2_70b_4096_sc) says per_device_batch_size=3 but its own log line has total_weights 2,097,152 "
+        "= 256 x 2 x 4096 tokens per step; the batch of the tabulated run is not known")),
+    (_TIERING + "TPU v5p Silver", "Mixtral 8X7B"): Supplement(gap=(
+        "no plan: the linked recipe (tpu-recipes training/v5p/Mixtral-8X7B-Maxtext, cluster_toolkit/run_recipe.sh: "
+        "per_device_batch_size=36, topology 4x4x4) is for 64 chips (v5p-128), the row for 256")),
+    (_QWEN_TABLE, "Qwen3-235B-A22B"): Supplement(
+        _QWEN_PRIMUS, cells=(("seq_len", "4096"),),
+        gap=("no plan: micro-batch and global batch not stated (the Primus config's global_batch_size 8192 is "
+             "marked '# 32nodes', this run used 4 nodes); with pp = 4 the pipeline bubble depends on them")),
+    ("Validation: Projected vs. Measured Results / MI355X - MoE Models (Mixtral 8x22B)", "Mixtral 8x22B"): Supplement(
+        gap=("no global batch: with pp = 4 the pipeline bubble depends on it; the table prints only Batch 2 (the "
+             "micro-batch), and Primus's MI355X mixtral_8x22B_v0.1-BF16-pretrain.yaml (global_batch_size 128) is "
+             "not stated to be the 8-node run's")),
+    ("Primus-pipeline experiments: llama2 7B verification (MI300, 1 node, PP8)", "Llama2-7B"): Supplement(gap=(
+        "no model shape: seq_len not stated, and the printed TFLOPS / tokens/s (23.4 GFLOP per token on every row) "
+        "is below the 39.6 GFLOP per token the Megatron count gives the 32-layer Llama2-7B before any attention "
+        "term: the run's model is not the one the row names")),
+}
+_B200_LONG_SEQ = "Long Sequence Performance: LLAMA3-8B (FP8) - B200"
+_B200_GAP = ("plan inconsistent in source: printed TP x PP x DP x CP = {plan} is a quarter of the {devices} GPUs "
+             "(every B200 row of performance_long_sequence.md @8cfedd72; the file does not say where the factor 4 "
+             "goes, and another stored version of it prints '# of GPUs' = TP x CP x DP with the same TFLOPS/GPU)")
+
+
+def _supplemented(r: dict) -> tuple[dict, Supplement | None]:
+    """The row with its `SUPPLEMENTS` entry applied (empty cells filled, recipe keys appended to notes)."""
+    sup = SUPPLEMENTS.get((r["table"], r["model"]))
+    if sup is None:
+        return r, None
+    r = dict(r)
+    for col, value in sup.cells:
+        if not r[col]:
+            r[col] = value
+    if sup.notes:
+        r["notes"] = f"{r['notes']}; {sup.notes}"
+    return r, sup
+
+
+def _cp_comm(r: dict) -> str:
+    """Llama 3 states all-gather CP (sec. 3.3.2); Megatron-Core / NeMo / Primus default to p2p ring."""
+    return "all_gather" if r["source"].startswith("Llama 3 Herd") else "p2p"
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -442,6 +556,9 @@ def _tokens(r: dict, spec: ModelSpec | None, acc: str | None, precision: str, ca
 
 def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
     notes: list[str] = []
+    r, sup = _supplemented(r)
+    if sup is not None and sup.evidence:
+        notes.append(sup.evidence)
     acc, family = _accelerator(r["accelerator"], catalog)
     base = dict(row=i, source=r["source"], table=r["table"], model_name=r["model"], family=family,
                 accelerator_id=acc, devices=_int(r["devices"]) or 0, precision=_precision(r["precision"], notes),
@@ -456,9 +573,12 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
     spec, spec_reason = _spec(r, notes)
     plan, gbs, plan_reason = _plan(r, fw, spec, base["devices"], notes)
     tokens, measured_from = _tokens(r, spec, acc, base["precision"], catalog)
+    if _cp_comm(r) == "all_gather" and plan is not None and plan.cp > 1:
+        notes.append("context parallelism all-gathers K/V (Llama 3 sec. 3.3.2), not Megatron's p2p ring")
     checks = (
         (r["source"] in EXCLUDED_SOURCES, EXCLUDED_SOURCES.get(r["source"], "")),
         (True, _fine_tuning_reason(r)),
+        (sup is not None, sup.gap if sup else ""),
         (spec is None, spec_reason),
         (tokens is None, "no tokens/s: no throughput figure convertible in the source's FLOP convention"),
         (acc is None, f"accelerator not in catalog: {r['accelerator']}"),
@@ -469,7 +589,7 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
                      global_batch_seqs=gbs, seq_len=_int(r["seq_len"]) or (spec.seq_len if spec else None),
                      plan=plan, framework=fw, overlap_comm=True, tokens_per_s_per_device=tokens,
                      measured_from=measured_from, usable=not reason, reason=reason,
-                     assumptions=tuple(dict.fromkeys(notes)))
+                     assumptions=tuple(dict.fromkeys(notes)), cp_comm=_cp_comm(r))
 
 
 def load_public_rows(path: str | Path | None = None, catalog: Catalog | None = None) -> list[PublicRow]:

@@ -136,15 +136,20 @@ def test_derived_values_parse_and_say_so():
 
 
 @pytest.mark.parametrize("row, reason", [
-    (382, "no plan: MLPerf publishes time-to-train only"),
+    (382, "no plan: MLPerf result logs give the global batch and gradient-accumulation steps, not TP/PP/DP"),
     (393, "fine-tuning (LoRA)"),
     (228, "fine-tuning (SFT)"),
     (467, "whole-run average"),
     (361, "preliminary issue-thread numbers"),
     (503, "kernel measurement"),
-    (278, "no model shape: heads"),
+    (332, "no model shape: vocab, seq_len not stated"),
     (235, "no plan: best configuration without CP not printed"),
-    (234, "plan fails simulator checks: parallelism: tp*pp*cp*dp = 1*1*1*2 = 2"),
+    (234, "plan inconsistent in source: printed TP x PP x DP x CP = 2 is a quarter of the 8 GPUs"),
+    (248, "plan inconsistent in source: printed TP x PP x DP x CP = 256 is a quarter of the 1024 GPUs"),
+    (324, "no plan: the linked recipe (tpu-recipes training/trillium/Llama2-70B-MaxText"),
+    (327, "no plan: linked recipe is for 512 chips, the row for 256"),
+    (331, "no plan: the linked recipe (tpu-recipes training/v5p/Mixtral-8X7B-Maxtext"),
+    (345, "no global batch"),
 ])
 def test_unusable_rows_say_why(row, reason):
     assert not ROWS[row].usable and ROWS[row].reason.startswith(reason)
@@ -164,8 +169,137 @@ def test_every_row_is_usable_or_has_a_reason():
 
 def test_usable_rows_cover_the_main_families():
     usable = Counter(r.family for r in ROWS if r.usable)
-    for family in ("H100", "A100", "TPU v5e", "TPU v5p", "MI325X"):
+    for family in ("H100", "A100", "TPU v5e", "TPU v5p", "MI325X", "TPU v4", "TPU v6e"):
         assert usable[family] > 0, family
+
+
+def test_usable_rows_per_family_and_kind():
+    """Where the published material supports a plan, shape and throughput; every other family's rows
+    stay unusable with a reason (MI300X, MI355X, B200, H200, Gaudi: see the tests below)."""
+    usable = Counter((r.family, r.kind) for r in ROWS if r.usable)
+    assert usable == {("A100", "dense"): 155, ("H100", "dense"): 110, ("TPU v5e", "dense"): 24,
+                      ("TPU v5p", "dense"): 17, ("MI325X", "dense"): 6, ("TPU v4", "dense"): 6,
+                      ("TPU v6e", "dense"): 2, ("TPU v6e", "moe"): 2}
+    assert sum(usable.values()) == 322
+
+
+def test_maxtext_v4_22b_heads_from_the_v4_script():
+    """README (maxtext_tpu_readmes.md, v4/README.md @e591f30c): '| 1x v4-128   | 156              | 56.7% |'.
+    Shape: base.yml @76bd53b0f (maxtext_configs_at_76bd53b0f.txt) 'head_dim: 256', 'vocab_size: 32_768',
+    'mlp_activations: ["relu"]'; 22b.sh 'base_emb_dim=6144 base_mlp_dim=24576 base_num_decoder_layers=48';
+    heads: MaxText/configs/v4/22b.sh 'base_num_heads=24' ('# 158TFLOP/s, 22B params'), later
+    'base_num_kv_heads=24 base_num_query_heads=24' (AI-Hypercomputer/maxtext @232369cc)."""
+    r = ROWS[278]
+    assert (r.model_name, r.family, r.devices, r.usable) == ("MaxText synthetic 22B", "TPU v4", 64, True)
+    assert (r.spec.layers, r.spec.d_model, r.spec.heads, r.spec.kv_heads, r.spec.hd, r.spec.ffn_dim,
+            r.spec.vocab, r.spec.seq_len) == (48, 6144, 24, 24, 256, 24576, 32768, 2048)
+    # N = 48 * (4*6144*6144 + 2*6144*24576 + 2*6144) + 6144 + 32768*6144: the README's "22B" (8 heads: 17.1B)
+    n_params = 48 * (4 * 6144 * 6144 + 2 * 6144 * 24576 + 2 * 6144) + 6144 + 32768 * 6144
+    assert n_params == 21_945_194_496 == r.spec.params_total()
+    flops_per_token = 6 * n_params + 12 * 24 * 48 * 256 * 2048 / 2  # 135,295,045,632 (MaxText @76bd53b0f)
+    assert r.tokens_per_s_per_device == pytest.approx(156e12 / flops_per_token)  # 1,153 tokens/s per chip
+    # 22b.sh @76bd53b0f: 'ici_fsdp_parallelism=64 per_device_batch_size=16 remat_policy=full'
+    assert r.plan == Plan(tp=1, pp=1, cp=1, ep=1, dp=64, microbatch=16, zero=3, recompute="full", interleave=1,
+                          sequence_parallel=False)
+    assert r.global_batch_seqs == 1024 and any("base_num_heads=24" in a for a in r.assumptions)
+    # '| 8x v4-128   | 146              | 53.2% |': 8 slices of 64 chips, FSDP within, DP across
+    r8 = ROWS[281]
+    assert (r8.devices, r8.plan.dp, r8.global_batch_seqs) == (512, 512, 8192)
+    assert r8.tokens_per_s_per_device == pytest.approx(146e12 / flops_per_token)
+
+
+def test_maxtext_v4_52b_heads_from_the_v4_script():
+    """'| 2x v4-384   | 162              | 58.9% |'; 52b.sh @76bd53b0f 'ici_fsdp_parallelism=192
+    ici_tensor_parallelism=1 per_device_batch_size=10 remat_policy=full base_num_decoder_layers=32
+    base_emb_dim=12288 base_mlp_dim=49152'; heads: 52b.sh 'base_num_heads=32' ('# achieves 162 TFLOP/s, 52B'),
+    'base_num_query_heads=32 base_num_kv_heads=32' (AI-Hypercomputer/maxtext @0a18c20f)."""
+    r = ROWS[283]
+    assert (r.model_name, r.devices, r.usable) == ("MaxText synthetic 52B", 384, True)
+    assert (r.spec.heads, r.spec.kv_heads, r.spec.hd, r.spec.layers, r.spec.d_model) == (32, 32, 256, 32, 12288)
+    n_params = 32 * (4 * 12288 * 8192 + 2 * 12288 * 49152 + 2 * 12288) + 12288 + 32768 * 12288
+    assert n_params == 51_943_059_456 == r.spec.params_total()  # the README's "52B"
+    flops_per_token = 6 * n_params + 12 * 32 * 32 * 256 * 2048 / 2
+    assert r.tokens_per_s_per_device == pytest.approx(162e12 / flops_per_token)  # 514 tokens/s per chip
+    assert (r.plan.tp, r.plan.dp, r.plan.microbatch, r.global_batch_seqs, r.plan.recompute) == (1, 384, 10, 3840,
+                                                                                                  "full")
+
+
+def test_trillium_llama31_8b_plan_from_the_linked_recipe():
+    """maxtext_tiering_and_custom_model.md: '| Llama 3.1  8B  | [Link](.../Llama3.1-8B-MaxText/v6e-256) |
+    256 Chips, BF16, SL=8192 | 45.46% | 7,207 |'; the recipe (tpu-recipes @a9e09290): 'per_device_batch_size': 4,
+    'ici_fsdp_parallelism': -1, 'remat_policy': 'custom'; its log 'Tokens/s/device: 7207.336, total_weights:
+    8388608' (= 256 x 4 x 8192)."""
+    r = ROWS[325]
+    assert (r.model_name, r.family, r.kind, r.devices, r.usable) == ("Llama 3.1 8B", "TPU v6e", "dense", 256, True)
+    assert r.tokens_per_s_per_device == 7207 and r.measured_from == "tokens/s"
+    assert r.plan == Plan(tp=1, pp=1, cp=1, ep=1, dp=256, microbatch=4, zero=3, recompute="selective",
+                          interleave=1, sequence_parallel=False)
+    assert (r.global_batch_seqs, r.seq_len) == (1024, 8192) and 256 * 4 * 8192 == 8_388_608
+
+
+def test_trillium_mixtral_rows_are_usable_moe():
+    """Mixtral 8x22B: '| Mixtral 8X22B | [Link](.../Mixtral-8x22B-MaxText) | 256 Chips, BF16, SL=4096 | 36.2% |
+    1,326 |'; recipe (tpu-recipes @03fb496c): per_device_batch_size=8, ici_fsdp_parallelism=64,
+    ici_expert_parallelism=4; log 'Tokens/s/device: 1326.307, total_weights: 8388608'. Mixtral 8x7B:
+    '| Mixtral 8X7B | ... | 256 Chips, BF16, SL=4096 | 35.23% | 3,899 |'; recipe (@e008533b):
+    'per_device_batch_size': 12, 'ici_fsdp_parallelism': -1 (its sample log: 3,645 tokens/s)."""
+    x22 = ROWS[329]
+    assert (x22.model_name, x22.family, x22.kind, x22.usable) == ("Mixtral 8X22B", "TPU v6e", "moe", True)
+    assert (x22.spec.experts, x22.spec.experts_per_token, x22.spec.expert_ffn_dim, x22.spec.moe_layers) == (
+        8, 2, 16384, 56)
+    assert x22.plan == Plan(tp=1, pp=1, cp=1, ep=4, dp=256, microbatch=8, zero=3, recompute="selective",
+                            interleave=1, sequence_parallel=False)
+    assert (x22.global_batch_seqs, x22.seq_len, x22.tokens_per_s_per_device) == (2048, 4096, 1326)
+    x7 = ROWS[328]
+    assert (x7.model_name, x7.family, x7.kind, x7.usable) == ("Mixtral 8X7B", "TPU v6e", "moe", True)
+    assert (x7.plan.tp, x7.plan.ep, x7.plan.dp, x7.plan.microbatch, x7.global_batch_seqs) == (1, 1, 256, 12, 3072)
+    assert x7.tokens_per_s_per_device == 3899
+    for r in (x7, x22):
+        assert any("capacity_factor=1.25" in a for a in r.assumptions)
+        assert any("tpu-recipes" in a for a in r.assumptions)
+
+
+def test_primus_qwen3_seq_len_is_the_primus_default_and_reproduces_the_tflops():
+    """amd_primus_tables.md: '| 4  | 1   | 1f1b         | 2742.4         | 406    | ...'. No seq_len printed;
+    Primus's qwen3_235B_A22B-BF16-pretrain.yaml: 'seq_length: ${PRIMUS_SEQ_LENGTH:4096}'. Megatron-LM's current
+    num_floating_point_operations (core attention '/ 2  # causal mask') at s = 4096 gives 148.03 GFLOP per token,
+    which every row's TFLOPS / tokens/s reproduces; still no micro-batch or global batch, so no plan."""
+    qwen = [r for r in ROWS if r.model_name == "Qwen3-235B-A22B" and r.family == "MI355X"]
+    assert len(qwen) == 7
+    L, d, q, kv, fe, k, V, s = 94, 4096, 64 * 128, 4 * 128, 1536, 8, 151936, 4096
+    flops = 6 * (L * (d * (q + 2 * kv) + q * d + k * 3 * d * fe) + V * d) + 6 * L * q * s
+    assert flops == 148_034_813_952
+    for r in qwen:
+        assert r.seq_len == 4096 == r.spec.seq_len and r.kind == "moe"
+        assert float(RAW["tflops_per_device"][r.row]) * 1e12 / r.tokens_per_s_per_device == pytest.approx(
+            flops, rel=5e-4)
+        assert not r.usable and r.reason.startswith("no plan: micro-batch and global batch not stated")
+        assert any("PRIMUS_SEQ_LENGTH:4096" in a for a in r.assumptions)
+
+
+def test_cp_comm_all_gather_only_where_the_source_states_it():
+    """Llama 3 sec. 3.3.2: 'our CP implementation adopts an all-gather based method where we first all-gather
+    the key (K) and value (V) tensors'; NeMo / Megatron-Core default to the p2p ring."""
+    llama3 = [r for r in ROWS if r.source.startswith("Llama 3 Herd")]
+    assert len(llama3) == 3 and all(r.cp_comm == "all_gather" for r in llama3)
+    assert ROWS[466].plan.cp == 16 and any("all-gathers K/V" in a for a in ROWS[466].assumptions)
+    assert {r.cp_comm for r in ROWS if not r.source.startswith("Llama 3 Herd")} == {"p2p"}
+    nemo_cp = [r for r in ROWS if r.source == "NVIDIA/NeMo" and r.plan and r.plan.cp > 1]
+    assert nemo_cp and all(r.cp_comm == "p2p" for r in nemo_cp)
+
+
+def test_families_with_no_usable_row_say_why():
+    """MI355X (Primus: no batch), B200 (inconsistent long-sequence plans, without-CP configs not printed, MLPerf),
+    H200 and Gaudi 2 (LoRA, issue threads, MLPerf, kernels): no row the published material supports."""
+    reasons = {fam: {r.reason.split(":")[0] for r in ROWS if r.family == fam} for fam in
+               ("MI355X", "B200", "H200", "Gaudi 2")}
+    assert not any(r.usable for r in ROWS if r.family in reasons)
+    assert reasons == {
+        "MI355X": {"no plan", "no global batch", "kernel measurement"},
+        "B200": {"plan inconsistent in source", "no plan", "fine-tuning (LoRA)", "kernel measurement"},
+        "H200": {"fine-tuning (LoRA)", "preliminary issue-thread numbers", "kernel measurement"},
+        "Gaudi 2": {"no plan", "fine-tuning (LoRA)", "kernel measurement"},
+    }
 
 
 def test_mi300x_rows_lack_what_a_fit_needs():
@@ -175,6 +309,19 @@ def test_mi300x_rows_lack_what_a_fit_needs():
     assert not any(r.usable for r in ROWS if r.family == "MI300X")
     assert reasons == {"no model shape", "preliminary issue-thread numbers", "fine-tuning (full)",
                        "fine-tuning (LoRA)", "kernel measurement"}
+
+
+def test_primus_llama2_7b_rows_do_not_fit_the_named_model():
+    """amd_primus_tables.md: '| 8  | 1   | 1f1b        | 10057          | 235.7  | ...': 235.7e12 / 10057 =
+    23.4 GFLOP per token on every row, below 6 x the matmul parameters of the 32-layer Llama2-7B (Megatron:
+    6 * (32 * (4*4096^2 + 3*4096*11008) + 32000*4096) = 39.6 GFLOP) before any attention term."""
+    rows = [r for r in ROWS if r.model_name == "Llama2-7B" and r.family == "MI300X"]
+    assert len(rows) == 6
+    floor = 6 * (32 * (4 * 4096**2 + 3 * 4096 * 11008) + 32000 * 4096)
+    for r in rows:
+        per_token = float(RAW["tflops_per_device"][r.row]) * 1e12 / r.tokens_per_s_per_device
+        assert 23.4e9 < per_token < 23.5e9 < floor == 39_642_464_256
+        assert r.reason.startswith("no model shape: seq_len not stated, and the printed TFLOPS / tokens/s")
 
 
 def test_accelerator_texts_map_to_catalog_ids():

@@ -53,9 +53,11 @@ EXTRA_BOUNDS: dict[str, tuple[float, float]] = {
     "moe_imbalance": (1.0, 2.0),
     "scaleout_eff": (0.05, 1.0),
     "scaleup_eff": (0.05, 1.0),
+    "elementwise_bytes": (5.0, 200.0),
+    "scaleout_latency_s": (1e-6, 1e-3),
 }
 ALL_BOUNDS = {**FIT_BOUNDS, **EXTRA_BOUNDS}
-LOG_PARAMS = {"gemm_half_gflop", "layer_overhead_s"}
+LOG_PARAMS = {"gemm_half_gflop", "layer_overhead_s", "elementwise_bytes", "scaleout_latency_s"}
 
 
 def device_accelerator(device: dict[str, Any], peak_flops: float) -> Accelerator:
@@ -115,6 +117,7 @@ class Case:
     overlap: bool = True
     cp_comm: str = "p2p"
     group: str = ""
+    software: str = ""  # the software stack, for parameters fitted per stack
 
 
 def cases_for(records: list[RunRecord]) -> list[Case]:
@@ -127,13 +130,21 @@ def cases_for(records: list[RunRecord]) -> list[Case]:
     return cases
 
 
-def predict_step_times(cases: list[Case], params: PerfParams) -> np.ndarray:
-    return np.array([float(step_parts(c.model, c.grid, c.acc, params, c.precision, c.batch, flash=c.flash,
-                                      overlap=c.overlap, cp_comm=c.cp_comm).total_s[0]) for c in cases])
+def predict_step_times(cases: list[Case], params: PerfParams | dict[str, PerfParams]) -> np.ndarray:
+    """Step time of every case under `params` (one set, or one per `Case.software`).
+
+    A case whose grid holds several plans (fields its source leaves to the framework's tuning, e.g.
+    the pipeline schedule) takes the fastest of them, as the search does."""
+    pick = (lambda c: params[c.software]) if isinstance(params, dict) else (lambda c: params)  # noqa: E731
+    return np.array([float(np.min(step_parts(c.model, c.grid, c.acc, pick(c), c.precision, c.batch, flash=c.flash,
+                                             overlap=c.overlap, cp_comm=c.cp_comm).total_s)) for c in cases])
 
 
 def _to_vec(params: PerfParams, names: tuple[str, ...]) -> np.ndarray:
-    return np.array([np.log(getattr(params, n)) if n in LOG_PARAMS else getattr(params, n) for n in names])
+    def v(n):
+        x = getattr(params, n)
+        return np.log(max(x, ALL_BOUNDS[n][0])) if n in LOG_PARAMS else x
+    return np.array([v(n) for n in names])
 
 
 def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> PerfParams:
@@ -150,20 +161,41 @@ def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
     prior_weight x (x - x_prior) (log space for size-like parameters): a weak Gaussian prior that
     keeps parameters the data cannot identify at their sourced values. `bounds` narrows ALL_BOUNDS
     per parameter (e.g. the GEMM ceiling at most the measured maximum achievable matmul)."""
+    fitted = fit_step_time_by_software(cases, names, (), start, prior, prior_weight, bounds)
+    return next(iter(fitted.values()))
+
+
+def fit_step_time_by_software(cases: list[Case], shared: tuple[str, ...], per_software: tuple[str, ...],
+                              start: PerfParams | None = None, prior: PerfParams | None = None,
+                              prior_weight: float = 0.0, bounds: dict[str, tuple[float, float]] | None = None,
+                              ) -> dict[str, PerfParams]:
+    """`fit_step_time` with `per_software` parameters fitted separately for each `Case.software`
+    (the hardware's parameters are shared; software stacks differ in attention kernels, fusion and
+    per-layer overheads). Returns one PerfParams per software present in `cases`."""
     base = start or prior or PerfParams()
+    softwares = sorted({c.software for c in cases})
+    slots = [(None, n) for n in shared] + [(sw, n) for sw in softwares for n in per_software]
     box = {**ALL_BOUNDS, **(bounds or {})}
+    names = tuple(n for _, n in slots)
     lo = np.array([np.log(box[n][0]) if n in LOG_PARAMS else box[n][0] for n in names])
     hi = np.array([np.log(box[n][1]) if n in LOG_PARAMS else box[n][1] for n in names])
     measured = np.array([c.measured_s for c in cases])
     x0 = np.clip(_to_vec(base, names), lo + 1e-9, hi - 1e-9)
     centre = np.clip(_to_vec(prior or base, names), lo, hi)
 
+    def params_of(vec) -> dict[str, PerfParams]:
+        out = {}
+        for sw in softwares:
+            idx = [i for i, (owner, _) in enumerate(slots) if owner in (None, sw)]
+            out[sw] = _from_vec(base, tuple(names[i] for i in idx), vec[idx])
+        return out
+
     def residuals(vec):
-        fit = np.log(predict_step_times(cases, _from_vec(base, names, vec)) / measured)
+        fit = np.log(predict_step_times(cases, params_of(vec)) / measured)
         return np.concatenate([fit, prior_weight * (vec - centre)]) if prior_weight else fit
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac")
-    return _from_vec(base, names, sol.x)
+    return params_of(sol.x)
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,20 @@ class PerfPriors(_Strict):
     fp4_gemm_eff: Sourced | None = None
     grouped_gemm_eff: Sourced | None = None
     moe_imbalance: Sourced | None = None
+    elementwise_bytes: Sourced | None = None
+    # Software stacks other than the reference one the fields above describe (e.g. "fsdp" for
+    # PyTorch FSDP stacks such as llm-foundry): the parameters fitted separately for each.
+    stacks: dict[str, dict[str, Sourced]] = {}
 
     @model_validator(mode="after")
     def _fractions(self) -> PerfPriors:
+        known = {k for k, f in type(self).model_fields.items() if k not in ("method", "inherited_from", "stacks")}
+        for stack, values in self.stacks.items():
+            for key, v in values.items():
+                if key not in known:
+                    raise ValueError(f"perf.stacks.{stack}.{key}: unknown performance parameter")
+                if key in PERF_FRACTIONS and v.value > 1:
+                    raise ValueError(f"perf.stacks.{stack}.{key} is a fraction; expected a value in (0, 1], got {v.value}")
         for name in PERF_FRACTIONS:
             v = getattr(self, name)
             if v is not None and v.value > 1:
@@ -149,7 +160,7 @@ class PerfPriors(_Strict):
         return self
 
     def values(self) -> dict[str, float]:
-        """The set fields as {PerfParams field: value}."""
+        """The set fields (the reference stack) as {PerfParams field: value}."""
         return {k: v.value for k, v in self if isinstance(v, Sourced)}
 
 

@@ -240,18 +240,28 @@ def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> N
     """Predictions against published training runs, per row and summarised."""
     from simulator.validation import run_validation, summary
 
-    checks = run_validation(_catalog(catalog))
+    from simulator.validation_public import heldout_summary, prior_summary
+
+    cat = _catalog(catalog)
+    checks = run_validation(cat)
     rows = [{"run": c.run, "quantity": c.quantity, "method": c.method, "predicted": c.predicted,
              "reported": c.reported, "error_pct": c.error_pct, "note": c.note} for c in checks]
     summ = summary(checks)
+    public = {"held_out_by_table": heldout_summary("table"), "held_out_by_source": heldout_summary("source"),
+              "shipped_priors": prior_summary()}
     if fmt is Format.json:
-        _out(json.dumps({"rows": rows, "summary": summ}, indent=2))
+        _out(json.dumps({"rows": rows, "summary": summ, "public_tables": public}, indent=2))
     elif fmt is Format.csv:
         _out(_csv(rows))
     else:
         _print_table("published runs: predicted vs reported", rows,
                      ["run", "quantity", "method", "predicted", "reported", "error_pct"])
         _print_table("summary (absolute % error)", summ)
+        titles = {"held_out_by_table": "public tables, tokens/s per device, each table held out (|%|)",
+                  "held_out_by_source": "public tables, each publisher held out (|%|)",
+                  "shipped_priors": "public tables, the catalog's priors as shipped (|%|, in sample)"}
+        for key, title in titles.items():
+            _print_table(title, public[key])
 
 
 @app.command("carbon")

@@ -103,11 +103,28 @@ def _run_distributed(configs, output, nproc, parallel, dtype, warmup, windows, w
 @calibrate_app.command("fit")
 @_user_errors
 def calibrate_fit(
-    runs: Annotated[Path, typer.Argument(help="runs folder (or records.jsonl)")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="profile TOML to write")],
+    runs: Annotated[Path | None, typer.Argument(help="runs folder (or records.jsonl)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="profile TOML to write")] = None,
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the intervals (0: none)")] = 30,
+    published: Annotated[Path | None, typer.Option(help="published throughput rows (public_throughput/rows.csv) "
+                                                        "to fit instead of measured runs")] = None,
+    accelerator: Annotated[list[str] | None, typer.Option(help="with --published: catalog id to fit "
+                                                               "(repeat for sibling SKUs fitted together)")] = None,
+    write_catalog: Annotated[bool, typer.Option("--write-catalog", help="with --published: write the fitted "
+                                                                        "[perf] table into the catalog file")] = False,
+    inherit_from: Annotated[str | None, typer.Option(help="with --accelerator: copy this measured sibling's fitted "
+                                                         "[perf] (no published rows of its own)")] = None,
 ) -> None:
-    """Fit the simulator's efficiency and power parameters to recorded runs; write a profile."""
+    """Fit the simulator's efficiency and power parameters to recorded runs (write a profile), or its
+    performance priors to published throughput rows (--published; report held-out errors)."""
+    if inherit_from is not None:
+        _inherit(inherit_from, accelerator or [], write_catalog)
+        return
+    if published is not None:
+        _fit_published(published, accelerator or [], write_catalog)
+        return
+    if runs is None or output is None:
+        raise typer.BadParameter("give RUNS and --output (or --published ROWS.csv --accelerator ID)")
     from calibrate.fit import fit_records
     from calibrate.profile import build_profile, write_profile
     from calibrate.records import load_records
@@ -116,6 +133,54 @@ def calibrate_fit(
     report = fit_records(records, bootstrap=bootstrap)
     write_profile(output, build_profile(report, records, str(runs)))
     _print_profile(output)
+
+
+def _inherit(sibling: str, accelerators: list[str], write_catalog: bool) -> None:
+    """`calibrate fit --inherit-from SIBLING --accelerator ID`: the sibling's [perf], marked inherited."""
+    from calibrate.published import catalog_file, inherited_perf_toml, write_perf_table
+    from hardware_catalog import load_catalog
+
+    if not accelerators:
+        raise typer.BadParameter("--inherit-from needs --accelerator (the catalog id to write)")
+    catalog = load_catalog()
+    for acc in accelerators:
+        acc_id = catalog.accelerator(acc).id
+        table = inherited_perf_toml(acc_id, catalog.accelerator(sibling).id, catalog)
+        print(table)
+        if write_catalog:
+            write_perf_table(catalog_file(acc_id), table)
+            err_console.print(f"wrote [perf] into {catalog_file(acc_id)}", highlight=False, markup=False)
+
+
+def _fit_published(path: Path, accelerators: list[str], write_catalog: bool) -> None:
+    """`calibrate fit --published`: fit, print per-row and per-group held-out errors, the [perf] table."""
+    from calibrate.published import catalog_file, fit_published, perf_toml, write_heldout, write_perf_table
+    from hardware_catalog import load_catalog
+    from simulator.perf_params import PerfParams
+    from simulator.public_rows import load_public_rows
+
+    if not accelerators:
+        raise typer.BadParameter("--published needs --accelerator (a catalog id)")
+    catalog = load_catalog()
+    ids = tuple(catalog.accelerator(a).id for a in accelerators)
+    fit = fit_published(ids, load_public_rows(path, catalog), catalog)
+    rows = [{"source": r.source[:28], "table": r.table[:34], "model": r.model_name[:22], "devices": r.devices,
+             "precision": r.precision, "published_tok_s": round(r.tokens_per_s_per_device, 1),
+             "in_sample_pct": round(e, 1), "held_out_table_pct": round(t, 1), "held_out_source_pct": round(s_, 1)}
+            for r, e, t, s_ in zip(fit.rows, fit.in_sample_pct, fit.held_out_pct["table"],
+                                    fit.held_out_pct["source"], strict=True)]
+    _print_table(f"{len(rows)} published rows on {', '.join(ids)}: tokens/s per device, predicted vs published", rows)
+    _print_table("held-out error (|%|)", [{"holdout": h, **{k: round(v, 1) for k, v in fit.summary(h).items()}}
+                                          for h in fit.held_out_pct])
+    command = f"trainsim calibrate fit --write-catalog --published {path} " + " ".join(f"--accelerator {i}" for i in ids)
+    table = perf_toml(fit, command, PerfParams())
+    print(table)
+    if write_catalog:
+        for acc_id in ids:
+            target = catalog_file(acc_id)
+            write_perf_table(target, table)
+            err_console.print(f"wrote [perf] into {target}", highlight=False, markup=False)
+        err_console.print(f"wrote held-out errors into {write_heldout(fit)}", highlight=False, markup=False)
 
 
 def _print_profile(path: Path) -> None:

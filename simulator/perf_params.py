@@ -99,18 +99,22 @@ def check_overrides(overrides: dict[str, float], where: str) -> None:
             raise ValueError(f"{where}.{key}: expected >= 1 (busiest expert rank / mean), got {value}")
 
 
-def catalog_priors(acc: Accelerator) -> PerfParams:
-    """`acc`'s own `[perf]` table over the vendor-neutral defaults; its `source` says which."""
+def catalog_priors(acc: Accelerator, stack: str | None = None) -> PerfParams:
+    """`acc`'s own `[perf]` table over the vendor-neutral defaults; its `source` says which. With
+    `stack` (a software stack the table fitted separately, e.g. "fsdp"), that stack's parameters;
+    a stack the table lacks keeps the reference stack's."""
     if acc.perf is None:
         return PerfParams()
     how = f"inherited from {acc.perf.inherited_from}" if acc.perf.inherited_from else "fitted to public tables"
-    return replace(PerfParams(), **acc.perf.values(), source=f"catalog [perf] of {acc.id} ({how})")
+    values = {**acc.perf.values(), **{k: v.value for k, v in acc.perf.stacks.get(stack or "", {}).items()}}
+    named = f", {stack} stack" if stack in acc.perf.stacks else ""
+    return replace(PerfParams(), **values, source=f"catalog [perf] of {acc.id} ({how}{named})")
 
 
-def perf_params_for(acc: Accelerator, *overrides: dict | None) -> PerfParams:
+def perf_params_for(acc: Accelerator, *overrides: dict | None, stack: str | None = None) -> PerfParams:
     """Priors for `acc` (its catalog `[perf]` table, else the vendor-neutral defaults), with
     overrides applied in order (a calibration profile's `perf`, then a scenario's `efficiency.perf`)."""
-    params = catalog_priors(acc)
+    params = catalog_priors(acc, stack)
     for o in overrides:
         if o:
             params = replace(params, **o)

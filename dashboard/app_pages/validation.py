@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import charts_model
 from simulator.validation import Check, run_validation, summary
+from simulator.validation_public import heldout_summary, prior_summary
 
 ALL = "all"
 
@@ -33,8 +34,8 @@ def main() -> None:
                "compared with the simulator's prediction. Error = (predicted - reported) / reported. "
                "`reported throughput (arithmetic)` checks are round-trips, not predictions: our FLOPs divided by the "
                "run's own MFU (they test the FLOP convention and time arithmetic; the summary lists them last); "
-               "`default model` and `parallelism model` checks use the simulator's efficiency model; "
-               "throughput rows marked 'fitted' in the note were used to fit the GEMM ceiling.")
+               "`default model` and `parallelism model` checks use the simulator's performance model with the "
+               "catalog's priors, which are fitted to the public throughput tables below.")
     items = checks()
     df = checks_frame(items)
     quantities = sorted(df["quantity"].unique())
@@ -61,6 +62,31 @@ def main() -> None:
     cols = st.columns(2 if len(shown_q) > 1 else 1)
     for i, q in enumerate(shown_q):
         cols[i % len(cols)].plotly_chart(charts_model.validation_parity(df, q), key=f"val_parity_{q}")
+    public_tables()
+
+
+@st.cache_data(show_spinner="Predicting the public throughput tables...")
+def _prior_summary() -> list[dict]:
+    return prior_summary()
+
+
+def public_tables() -> None:
+    """Held-out and shipped-prior errors on the public throughput tables (simulator.validation_public)."""
+    st.subheader("Public throughput tables: tokens/s per device")
+    st.caption("322 published measurements (llm-foundry, NeMo, Megatron-LM, MaxText, AMD Primus, MegaScale, "
+               "Llama 3) that the catalog's performance priors are fitted to (`trainsim calibrate fit --published`). "
+               "Held out: each row predicted by a fit that did not see its table (or its publisher). A family whose "
+               "rows come from one table is predicted from vendor-neutral priors when held out.")
+    fmt = {"median_abs_pct": st.column_config.NumberColumn("median |error| %", format="%.1f"),
+           "max_abs_pct": st.column_config.NumberColumn("max |error| %", format="%.1f")}
+    left, mid, right = st.columns(3)
+    left.markdown("**Each table held out**")
+    left.container(key="val_public_table").dataframe(pd.DataFrame(heldout_summary("table")), hide_index=True,
+                                                      column_config=fmt)
+    mid.markdown("**Each publisher held out**")
+    mid.dataframe(pd.DataFrame(heldout_summary("source")), hide_index=True, column_config=fmt)
+    right.markdown("**Priors as shipped (in sample)**")
+    right.dataframe(pd.DataFrame(_prior_summary()), hide_index=True, column_config=fmt)
 
 
 main()

@@ -15,6 +15,7 @@ from dashboard.data import UPLOADS_KEY
 from hardware_catalog import load_catalog
 from simulator.scaling import get_fit
 from simulator.validation import run_validation
+from simulator.validation_public import heldout_summary
 
 ROOT = Path(__file__).parents[2]
 APP = str(ROOT / "dashboard" / "streamlit_app.py")
@@ -103,6 +104,14 @@ def test_validation_table_matches_library(app):
     assert len(rows) == len(checks)
     assert rows["error_pct"].tolist() == pytest.approx([c.error_pct for c in checks])
     assert len(figures(at)) == rows["quantity"].nunique()
+
+
+def test_validation_public_tables_match_library(app):
+    at = page(app, "validation")
+    table = df(at, "val_public_table")
+    expected = heldout_summary("table")
+    assert table["family"].tolist() == [g["family"] for g in expected]
+    assert table["median_abs_pct"].tolist() == pytest.approx([g["median_abs_pct"] for g in expected])
 
 
 def test_validation_filter_by_quantity(app):

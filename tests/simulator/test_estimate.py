@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hardware_catalog import load_catalog
 from simulator import InfeasiblePlanError, ScenarioError, estimate, load_scenario, scenario_from_dict
 from simulator.estimate import CONTRACT_KEYS
+from simulator.perf_params import perf_params_for
 from simulator.reliability import young_daly
 
 EXAMPLES = [p for p in sorted((Path(__file__).parents[2] / "examples").glob("*.toml")) if not p.name.startswith("project-")]
@@ -240,7 +241,9 @@ def test_efficiency_perf_overrides_the_priors():
              for e in (0.3, 0.45, 0.6)]
     assert steps[0] > steps[1] > steps[2]
     assert (steps[0] - steps[1]) / (steps[1] - steps[2]) == pytest.approx((1 / 0.3 - 1 / 0.45) / (1 / 0.45 - 1 / 0.6))
-    assert estimate(base(parallelism=plan), CAT).step_time_s == pytest.approx(steps[2])  # 0.6 is the prior
+    prior = perf_params_for(CAT.accelerator(base().cluster.accelerator)).flash_attn_eff
+    with_prior = estimate(base(parallelism=plan, efficiency={"perf": {"flash_attn_eff": prior}}), CAT).step_time_s
+    assert estimate(base(parallelism=plan), CAT).step_time_s == pytest.approx(with_prior)  # the catalog's prior
 
 
 @pytest.mark.parametrize("perf, message", [

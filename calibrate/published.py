@@ -1,0 +1,274 @@
+"""Fit an accelerator's performance priors to published throughput tables.
+
+A published row (`simulator.public_rows.PublicRow`: a model shape, a plan, an accelerator and the
+tokens/s per device its authors measured) is a measured step with another provenance, so it goes
+through the same fitting code as our own runs (`calibrate.fit.fit_step_time`): the simulator's
+step-time model (`simulator.steptime.step_parts`) for the row's own plan, parameters fitted by
+bounded robust least squares of log step time.
+
+What is fitted, per accelerator (or sibling SKUs with the same die, fitted together):
+- `gemm_eff_max`, the GEMM ceiling, bounded above by the accelerator's maximum achievable matmul
+  (stas00/ml-engineering MAMF table, `KernelRow`s) where one is published;
+- `gemm_half_gflop` and `layer_overhead_s`: small-GEMM and per-layer kernel/launch overheads,
+  which set small models' throughput;
+- `flash_attn_eff`; and `fp8_gemm_eff` when fp8 rows exist, `grouped_gemm_eff` when MoE rows do.
+A weak prior (`PRIOR_WEIGHT`) pulls each parameter towards its sourced value, so a parameter the
+rows cannot identify stays where its source puts it.
+
+Held-out errors: every row is predicted by a fit that did not see its group. Two groupings are
+reported: by publisher (`source`: llm-foundry, NeMo, MaxText, ...) and by table (one table of one
+publisher: one model or one benchmark series). Errors are in tokens/s per device,
+100 x (predicted / published - 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+import pandas as pd
+
+from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
+from hardware_catalog import Catalog, load_catalog
+from simulator.perf_params import PerfParams
+from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
+
+HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
+SOFTWARE_NAMES = ("flash_attn_eff", "layer_overhead_s", "elementwise_bytes")
+PRIOR_WEIGHT = 0.5  # residual per unit of log-parameter distance; one row's 5% error is 0.05
+HOLDOUTS = ("source", "table")
+
+
+def case_for(row: PublicRow, catalog: Catalog) -> Case:
+    """The row as a measured step: step time = global batch tokens / (tokens/s per device x devices)."""
+    if not row.usable:
+        raise ValueError(f"public row {row.row}: not usable ({row.reason})")
+    batch = int(row.global_batch_seqs)
+    tokens = batch * row.spec.seq_len
+    step_s = tokens / (row.tokens_per_s_per_device * row.devices)
+    return Case(row.spec, row_plans(row), catalog.accelerator(row.accelerator_id), row.precision,
+                batch, step_s, flash=row.flash_attention, overlap=row.overlap_comm,
+                cp_comm=getattr(row, "cp_comm", "p2p"), group=f"{row.source} | {row.table}", software=row.framework)
+
+
+def rows_for(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None) -> list[PublicRow]:
+    """The usable rows measured on any of `accelerators` (catalog ids)."""
+    rows = load_public_rows() if rows is None else rows
+    return [r for r in rows if r.usable and r.accelerator_id in accelerators]
+
+
+def gemm_ceiling(acc_id: str, precision: str, catalog: Catalog,
+                 kernels: list[KernelRow] | None = None) -> float | None:
+    """Maximum achievable matmul as a fraction of the catalog's dense peak (MAMF table), or None."""
+    kernels = load_kernel_rows() if kernels is None else kernels
+    acc = catalog.accelerator(acc_id)
+    best = [k.tflops for k in kernels if k.usable and k.op == "gemm" and k.accelerator_id == acc_id
+            and k.precision == precision]
+    return min(1.0, max(best) * 1e12 / acc.peak_flops(precision)) if best else None
+
+
+def fit_names(rows: list[PublicRow]) -> tuple[str, ...]:
+    """The hardware parameters fitted: HARDWARE_NAMES, plus fp8 and MoE ones when the rows exercise them."""
+    names = list(HARDWARE_NAMES)
+    if any(r.precision == "fp8" for r in rows):
+        names.append("fp8_gemm_eff")
+    if any(r.kind == "moe" for r in rows):
+        names.append("grouped_gemm_eff")
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class PublishedFit:
+    """Fitted parameters of one accelerator (one set per software stack in its rows) and every
+    row's in-sample and held-out error (%)."""
+
+    accelerators: tuple[str, ...]
+    params: dict[str, PerfParams]  # software stack -> parameters (hardware ones shared)
+    names: tuple[str, ...]  # hardware parameters fitted
+    software_names: tuple[str, ...]  # parameters fitted per software stack
+    rows: tuple[PublicRow, ...]
+    in_sample_pct: tuple[float, ...]
+    held_out_pct: dict[str, tuple[float, ...]]  # holdout kind -> per-row error, same order as rows
+    bounds: dict[str, tuple[float, float]]
+
+    def summary(self, holdout: str = "table") -> dict[str, float]:
+        err = np.abs(self.held_out_pct[holdout])
+        return {"rows": len(err), "median_abs_pct": float(np.median(err)), "max_abs_pct": float(np.max(err))}
+
+
+def _tokens_error_pct(cases: list[Case], params: dict[str, PerfParams]) -> np.ndarray:
+    """100 x (predicted / measured tokens/s - 1) = 100 x (measured / predicted step time - 1)."""
+    t = predict_step_times(cases, params)
+    return 100.0 * (np.array([c.measured_s for c in cases]) / t - 1.0)
+
+
+def _with_unseen(params: dict[str, PerfParams], cases: list[Case]) -> dict[str, PerfParams]:
+    """A held-out stack the fit never saw is predicted with the parameters of the best-covered stack."""
+    fallback = params[max(params, key=lambda sw: sum(c.software == sw for c in cases))]
+    return {**{c.software: fallback for c in cases}, **params}
+
+
+def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None,
+                  catalog: Catalog | None = None, kernels: list[KernelRow] | None = None,
+                  holdouts: tuple[str, ...] = HOLDOUTS, prior_weight: float = PRIOR_WEIGHT) -> PublishedFit:
+    """Fit the step-time parameters of `accelerators` (sibling SKUs of one die) to their rows."""
+    catalog = catalog or load_catalog()
+    mine = rows_for(accelerators, rows)
+    if len(mine) < 3:
+        raise ValueError(f"--accelerator {', '.join(accelerators)}: {len(mine)} usable published rows; "
+                         "at least 3 are needed")
+    cases = [case_for(r, catalog) for r in mine]
+    prior = PerfParams()  # vendor-neutral sourced priors: the fit never feeds on its own earlier output
+    names = fit_names(mine)
+    bounds: dict[str, tuple[float, float]] = {}
+    ceiling = gemm_ceiling(accelerators[0], "bf16", catalog, kernels)
+    if ceiling is not None:
+        bounds["gemm_eff_max"] = (0.02, ceiling)
+        prior = dataclasses.replace(prior, gemm_eff_max=min(prior.gemm_eff_max, ceiling))
+
+    def fit(cs: list[Case]) -> dict[str, PerfParams]:
+        return fit_step_time_by_software(cs, names, SOFTWARE_NAMES, prior=prior, prior_weight=prior_weight,
+                                         bounds=bounds)
+
+    params = fit(cases)
+    in_sample = _tokens_error_pct(cases, params)
+    held: dict[str, tuple[float, ...]] = {}
+    for kind in holdouts:
+        keys = [r.source if kind == "source" else f"{r.source} | {r.table}" for r in mine]
+        err = np.empty(len(cases))
+        for key in sorted(set(keys)):
+            idx = [i for i, k in enumerate(keys) if k == key]
+            rest = [c for i, c in enumerate(cases) if keys[i] != key]
+            out = [cases[i] for i in idx]
+            p_k = _with_unseen(fit(rest), out) if rest else {c.software: prior for c in out}
+            err[idx] = _tokens_error_pct(out, p_k)
+        held[kind] = tuple(float(e) for e in err)
+    return PublishedFit(tuple(accelerators), params, names, SOFTWARE_NAMES, tuple(mine),
+                        tuple(float(e) for e in in_sample), held, bounds)
+
+
+REFERENCE_STACKS = ("megatron", "maxtext")  # today's reference software: Megatron-Core/NeMo (GPUs), MaxText (TPUs)
+
+
+def reference_stack(fit: PublishedFit) -> str:
+    """The stack the catalog's `[perf]` describes: a reference stack present in the rows, else the
+    best covered one."""
+    present = [s for s in REFERENCE_STACKS if s in fit.params]
+    return present[0] if present else max(fit.params, key=lambda sw: sum(r.framework == sw for r in fit.rows))
+
+
+def _sourced(value: float, source: str, note: str = "", verified: bool = True) -> str:
+    extra = (f', note = "{note}"' if note else "") + ("" if verified else ", verified = false")
+    return f'{{ value = {value:.5g}, source = "{source}"{extra} }}'
+
+
+def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) -> str:
+    """The catalog's `[perf]` table for `fit`: hardware and reference-stack parameters, then one
+    `[perf.stacks.<name>]` table per other stack. A parameter the rows left at its prior says so."""
+    ref = reference_stack(fit)
+    held = fit.summary("table")
+    src = (f"fitted to {len(fit.rows)} published rows of public_throughput/rows.csv "
+           f"({'; '.join(sorted({r.source for r in fit.rows}))}); leave-one-table-out median "
+           f"{held['median_abs_pct']:.1f}%")
+
+    def note(name: str, value: float) -> str:
+        if name == "gemm_eff_max" and "gemm_eff_max" in fit.bounds:
+            return f"bounded by the maximum achievable matmul, {fit.bounds['gemm_eff_max'][1]:.3f} of peak (MAMF table)"
+        if name in ALL_BOUNDS and value <= ALL_BOUNDS[name][0] * 1.01:
+            return "at the fit's lower bound: the rows show no such cost"
+        if prior is not None and abs(value / max(getattr(prior, name), 1e-30) - 1) < 0.01:
+            return "not identified by the rows: within 1% of its prior"
+        return ""
+
+    lines = ["[perf]", f'method = "{command}"']
+    params = fit.params[ref]
+    for name in fit.names + fit.software_names:
+        value = getattr(params, name)
+        stack = "" if name in fit.names else f" (software parameter of the {ref} stack)"
+        lines.append(f"{name} = {_sourced(value, src + stack, note(name, value))}")
+    for sw in sorted(fit.params):
+        if sw == ref:
+            continue
+        lines += ["", f"[perf.stacks.{sw}]"]
+        n = sum(r.framework == sw for r in fit.rows)
+        for name in fit.software_names:
+            lines.append(f"{name} = {_sourced(getattr(fit.params[sw], name), f'fitted to the {n} {sw} rows of the same fit')}")
+    return "\n".join(lines) + "\n"
+
+
+def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels: list[KernelRow] | None = None) -> str:
+    """`[perf]` of an accelerator without published rows: its nearest measured sibling's values,
+    marked unverified, the GEMM ceiling lowered to its own maximum achievable matmul when that is lower."""
+    sib = catalog.accelerator(sibling_id).perf
+    if sib is None or sib.inherited_from:
+        raise ValueError(f"{sibling_id}: no fitted [perf] table to inherit")
+    own = gemm_ceiling(acc_id, "bf16", catalog, kernels)
+    lines = ["[perf]", f'method = "trainsim calibrate fit --write-catalog --inherit-from {sibling_id} --accelerator '
+                       f'{acc_id} (no usable published rows for {acc_id})"',
+             f'inherited_from = "{sibling_id}"']
+    for name, field in sib:
+        if not hasattr(field, "value"):
+            continue
+        value, note = field.value, f"{sibling_id}'s value: same vendor's nearest measured part"
+        if name == "gemm_eff_max" and own is not None and own < value:
+            value, note = own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {field.value:.3f}"
+        lines.append(f"{name} = {_sourced(value, f'inherited from {sibling_id}', note, verified=False)}")
+    for sw, values in sib.stacks.items():
+        lines += ["", f"[perf.stacks.{sw}]"]
+        lines += [f"{k} = {_sourced(v.value, f'inherited from {sibling_id}', verified=False)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def catalog_file(acc_id: str) -> Path:
+    """The packaged catalog file of `acc_id` (`hardware_catalog/accelerators/<id>.toml`)."""
+    path = Path(__file__).resolve().parents[1] / "hardware_catalog" / "accelerators" / f"{acc_id}.toml"
+    if not path.is_file():
+        raise ValueError(f"--accelerator {acc_id}: no packaged catalog file {path}")
+    return path
+
+
+def write_perf_table(path: Path, table: str) -> None:
+    """Replace the `[perf]` table (and its sub-tables, always the last in the file) of a catalog file."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    cut = next((i for i, line in enumerate(lines) if line.strip() == "[perf]"), len(lines))
+    head = "\n".join(lines[:cut]).rstrip("\n")
+    path.write_text(head + "\n\n" + table, encoding="utf-8")
+
+
+HELDOUT_CSV = Path(__file__).resolve().parents[1] / "simulator" / "data" / "public_fit_heldout.csv"
+HELDOUT_COLUMNS = ("row", "accelerator", "family", "kind", "source", "table", "model", "devices", "precision",
+                   "stack", "published_tokens_per_s", "in_sample_pct", "held_out_table_pct", "held_out_source_pct")
+
+
+def heldout_frame(fit: PublishedFit) -> pd.DataFrame:
+    """One line per row of `fit`: its errors in sample and held out (by table and by publisher)."""
+    return pd.DataFrame([{
+        "row": r.row, "accelerator": r.accelerator_id, "family": r.family, "kind": r.kind, "source": r.source,
+        "table": r.table, "model": r.model_name, "devices": r.devices, "precision": r.precision,
+        "stack": r.framework, "published_tokens_per_s": r.tokens_per_s_per_device, "in_sample_pct": round(e, 2),
+        "held_out_table_pct": round(t, 2), "held_out_source_pct": round(s, 2)}
+        for r, e, t, s in zip(fit.rows, fit.in_sample_pct, fit.held_out_pct["table"], fit.held_out_pct["source"],
+                              strict=True)], columns=list(HELDOUT_COLUMNS))
+
+
+def write_heldout(fit: PublishedFit, path: Path = HELDOUT_CSV) -> Path:
+    """Replace `fit`'s accelerators' lines of the shipped held-out table (simulator/data)."""
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(HELDOUT_COLUMNS))
+    keep = old[~old["accelerator"].isin(fit.accelerators)]
+    frames = [f for f in (keep, heldout_frame(fit)) if len(f)]
+    pd.concat(frames).sort_values(["family", "row"]).to_csv(path, index=False)
+    return path
+
+
+def error_table(fits: list[PublishedFit], holdout: str = "source") -> list[dict]:
+    """Per (accelerator family, dense/MoE) group: rows, median and worst held-out |error| %."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for f in fits:
+        for r, e in zip(f.rows, f.held_out_pct[holdout], strict=True):
+            groups.setdefault((r.family, r.kind), []).append(abs(e))
+    return [{"family": fam, "kind": kind, "rows": len(v), "median_abs_pct": round(median(v), 1),
+             "max_abs_pct": round(max(v), 1)} for (fam, kind), v in sorted(groups.items())]

@@ -1,0 +1,140 @@
+"""Performance priors fitted to the published throughput tables (calibrate/published.py), the
+shipped catalog `[perf]` tables and held-out errors they wrote, and the default predictions that
+the issue asking for them set bands on."""
+
+from __future__ import annotations
+
+
+import pytest
+from typer.testing import CliRunner
+
+from calibrate.published import case_for, fit_published, gemm_ceiling, perf_toml
+from hardware_catalog import load_catalog
+from simulator.cli import app
+from simulator.perf_params import PerfParams
+from simulator.public_rows import load_kernel_rows, load_public_rows
+from simulator.scenario import scenario_from_dict
+from simulator.estimate import estimate
+from simulator.validation_public import heldout_summary, load_heldout, meets_bars, prior_summary
+
+CAT = load_catalog()
+ROWS = load_public_rows(catalog=CAT)
+
+
+def test_a_published_row_is_a_measured_step():
+    """Step time = global batch tokens / (tokens/s per device x devices): llm-foundry MPT-70b on 512
+    H100 at 1007 tokens/s per device, 4096 sequences of 2048 tokens -> 16.27 s."""
+    row = next(r for r in ROWS if r.row == 0)
+    case = case_for(row, CAT)
+    assert case.measured_s == pytest.approx(4096 * 2048 / (1007 * 512), rel=1e-12)
+    assert case.software == "fsdp" and case.grid.plan(0).zero == 3
+    with pytest.raises(ValueError, match="not usable"):
+        case_for(next(r for r in ROWS if not r.usable), CAT)
+
+
+def test_gemm_ceiling_is_the_maximum_achievable_matmul_over_the_catalog_peak():
+    # stas00/ml-engineering MAMF table: H100 SXM 794.5 TFLOP/s bf16; catalog dense peak 989.4.
+    assert gemm_ceiling("nvidia-h100-sxm-80gb", "bf16", CAT) == pytest.approx(794.5 / 989.4, rel=1e-9)
+    assert gemm_ceiling("google-tpu-v5e", "bf16", CAT) is None  # no TPU in the table
+
+
+def test_refitting_tpu_v4_reproduces_the_shipped_catalog_and_heldout_table():
+    """The catalog's TPU v4 [perf] and its held-out errors are what the fit command gives today."""
+    fit = fit_published(("google-tpu-v4",), ROWS, CAT)
+    shipped = CAT.accelerator("google-tpu-v4").perf.values()
+    for name in fit.names + fit.software_names:
+        assert getattr(fit.params["maxtext"], name) == pytest.approx(shipped[name], rel=1e-3), name
+    held = load_heldout().set_index("row")
+    for r, e in zip(fit.rows, fit.held_out_pct["table"], strict=True):
+        assert e == pytest.approx(held.loc[r.row, "held_out_table_pct"], abs=0.05), r.row
+    text = perf_toml(fit, "cmd", PerfParams())
+    assert text.startswith("[perf]\nmethod = \"cmd\"") and "gemm_eff_max = { value =" in text
+
+
+def test_a_parameter_the_rows_cannot_identify_stays_at_its_prior():
+    """With the weak prior, a fit of rows that never exercise fp8 leaves fp8_gemm_eff untouched and
+    does not fit it at all; the GEMM ceiling stays under the MAMF bound."""
+    fit = fit_published(("google-tpu-v4",), ROWS, CAT)
+    assert "fp8_gemm_eff" not in fit.names
+    assert fit.params["maxtext"].fp8_gemm_eff == PerfParams().fp8_gemm_eff
+    h100 = CAT.accelerator("nvidia-h100-sxm-80gb").perf
+    assert h100.gemm_eff_max.value <= gemm_ceiling("nvidia-h100-sxm-80gb", "bf16", CAT)
+
+
+def test_too_few_rows_is_a_clear_error():
+    with pytest.raises(ValueError, match="nvidia-v100-sxm2-32gb: 0 usable published rows"):
+        fit_published(("nvidia-v100-sxm2-32gb",), ROWS, CAT)
+
+
+def test_heldout_errors_meet_the_bars_except_the_single_source_family():
+    """Leave-one-table-out, tokens/s per device: every (family, dense/MoE) group of 5+ rows within a
+    12% median and all rows within 8%, except MI325X, whose 6 rows are one AMD table: holding it out
+    leaves the vendor-neutral priors (33% median). Figures when written: all rows 4.7%, H100 6.1%,
+    A100 3.5%, TPU v5e 7.5%, TPU v5p 6.5%, TPU v4 2.5%."""
+    table = heldout_summary("table")
+    failing = {g["family"] for g in table if g["family"] != "all" and g["rows"] >= 5 and g["median_abs_pct"] > 12}
+    assert failing == {"MI325X"}
+    assert meets_bars(table)["overall"]
+    assert meets_bars([g for g in table if g["family"] != "MI325X"])["groups"]
+    source = {g["family"]: g for g in heldout_summary("source")}
+    assert source["H100"]["median_abs_pct"] <= 12 and source["A100"]["median_abs_pct"] <= 12
+
+
+def test_shipped_priors_against_every_usable_row():
+    """What a user's scenario gets: the catalog priors of each row's software stack, in sample."""
+    summary = {(g["family"], g["kind"]): g for g in prior_summary()}
+    assert summary[("all", "all")]["rows"] == sum(r.usable for r in ROWS)
+    assert summary[("all", "all")]["median_abs_pct"] < 5
+    assert summary[("H100", "dense")]["median_abs_pct"] < 6 and summary[("A100", "dense")]["median_abs_pct"] < 6
+
+
+def _estimate(preset: str, acc: str, devices: int, tokens: float = 1e12):
+    return estimate(scenario_from_dict({"model": {"preset": preset}, "training": {"tokens": tokens},
+                                        "cluster": {"accelerator": acc, "devices": devices}}), CAT)
+
+
+def test_default_llama2_7b_on_8_h100_is_inside_the_public_band():
+    """35-55% MFU for dense bf16 on H100 in the public tables; the issue's bound is 60%."""
+    assert 0.35 < _estimate("llama2-7b", "nvidia-h100-sxm-80gb", 8).mfu <= 0.60
+
+
+def test_default_mi300x_vs_h100_llama3_70b_on_64_devices():
+    """Public MI300X/MI325X tables and MLPerf put them roughly on par: the ratio within 0.75-1.15."""
+    ratio = (_estimate("llama3-70b", "amd-mi300x", 64).tokens_per_s
+             / _estimate("llama3-70b", "nvidia-h100-sxm-80gb", 64).tokens_per_s)
+    assert 0.75 <= ratio <= 1.15
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 open: the TPU v5p GEMM ceiling fitted to MaxText's tables (0.77) "
+                   "gives 72% MFU for Llama 3 70B on 1,024 chips; the band is 65%")
+def test_default_tpu_v5p_llama3_70b_on_1024_chips_at_most_65pct_mfu():
+    assert _estimate("llama3-70b", "google-tpu-v5p", 1024).mfu <= 0.65
+
+
+def test_llama3_70b_15t_tokens_on_8192_h100_device_hours():
+    """Meta's model card: 6.4 M H100-hours for Llama 3 70B on 15T tokens; within 15%."""
+    hours = _estimate("llama3-70b", "nvidia-h100-sxm-80gb", 8192, 15e12).device_hours
+    assert hours == pytest.approx(6.4e6, rel=0.15)
+
+
+def test_cli_fit_published_prints_errors_and_the_perf_table(tmp_path):
+    rows_csv = tmp_path / "rows.csv"
+    from importlib import resources
+
+    rows_csv.write_bytes(resources.files("simulator").joinpath("data/public_throughput_rows.csv").read_bytes())
+    res = CliRunner().invoke(app, ["calibrate", "fit", "--published", str(rows_csv), "--accelerator", "google-tpu-v4"])
+    assert res.exit_code == 0, res.output
+    assert "[perf]" in res.output and "held-out error" in res.output
+    bad = CliRunner().invoke(app, ["calibrate", "fit", "--published", str(rows_csv)])
+    assert bad.exit_code != 0 and "--accelerator" in bad.output
+    unknown = CliRunner().invoke(app, ["calibrate", "fit", "--published", str(rows_csv), "--accelerator", "h900"])
+    assert unknown.exit_code != 0 and "h900" in unknown.output
+
+
+def test_inherited_table_uses_the_parts_own_matmul_ceiling_when_lower():
+    """MI300X inherits MI325X's fit; its own MAMF (668.4 / 1307.4 = 0.511) caps the GEMM ceiling
+    only if lower than MI325X's fitted value."""
+    mi300x, mi325x = CAT.accelerator("amd-mi300x").perf, CAT.accelerator("amd-mi325x").perf
+    own = gemm_ceiling("amd-mi300x", "bf16", CAT, load_kernel_rows())
+    assert mi300x.inherited_from == "amd-mi325x"
+    assert mi300x.gemm_eff_max.value == pytest.approx(min(own, mi325x.gemm_eff_max.value), rel=1e-4)

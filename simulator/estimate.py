@@ -19,6 +19,7 @@ from simulator.errors import ScenarioError
 from simulator.finetune import flops_per_token
 from simulator.flops import param_flops_per_token
 from simulator.perf_params import perf_params_for
+from simulator.memory import capacity_gb
 from simulator.performance import StepTime, choose_plan
 from simulator.scenario import Scenario
 
@@ -273,7 +274,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         "goodput": compute_s / wall_s,
         "memory_gb_per_device": mem["total_gb"],
         **{f"memory_{k}": v for k, v in mem.items() if k != "total_gb"},
-        "memory_capacity_gb": acc.memory.hbm_gb.value,
+        "memory_capacity_gb": capacity_gb(acc),
         "power_w_per_device": active_w,
         "energy_it_mwh": en.it_kwh / 1e3,
         "energy_mwh": en.facility_kwh / 1e3,

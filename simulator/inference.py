@@ -30,6 +30,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
+from simulator.memory import capacity_gb
 
 # Bytes per element of weights / KV cache for an inference dtype.
 DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
@@ -170,12 +171,12 @@ def decode_step(model: ModelSpec, acc: Accelerator, devices: int, batch, context
     resident_b = dtype_bytes(dtype) * model.params_total() / devices  # every expert stays in HBM
     weight_b = dtype_bytes(dtype) * weights_read(model, b) / devices
     kv_b = kv_cache_bytes(model, context_len, b, dtype_bytes(kv_dtype, "inference.kv_dtype")) / kv_shards(model, devices)
-    hbm_gb = acc.memory.hbm_gb.value
+    hbm_gb = capacity_gb(acc)
     need_gb = (resident_b + np.max(kv_b)) / 1e9
     if check_memory and need_gb > hbm_gb:
         raise InfeasiblePlanError(
             f"decode: {model.name} needs {need_gb:.1f} GB per device (weights {resident_b / 1e9:.1f} + KV cache "
-            f"{np.max(kv_b) / 1e9:.1f}) on {devices} x {acc.id} with {hbm_gb:.0f} GB: over by {need_gb - hbm_gb:.1f} GB"
+            f"{np.max(kv_b) / 1e9:.1f}) on {devices} x {acc.id} with {hbm_gb:.1f} GB: over by {need_gb - hbm_gb:.1f} GB"
         )
     flops_dev = b * (2.0 * model.matmul_params_active() + 4.0 * model.layers * model.attn_width * context_len) / devices
     mem_s = (weight_b + kv_b) / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff)

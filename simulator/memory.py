@@ -3,7 +3,9 @@
 Static memory, mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, sec. 3; Megatron-LM
 `theoretical_memory_usage.py`): bf16 weights 2 B, fp32 main gradients 4 B, fp32 master weights
 plus Adam m and v 12 B per parameter = 18 B; ZeRO-1 (Megatron's distributed optimizer) shards the
-12 B over DP, ZeRO-2 also the gradients, ZeRO-3/FSDP also the weights. The most loaded pipeline
+12 B over DP, ZeRO-2 also the gradients, ZeRO-3/FSDP also the weights, and keeps no separate fp32
+gradient buffer: 16 B per parameter, all sharded (the ZeRO paper's 2 + 2 + 12 accounting; FSDP's
+fp32 sharded parameter is the master copy: 4 + 4 + 8). The most loaded pipeline
 stage holds ceil(layers / PP) layers plus the embedding; TP divides both. Routed experts follow
 MoE parallel folding (plan.expert_tp; Liu et al. 2025): EP ranks divide the experts among them and
 ETP ranks split each expert's matrices, so a device holds the stage's expert parameters / (EP x ETP);
@@ -38,6 +40,14 @@ from simulator.plan import PlanGrid, expert_dp, expert_tp, microbatches
 # calc_transformer_mem.py, misc_mem_gib): CUDA context, NCCL buffers, allocator fragmentation.
 OVERHEAD_GB = 5 * 1.073741824
 BYTES_ACT = 2  # bf16 activations
+BYTES_GRAD_ZERO3 = 2  # ZeRO-3/FSDP: 16 B per parameter in all (module docstring)
+GIB = 2**30
+
+
+def capacity_gb(acc) -> float:
+    """Device memory in GB (1e9 B). Vendors' "GB" of HBM are binary: an H100 80GB shows 81,559 MiB in
+    nvidia-smi and an A100 80GB 81,920 MiB, so the catalog's `hbm_gb` is read as GiB."""
+    return acc.memory.hbm_gb.value * GIB / 1e9
 DDP_BUCKET_BYTES = 2 * 40e6 * 4  # two 40M-element fp32 gradient buckets (Megatron bucket_size default)
 
 
@@ -146,7 +156,7 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
         unsharded_weights = BYTES_WEIGHT * n
         frozen_weights = 0.0
     opt = BYTES_OPTIMIZER * shard(trained_d, trained_e, 1)
-    grads = BYTES_GRAD * shard(trained_d, trained_e, 2)
+    grads = np.where(grid.zero >= 3, BYTES_GRAD_ZERO3, BYTES_GRAD) * shard(trained_d, trained_e, 2)
     weights = BYTES_WEIGHT * shard(trained_d, trained_e, 3) + frozen_weights
     m = microbatches(grid, batch_seqs)
     # 1F1B: min(PP, m) micro-batches of ceil(layers / PP) layers each; interleaving adds (PP-1)/(PP v)

@@ -16,7 +16,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
 from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
-from simulator.memory import MemoryBreakdown, memory_per_device
+from simulator.memory import MemoryBreakdown, capacity_gb, memory_per_device
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
 from simulator.plan import (
@@ -110,14 +110,14 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
             f"{reason} ({count})" for reason, count in rejected.items()))
     grid = grid.take(np.flatnonzero(ok))
     mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm)
-    hbm_gb = acc.memory.hbm_gb.value
+    hbm_gb = capacity_gb(acc)
     fits = mem.total_gb <= hbm_gb
     rejected["does not fit in memory"] = int((~fits).sum())
     if not fits.any():
         i = int(np.argmin(mem.total_gb))
         p, row = grid.plan(i), mem.row(i)
         raise InfeasiblePlanError(
-            f"parallelism: no plan fits in {hbm_gb:g} GB per {acc.id}; the closest, tp={p.tp} pp={p.pp} cp={p.cp} "
+            f"parallelism: no plan fits in {acc.memory.hbm_gb.value:g} GiB ({hbm_gb:.1f} GB) per {acc.id}; the closest, tp={p.tp} pp={p.pp} cp={p.cp} "
             f"dp={p.dp} zero={p.zero} recompute={p.recompute} microbatch={p.microbatch}, needs "
             f"{row['total_gb']:.1f} GB (over by {row['total_gb'] - hbm_gb:.1f} GB: weights {row['weights_gb']:.1f}, "
             f"gradients {row['gradients_gb']:.1f}, optimizer {row['optimizer_gb']:.1f}, activations "

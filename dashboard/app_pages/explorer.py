@@ -25,7 +25,7 @@ from hardware_catalog.errors import TrainsimError
 from simulator.estimate import DEFAULT_GLOBAL_BATCH_TOKENS
 from simulator.estimate import batch_sequences as _batch_sequences
 from simulator.explore import SearchReport, search
-from simulator.memory import memory_per_device
+from simulator.memory import capacity_gb, memory_per_device
 from simulator.plan import Plan, PlanGrid, plan_problems
 from simulator.scenario import Scenario
 from simulator.search import OBJECTIVES
@@ -172,7 +172,7 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
         st.error(plain(msg), icon="⚠️")
     if problems:
         return
-    capacity = session_catalog().accelerator(scenario.cluster.accelerator).memory.hbm_gb.value
+    capacity = capacity_gb(session_catalog().accelerator(scenario.cluster.accelerator))
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
                             scenario.parallelism.flash_attention, scenario.finetune.tuning(spec),
                             scenario.parallelism.cp_comm).row(0)

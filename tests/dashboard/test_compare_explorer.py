@@ -72,7 +72,7 @@ def test_compare_combination_that_cannot_fit_shows_its_reason(app):
     assert not at.exception
     df = table(at, "cmp_table")
     h100_8 = df[(df["accelerator"] == "nvidia-h100-sxm-80gb") & (df["devices"] == 8)]
-    assert len(h100_8) == 3 and h100_8["reason"].str.contains("no plan fits in 80 GB").all()
+    assert len(h100_8) == 3 and h100_8["reason"].str.contains("no plan fits in 80 GiB").all()
     assert h100_8["days"].isna().all()
     assert (df[df["devices"] == 2048]["reason"] == "").all()
     assert any("cannot run" in w.value for w in at.warning)
@@ -201,7 +201,7 @@ def test_downsample_keeps_the_marked_points():
 def test_plan_charts_from_a_search_result(default_estimate):
     res = default_estimate.search
     df = cc.plans_frame(res)
-    assert len(df) == len(res) and df["memory_gb"].max() <= 80
+    assert len(df) == len(res) and df["memory_gb"].max() <= capacity_gb(load_catalog().accelerator("nvidia-h100-sxm-80gb"))
     top = cc.plans_frame(res, res.order("time")[:5])
     fig = cc.plan_scatter(df, "energy", 80.0, highlight=top).to_dict()
     assert [t["name"] for t in fig["data"]] == ["feasible plans", "top plans"]

@@ -142,7 +142,7 @@ def test_no_plan_fits_shows_the_library_message_beside_the_devices(at):
     with pytest.raises(InfeasiblePlanError) as exc:
         library(rl_model="llama3-70b", rl_dev=1)
     message = str(exc.value)
-    assert message.startswith("parallelism: no plan fits in 80 GB") and "over by" in message
+    assert message.startswith("parallelism: no plan fits in 80 GiB") and "over by" in message
     assert [e.value for e in at.error] == [message.replace("*", r"\*")]
     hw_column = next(c for c in at.columns if any(n.key == "rl_dev" for n in c.number_input))
     assert [e.value for e in hw_column.error] == [e.value for e in at.error]  # next to the Devices input

@@ -150,7 +150,7 @@ def test_175b_tp1_pp1_zero0_does_not_fit_and_says_why():
     sc = base(model={"preset": "gpt3-175b"}, cluster={"devices": 1024},
               training={"global_batch_tokens": 3_145_728},
               parallelism={"tp": 1, "pp": 1, "zero": 0})
-    with pytest.raises(InfeasiblePlanError, match=r"no plan fits in 80 GB.*needs [0-9.]+ GB \(over by") as info:
+    with pytest.raises(InfeasiblePlanError, match=r"no plan fits in 80 GiB.*needs [0-9.]+ GB \(over by") as info:
         estimate(sc, CAT)
     assert "weights" in str(info.value) and "optimizer" in str(info.value)
 

@@ -117,7 +117,7 @@ def test_bad_rlhf_input(change, match):
 
 
 def test_too_small_cluster_says_why():
-    with pytest.raises(InfeasiblePlanError, match="no plan fits in 80 GB .*over by"):
+    with pytest.raises(InfeasiblePlanError, match="no plan fits in 80 GiB .*over by"):
         estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {},
                                      "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 1},
                                      "rlhf": {"prompts": 100}}))

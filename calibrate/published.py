@@ -33,7 +33,7 @@ import pandas as pd
 
 from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
 from hardware_catalog import Catalog, load_catalog
-from simulator.perf_params import PerfParams
+from simulator.perf_params import PerfParams, catalog_priors
 from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
 HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
@@ -99,6 +99,35 @@ class PublishedFit:
         return {"rows": len(err), "median_abs_pct": float(np.median(err)), "max_abs_pct": float(np.max(err))}
 
 
+DONORS = {"gpu": "nvidia-h100-sxm-80gb", "tpu": "google-tpu-v5p"}  # the best-covered measured part of each kind
+
+
+def transfer_params(acc_id: str, excluded_source: str | None, rows: list[PublicRow] | None, catalog: Catalog,
+                    kernels: list[KernelRow] | None = None) -> dict[str, PerfParams] | None:
+    """The parameters a part with no rows of its own would get from another part's fit (its kind's
+    DONORS entry, or another part of its kind when it is the donor): the donor's catalog `[perf]` per
+    stack with its GEMM ceiling scaled by the two parts' maximum achievable matmul (MAMF table). None
+    (vendor-neutral priors then) when either part has no MAMF measurement, or when the donor's fit
+    saw `excluded_source` (a publisher held out everywhere)."""
+    acc = catalog.accelerator(acc_id)
+    donor_id = DONORS["tpu" if acc.kind == "tpu" else "gpu"]
+    if donor_id == acc_id:
+        donor_id = "google-tpu-v5e" if acc.kind == "tpu" else "nvidia-a100-sxm-80gb"
+    donor = catalog.accelerator(donor_id)
+    own, theirs = gemm_ceiling(acc_id, "bf16", catalog, kernels), gemm_ceiling(donor_id, "bf16", catalog, kernels)
+    if donor.perf is None or own is None or theirs is None:
+        return None
+    if any(r.source == excluded_source for r in rows_for((donor_id,), rows)):
+        return None
+    scale = own / theirs
+
+    def scaled(stack: str) -> PerfParams:  # a stack the donor lacks gets its reference stack
+        p = catalog_priors(donor, stack)
+        return dataclasses.replace(p, gemm_eff_max=min(1.0, p.gemm_eff_max * scale))
+
+    return {stack: scaled(stack) for stack in ("megatron", "maxtext", "fsdp", "other")}
+
+
 def _tokens_error_pct(cases: list[Case], params: dict[str, PerfParams]) -> np.ndarray:
     """100 x (predicted / measured tokens/s - 1) = 100 x (measured / predicted step time - 1)."""
     t = predict_step_times(cases, params)
@@ -143,7 +172,12 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
             idx = [i for i, k in enumerate(keys) if k == key]
             rest = [c for i, c in enumerate(cases) if keys[i] != key]
             out = [cases[i] for i in idx]
-            p_k = _with_unseen(fit(rest), out) if rest else {c.software: prior for c in out}
+            if rest:
+                p_k = _with_unseen(fit(rest), out)
+            else:  # nothing of this part left: transfer a measured part's fit that never saw this group
+                donor = transfer_params(accelerators[0], key if kind == "source" else None, rows, catalog, kernels)
+                p_k = {c.software: (donor or {}).get(c.software, prior) for c in out}
+            err[idx] = _tokens_error_pct(out, p_k)
             err[idx] = _tokens_error_pct(out, p_k)
         held[kind] = tuple(float(e) for e in err)
     return PublishedFit(tuple(accelerators), params, names, SOFTWARE_NAMES, tuple(mine),

@@ -75,8 +75,9 @@ def public_tables() -> None:
     st.subheader("Public throughput tables: tokens/s per device")
     st.caption("322 published measurements (llm-foundry, NeMo, Megatron-LM, MaxText, AMD Primus, MegaScale, "
                "Llama 3) that the catalog's performance priors are fitted to (`trainsim calibrate fit --published`). "
-               "Held out: each row predicted by a fit that did not see its table (or its publisher). A family whose "
-               "rows come from one table is predicted from vendor-neutral priors when held out.")
+               "Held out: each row predicted by a fit that did not see its table (or its publisher). A part whose "
+               "rows come from one table is then predicted from another part's fit, its GEMM ceiling scaled by "
+               "the two parts' measured maximum matmul (or from vendor-neutral priors where none is measured).")
     fmt = {"median_abs_pct": st.column_config.NumberColumn("median |error| %", format="%.1f"),
            "max_abs_pct": st.column_config.NumberColumn("max |error| %", format="%.1f")}
     left, mid, right = st.columns(3)

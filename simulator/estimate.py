@@ -153,7 +153,8 @@ def resolve_device(scenario: Scenario, catalog: Catalog):
     if profile is not None and profile.device is not None:
         catalog = _with_profile_device(catalog, profile, path)
     acc = _resolve(catalog, "accelerator", "cluster.accelerator", scenario.cluster.accelerator)
-    return catalog, acc, profile, perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf)
+    return catalog, acc, profile, perf_params_for(acc, profile.perf if profile else None, scenario.efficiency.perf,
+                                                  stack=scenario.parallelism.stack)
 
 
 def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
@@ -195,7 +196,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     batch_tokens = batch_seqs * model.seq_len
 
     par = scenario.parallelism
-    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm"})
+    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm", "stack"})
     tuning = scenario.finetune.tuning(model)
     choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf, eff, fixed,
                          par.flash_attention, par.objective, par.overlap_comm,

@@ -99,6 +99,10 @@ class ParallelismSection(_Section):
     # context parallelism's K/V exchange: "p2p" ring, hidden behind attention (Megatron-LM /
     # Transformer Engine default), or "all_gather" of K and V, exposed (Llama 3 sec. 3.3.2)
     cp_comm: Literal["p2p", "all_gather"] = "p2p"
+    # the software stack whose fitted parameters the catalog's [perf] table gives: none = the
+    # table's reference stack (Megatron-Core/NeMo on GPUs, MaxText on TPUs); "fsdp" = PyTorch FSDP
+    # stacks such as llm-foundry ([perf.stacks.fsdp] where the public tables measured one)
+    stack: Literal["megatron", "fsdp", "maxtext"] | None = None
     objective: Literal["time", "cost", "energy", "memory"] = "time"  # what the plan search minimises
 
 

@@ -201,7 +201,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     choice = choose_plan(model, acc, devices, batch_seqs, tr.precision, perf, eff, fixed,
                          par.flash_attention, par.objective, par.overlap_comm,
                          rates=(usd_per_device_hour, usd_per_kwh * pue, host_w), tuning=tuning,
-                         cp_comm=par.cp_comm)
+                         cp_comm=par.cp_comm, stack=par.stack)
     plan, mem = choice.plan, choice.memory_gb
     mfpt = flops_per_token(model, tuning)
     hw_ratio = choice.step.hardware_flops_per_s_per_device / choice.step.model_flops_per_s_per_device

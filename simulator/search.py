@@ -16,7 +16,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
 from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
-from simulator.memory import MemoryBreakdown, capacity_gb, memory_per_device
+from simulator.memory import MemoryBreakdown, capacity_gb, memory_per_device, memory_stack
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
 from simulator.plan import (
@@ -85,7 +85,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
                  flash: bool = True, max_tp: int | None = None, overlap: bool = True,
                  rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL,
-                 cp_comm: str = "p2p") -> SearchResult:
+                 cp_comm: str = "p2p", stack: str | None = None) -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
 
     `tuning`: what is trained (finetune.py): every weight, or LoRA adapters on a frozen base.
@@ -109,7 +109,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
         raise InfeasiblePlanError(f"parallelism: all {n_all} candidate plans break a rule: " + "; ".join(
             f"{reason} ({count})" for reason, count in rejected.items()))
     grid = grid.take(np.flatnonzero(ok))
-    mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm)
+    mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm, stack=memory_stack(acc, stack))
     hbm_gb = capacity_gb(acc)
     fits = mem.total_gb <= hbm_gb
     rejected["does not fit in memory"] = int((~fits).sum())
@@ -124,8 +124,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
             f"{row['activations_gb']:.1f}); use more devices, a higher parallelism.zero or recompute = \"full\"")
     idx = np.flatnonzero(fits)
     grid = grid.take(idx)
-    mem = MemoryBreakdown(mem.weights_gb[idx], mem.gradients_gb[idx], mem.optimizer_gb[idx],
-                          mem.activations_gb[idx], mem.buffers_gb[idx])
+    mem = mem.take(idx)
     parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len

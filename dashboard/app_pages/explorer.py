@@ -25,7 +25,7 @@ from hardware_catalog.errors import TrainsimError
 from simulator.estimate import DEFAULT_GLOBAL_BATCH_TOKENS
 from simulator.estimate import batch_sequences as _batch_sequences
 from simulator.explore import SearchReport, search
-from simulator.memory import capacity_gb, memory_per_device
+from simulator.memory import capacity_gb, memory_per_device, memory_stack
 from simulator.plan import Plan, PlanGrid, plan_problems
 from simulator.scenario import Scenario
 from simulator.search import OBJECTIVES
@@ -172,10 +172,12 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
         st.error(plain(msg), icon="⚠️")
     if problems:
         return
-    capacity = capacity_gb(session_catalog().accelerator(scenario.cluster.accelerator))
+    acc = session_catalog().accelerator(scenario.cluster.accelerator)
+    capacity = capacity_gb(acc)
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
                             scenario.parallelism.flash_attention, scenario.finetune.tuning(spec),
-                            scenario.parallelism.cp_comm).row(0)
+                            scenario.parallelism.cp_comm,
+                            stack=memory_stack(acc, scenario.parallelism.stack)).row(0)
     if mem["total_gb"] > capacity:
         st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
                  f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "

@@ -17,8 +17,11 @@ Validity rules (Narayanan et al. 2021; Megatron-LM and DeepSpeed argument checks
   ETP x EP x EDP (expert tensor-, expert- and expert-data-parallel). `expert_tp` gives ETP: TP when
   EP divides DP*CP (the classic layout, experts split like the dense MLP), else the largest divisor
   of TP that fits (typically 1: whole experts on every rank);
-- ZeRO-2/3 cannot be combined with PP (DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with
-  pipeline parallelism");
+- ZeRO-3 cannot be combined with PP (DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with
+  pipeline parallelism"; Megatron-Core shards only the optimizer). ZeRO-2 with PP is allowed: FSDP
+  that keeps the gathered parameters between forward and backward shards gradients and optimizer
+  states, and Llama 3 ran it with 16 pipeline stages (Dubey et al. 2024 sec. 3.3.2; PyTorch
+  torchtitan composes FSDP with pipeline parallelism);
 - every DP rank gets at least one micro-batch (micro-batches per rank = ceil(batch / (DP*mb))).
 """
 
@@ -106,7 +109,7 @@ REASONS = (
     "interleaving needs pp*v <= layers + 2 and micro-batches divisible by pp",
     "cp does not split the sequence into 2*cp chunks",
     "ep must divide the experts and tp*cp*dp (and needs an MoE model)",
-    "ZeRO-2/3 cannot be combined with pipeline parallelism",
+    "ZeRO-3 cannot be combined with pipeline parallelism",
     "global batch smaller than dp x micro-batch",
 )
 
@@ -155,7 +158,7 @@ def rule_violations(grid: PlanGrid, model: ModelSpec, batch_seqs: int) -> np.nda
         (grid.v > 1) & ((grid.pp == 1) | (model.layers + 2 < grid.pp * grid.v) | (m % grid.pp != 0)),
         (model.seq_len % (2 * grid.cp) != 0) & (grid.cp > 1),
         ~ep_ok,
-        (grid.zero >= 2) & (grid.pp > 1),
+        (grid.zero >= 3) & (grid.pp > 1),
         grid.dp * grid.mb > batch_seqs,
     ], axis=1)
 

@@ -322,9 +322,9 @@ def _zero(zero: str, framework: str, assumptions: list[str]) -> int:
     if zero == "DDP":
         return 0
     if "no reshard after forward" in zero:
-        assumptions.append("FSDP without reshard after forward (Llama 3): ZeRO-2-like, modelled as zero=1 "
-                           "(same traffic; the simulator forbids ZeRO-2 with pp)")
-        return 1
+        assumptions.append("FSDP without reshard after forward (Llama 3): gradients and optimizer states sharded, "
+                           "parameters kept between forward and backward: zero=2")
+        return 2
     if "DCN data-parallel across" in zero and "across 1 slice" not in zero:
         assumptions.append("FSDP within a slice, data parallel across slices: modelled as ZeRO-3 over all dp")
     if zero.startswith("FSDP") or (not zero and framework in ("fsdp", "maxtext")):

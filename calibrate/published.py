@@ -33,7 +33,7 @@ import pandas as pd
 
 from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
 from hardware_catalog import Catalog, load_catalog
-from simulator.perf_params import PerfParams, catalog_priors
+from simulator.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
 from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
 HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
@@ -223,6 +223,9 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
         value = getattr(params, name)
         stack = "" if name in fit.names else f" (software parameter of the {ref} stack)"
         lines.append(f"{name} = {_sourced(value, src + stack, note(name, value))}")
+    for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
+        if name not in fit.names:
+            lines.append(f"{name} = {_sourced(getattr(params, name), source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:
             continue

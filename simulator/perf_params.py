@@ -6,12 +6,13 @@ piecewise; we use the smooth curve
 
     eta_gemm(g) = gemm_eff_max * g / (g + gemm_half_gflop)      (g = GFLOP of one GEMM)
 
-with Calculon's A100/H100 shape (>=128 GFLOP 0.95, >=16 0.90, >=1 0.60 of the ceiling). The
-ceiling is the one number fitted to published runs: 0.84 minimises the median error on the five
-Megatron-LM weak-scaling rows (Narayanan et al. 2021 Table 1; 0.96 from Calculon's table
-over-predicts them by 3-10%). Everything else below is a prior with its source; the GPT-3
-PTD-P/ZeRO-3 rows, BLOOM and Llama 3 stay held out. A calibration profile replaces these for a
-measured accelerator.
+with Calculon's A100/H100 shape (>=128 GFLOP 0.95, >=16 0.90, >=1 0.60 of the ceiling).
+
+The defaults below are vendor-neutral priors, each with its source (the GEMM ceiling 0.84 was
+fitted in 2021-software terms to the five Megatron-LM weak-scaling rows, Narayanan et al. 2021
+Table 1). Each accelerator's catalog `[perf]` table replaces them with values fitted to the public
+throughput tables (`trainsim calibrate fit --published`, calibrate/published.py) or inherited from
+a measured sibling; a calibration profile and a scenario's `efficiency.perf` come on top.
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ class PerfParams:
     grouped_gemm_eff: float = 1.0
     moe_imbalance: float = 1.1
     source: str = "vendor-neutral priors: Calculon a100_80g tables, FlashAttention-2, byte counts in perf_params.py"
+
+
+# Where each default comes from (the comments above), for the catalog's `[perf]` tables.
+PRIOR_SOURCES: dict[str, str] = {
+    "mem_bw_eff": "vendor-neutral prior: Calculon mem1 efficiency for >= 100 MB transfers",
+    "scaleup_eff": "vendor-neutral prior: Calculon systems/a100_80e.json NVLink tier (validated on Selene)",
+    "scaleup_latency_s": "vendor-neutral prior: Calculon systems/a100_80e.json NVLink tier latency",
+    "scaleout_eff": "vendor-neutral prior: Calculon systems/a100_80e.json InfiniBand tier",
+    "scaleout_latency_s": "vendor-neutral prior: Calculon systems/a100_80e.json InfiniBand tier latency",
+    "fp8_gemm_eff": "vendor-neutral prior: MAMF table, H200 fp8 73.4% vs bf16 80.3% of peak",
+    "fp4_gemm_eff": "vendor-neutral prior: the fp8 ratio assumed (no public fp4 kernel table)",
+    "grouped_gemm_eff": "vendor-neutral prior: grouped expert GEMMs at the dense GEMM efficiency",
+    "moe_imbalance": "vendor-neutral prior: busiest expert rank 1.1 x the mean (dropless routing)",
+}
 
 
 def check_overrides(overrides: dict[str, float], where: str) -> None:

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "pue": 0.0,              # 0 = the region's default
     "price": 0.0,            # USD per device-hour, 0 = catalog market price
     "plan": "auto",          # auto | manual
+    "stack": "auto",         # software stack of the catalog's [perf] priors: auto (reference) | megatron | fsdp | maxtext
     "tp": 8, "pp": 4, "cp": 1, "zero": 1, "recompute": "selective", "mb": 1,
     "ft": "full",            # what the run trains: full | lora ([finetune] section)
     "lora_rank": 16,
@@ -70,6 +71,8 @@ def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
     if v["plan"] == "manual":
         data["parallelism"] = {"tp": int(v["tp"]), "pp": int(v["pp"]), "cp": int(v["cp"]), "zero": int(v["zero"]),
                                "recompute": v["recompute"], "microbatch": int(v["mb"])}
+    if v["stack"] != "auto":
+        data.setdefault("parallelism", {})["stack"] = v["stack"]
     if v["ft"] == "lora":
         targets = LORA_TARGETS[v["lora_targets"]]
         data["finetune"] = {"method": "lora", "lora_rank": int(v["lora_rank"]),
@@ -109,6 +112,7 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out["plan"] = "manual"
         out.update({k: par[k2] for k, k2 in (("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("zero", "zero"),
                                              ("recompute", "recompute"), ("mb", "microbatch")) if k2 in par})
+    out["stack"] = par.get("stack") or "auto"
     ft = data.get("finetune", {})
     out["ft"] = ft.get("method", "full")  # no [finetune] section: every weight is trained
     if out["ft"] == "lora":  # a subset of q, k, v, o shows as "attention", any MLP target as "all"

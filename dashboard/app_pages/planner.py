@@ -114,7 +114,7 @@ def main() -> None:
             _widget("number_input", "Training tokens (trillions)", "tokens_t", min_value=1e-6, step=0.5, format="%.3f")
         _widget("number_input", "Sequence length", "seq", min_value=1, step=1024)
         _widget("number_input", "Global batch (million tokens)", "batch_m", min_value=0.001, step=1.0)
-        _widget("selectbox", "Precision", "precision", options=["bf16", "fp8", "fp16", "tf32"])
+        _widget("selectbox", "Precision", "precision", options=["bf16", "fp8", "fp4", "fp16", "tf32"])
         _finetune()
         msg_model = st.empty()
     with c_hw:
@@ -130,6 +130,9 @@ def main() -> None:
         st.subheader("Parallelism plan")
         plan = _widget("radio", "Plan", "plan", options=["auto", "manual"], horizontal=True,
                        help="auto: the best plan the search finds; manual: your own")
+        _widget("selectbox", "Software stack", "stack", options=["auto", "megatron", "fsdp", "maxtext"],
+                help="whose fitted performance parameters the catalog's [perf] table gives: auto = the reference "
+                     "(Megatron-Core/NeMo on GPUs, MaxText on TPUs); fsdp = PyTorch FSDP stacks such as llm-foundry")
         if plan == "manual":
             a, b = st.columns(2)
             with a:

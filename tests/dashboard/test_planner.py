@@ -42,6 +42,20 @@ def test_accelerator_and_region_change_cost_and_carbon(app):
     assert metric(at, "Cost") != cost
 
 
+def test_software_stack_selects_the_fitted_stack(app):
+    """The FSDP stack (llm-foundry's FlashAttention-2 and unfused elementwise ops) is slower on H100
+    than the reference Megatron-Core stack; the choice goes into the scenario and back."""
+    at = app.run()
+    before = metric(at, "Wall clock")
+    at.selectbox(key="stack").select("fsdp").run()
+    assert not at.exception
+    est = estimate(scenario_from_dict(scenario_data({**DEFAULTS, "stack": "fsdp"})))
+    assert metric(at, "Wall clock") == f"{est.wall_clock_days:,.1f} days" != before
+    data = scenario_data({**DEFAULTS, "stack": "fsdp"})
+    assert data["parallelism"] == {"stack": "fsdp"} and state_from_scenario(data)["stack"] == "fsdp"
+    assert "parallelism" not in scenario_data(DEFAULTS)
+
+
 def test_bad_manual_plan_shows_the_rule(app):
     at = app.run()
     at.radio(key="plan").set_value("manual").run()

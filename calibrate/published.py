@@ -7,18 +7,23 @@ step-time model (`simulator.steptime.step_parts`) for the row's own plan, parame
 bounded robust least squares of log step time.
 
 What is fitted, per accelerator (or sibling SKUs with the same die, fitted together):
-- `gemm_eff_max`, the GEMM ceiling, bounded above by the accelerator's maximum achievable matmul
-  (stas00/ml-engineering MAMF table, `KernelRow`s) where one is published;
-- `gemm_half_gflop` and `layer_overhead_s`: small-GEMM and per-layer kernel/launch overheads,
-  which set small models' throughput;
-- `flash_attn_eff`; and `fp8_gemm_eff` when fp8 rows exist, `grouped_gemm_eff` when MoE rows do.
-A weak prior (`PRIOR_WEIGHT`) pulls each parameter towards its sourced value, so a parameter the
-rows cannot identify stays where its source puts it.
+- hardware parameters, shared by every software stack: `gemm_eff_max`, the GEMM ceiling, bounded
+  above by the accelerator's maximum achievable matmul (stas00/ml-engineering MAMF table,
+  `KernelRow`s) where one is published; `gemm_half_gflop`, the small-GEMM curve; `fp8_gemm_eff`
+  when fp8 rows exist, `grouped_gemm_eff` when MoE rows do;
+- software parameters, one set per stack in the rows (`PublicRow.framework`: Megatron-Core/NeMo,
+  PyTorch FSDP as in llm-foundry, MaxText): `flash_attn_eff` (the attention kernel),
+  `elementwise_bytes` (kernel fusion) and `layer_overhead_s` (launch and framework overhead).
+A weak prior (`PRIOR_WEIGHT`) pulls each parameter towards its vendor-neutral sourced value, so a
+parameter the rows cannot identify stays where its source puts it. The catalog's `[perf]` holds the
+hardware parameters with the reference stack's (`REFERENCE_STACKS`), `[perf.stacks.*]` the others.
 
 Held-out errors: every row is predicted by a fit that did not see its group. Two groupings are
 reported: by publisher (`source`: llm-foundry, NeMo, MaxText, ...) and by table (one table of one
-publisher: one model or one benchmark series). Errors are in tokens/s per device,
-100 x (predicted / published - 1).
+publisher: one model or one benchmark series). A stack the held-out fit never saw is predicted with
+the best-covered stack's parameters; a part with nothing left is predicted from another part's
+catalog table with its GEMM ceiling scaled by the two parts' MAMF (`transfer_params`). Errors are in
+tokens/s per device, 100 x (predicted / published - 1).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def case_for(row: PublicRow, catalog: Catalog) -> Case:
     step_s = tokens / (row.tokens_per_s_per_device * row.devices)
     return Case(row.spec, row_plans(row), catalog.accelerator(row.accelerator_id), row.precision,
                 batch, step_s, flash=row.flash_attention, overlap=row.overlap_comm,
-                cp_comm=getattr(row, "cp_comm", "p2p"), group=f"{row.source} | {row.table}", software=row.framework)
+                cp_comm=row.cp_comm, group=f"{row.source} | {row.table}", software=row.framework)
 
 
 def rows_for(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None) -> list[PublicRow]:
@@ -134,10 +139,11 @@ def _tokens_error_pct(cases: list[Case], params: dict[str, PerfParams]) -> np.nd
     return 100.0 * (np.array([c.measured_s for c in cases]) / t - 1.0)
 
 
-def _with_unseen(params: dict[str, PerfParams], cases: list[Case]) -> dict[str, PerfParams]:
-    """A held-out stack the fit never saw is predicted with the parameters of the best-covered stack."""
-    fallback = params[max(params, key=lambda sw: sum(c.software == sw for c in cases))]
-    return {**{c.software: fallback for c in cases}, **params}
+def _with_unseen(params: dict[str, PerfParams], fitted: list[Case], held: list[Case]) -> dict[str, PerfParams]:
+    """A held-out stack the fit never saw is predicted with the parameters of the stack with the
+    most rows in the fit."""
+    fallback = params[max(params, key=lambda sw: sum(c.software == sw for c in fitted))]
+    return {**{c.software: fallback for c in held}, **params}
 
 
 def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None,
@@ -173,11 +179,10 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
             rest = [c for i, c in enumerate(cases) if keys[i] != key]
             out = [cases[i] for i in idx]
             if rest:
-                p_k = _with_unseen(fit(rest), out)
+                p_k = _with_unseen(fit(rest), rest, out)
             else:  # nothing of this part left: transfer a measured part's fit that never saw this group
                 donor = transfer_params(accelerators[0], key if kind == "source" else None, rows, catalog, kernels)
                 p_k = {c.software: (donor or {}).get(c.software, prior) for c in out}
-            err[idx] = _tokens_error_pct(out, p_k)
             err[idx] = _tokens_error_pct(out, p_k)
         held[kind] = tuple(float(e) for e in err)
     return PublishedFit(tuple(accelerators), params, names, SOFTWARE_NAMES, tuple(mine),

@@ -38,6 +38,7 @@ import pandas as pd
 
 from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
 from hardware_catalog import Catalog, load_catalog
+from simulator.errors import DataFileError
 from simulator.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
 from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
@@ -50,7 +51,7 @@ HOLDOUTS = ("source", "table")
 def case_for(row: PublicRow, catalog: Catalog) -> Case:
     """The row as a measured step: step time = global batch tokens / (tokens/s per device x devices)."""
     if not row.usable:
-        raise ValueError(f"public row {row.row}: not usable ({row.reason})")
+        raise DataFileError(f"public row {row.row}: not usable ({row.reason})")
     batch = int(row.global_batch_seqs)
     tokens = batch * row.spec.seq_len
     step_s = tokens / (row.tokens_per_s_per_device * row.devices)
@@ -153,7 +154,7 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
     catalog = catalog or load_catalog()
     mine = rows_for(accelerators, rows)
     if len(mine) < 3:
-        raise ValueError(f"--accelerator {', '.join(accelerators)}: {len(mine)} usable published rows; "
+        raise DataFileError(f"--accelerator {', '.join(accelerators)}: {len(mine)} usable published rows; "
                          "at least 3 are needed")
     cases = [case_for(r, catalog) for r in mine]
     prior = PerfParams()  # vendor-neutral sourced priors: the fit never feeds on its own earlier output
@@ -246,7 +247,8 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
     marked unverified, the GEMM ceiling lowered to its own maximum achievable matmul when that is lower."""
     sib = catalog.accelerator(sibling_id).perf
     if sib is None or sib.inherited_from:
-        raise ValueError(f"{sibling_id}: no fitted [perf] table to inherit")
+        raise DataFileError(f"--inherit-from {sibling_id}: it has no fitted [perf] table to inherit "
+                            "(fit it first with --published)")
     own = gemm_ceiling(acc_id, "bf16", catalog, kernels)
     lines = ["[perf]", f'method = "trainsim calibrate fit --write-catalog --inherit-from {sibling_id} --accelerator '
                        f'{acc_id} (no usable published rows for {acc_id})"',
@@ -268,7 +270,7 @@ def catalog_file(acc_id: str) -> Path:
     """The packaged catalog file of `acc_id` (`hardware_catalog/accelerators/<id>.toml`)."""
     path = Path(__file__).resolve().parents[1] / "hardware_catalog" / "accelerators" / f"{acc_id}.toml"
     if not path.is_file():
-        raise ValueError(f"--accelerator {acc_id}: no packaged catalog file {path}")
+        raise DataFileError(f"--accelerator {acc_id}: no packaged catalog file {path}")
     return path
 
 

@@ -16,4 +16,9 @@ class InfeasiblePlanError(TrainsimError):
     """A parallelism plan is invalid or does not fit in device memory (says by how much)."""
 
 
-__all__ = ["CatalogError", "InfeasiblePlanError", "ScenarioError", "TrainsimError"]
+class DataFileError(TrainsimError, ValueError):
+    """A data file (published throughput rows, a fit's inputs) cannot be used: names the file or the
+    accelerator and what was expected."""
+
+
+__all__ = ["CatalogError", "DataFileError", "InfeasiblePlanError", "ScenarioError", "TrainsimError"]

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import Accelerator, Catalog, load_catalog
-from simulator.errors import ScenarioError
+from simulator.errors import DataFileError, ScenarioError
 from simulator.flops import model_flops_per_token
 from simulator.models import PRESETS, ModelSpec
 from simulator.perf_params import PerfParams
@@ -224,10 +224,12 @@ def _read(path: str | Path | None) -> pd.DataFrame:
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{origin}: not a readable rows.csv ({e})") from e
+        raise DataFileError(f"{origin}: not a readable rows.csv ({e})") from None
+    except OSError as e:
+        raise DataFileError(f"{origin}: cannot read ({e.strerror or e})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{origin}: missing column(s) {', '.join(missing)} (expected the rows.csv header)")
+        raise DataFileError(f"{origin}: missing column(s) {', '.join(missing)} (expected the rows.csv header)")
     return df
 
 

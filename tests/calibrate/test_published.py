@@ -141,6 +141,24 @@ def test_cli_fit_published_prints_errors_and_the_perf_table(tmp_path):
     assert unknown.exit_code != 0 and "h900" in unknown.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--published", "{missing}", "--accelerator", "google-tpu-v4"], "cannot read (No such file"),
+    (["--published", "{truncated}", "--accelerator", "google-tpu-v4"], "missing column(s) layers"),
+    (["--published", "{rows}", "--accelerator", "nvidia-v100-sxm2-32gb"], "0 usable published rows"),
+    (["--inherit-from", "nvidia-v100-sxm2-32gb", "--accelerator", "amd-mi300x"], "no fitted [perf] table"),
+])
+def test_cli_fit_published_bad_input_is_one_line(tmp_path, args, message):
+    from importlib import resources
+
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(resources.files("simulator").joinpath("data/public_throughput_rows.csv").read_bytes())
+    truncated = tmp_path / "truncated.csv"
+    truncated.write_text("source,file_or_url,table,model,params_b\nx,y,z,m,1\n")
+    paths = {"missing": tmp_path / "nope.csv", "truncated": truncated, "rows": rows}
+    res = CliRunner().invoke(app, ["calibrate", "fit", *[a.format(**paths) for a in args]])
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
 def test_inherited_table_uses_the_parts_own_matmul_ceiling_when_lower():
     """MI300X inherits MI325X's fit; its own MAMF (668.4 / 1307.4 = 0.511) caps the GEMM ceiling
     only if lower than MI325X's fitted value."""

@@ -229,8 +229,11 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
         value = getattr(params, name)
         stack = "" if name in fit.names else f" (software parameter of the {ref} stack)"
         lines.append(f"{name} = {_sourced(value, src + stack, note(name, value))}")
+    kernel = fit.bounds.get("gemm_eff_max", (0, None))[1]  # the part's maximum achievable matmul
+    if kernel is not None:
+        lines.append(f"gemm_kernel_max = {_sourced(kernel, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
     for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
-        if name not in fit.names:
+        if name not in fit.names and not (name == "gemm_kernel_max" and kernel is not None):
             lines.append(f"{name} = {_sourced(getattr(params, name), source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:
@@ -259,6 +262,9 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         value, note = field.value, f"{sibling_id}'s value: same vendor's nearest measured part"
         if name == "gemm_eff_max" and own is not None and own < value:
             value, note = own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {field.value:.3f}"
+        if name == "gemm_kernel_max" and own is not None:
+            lines.append(f"{name} = {_sourced(own, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
+            continue
         lines.append(f"{name} = {_sourced(value, f'inherited from {sibling_id}', note, verified=False)}")
     for sw, values in sib.stacks.items():
         lines += ["", f"[perf.stacks.{sw}]"]

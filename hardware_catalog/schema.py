@@ -110,7 +110,7 @@ class EfficiencyPriors(_Strict):
         return self
 
 
-PERF_FRACTIONS = ("gemm_eff_max", "flash_attn_eff", "mem_bw_eff", "scaleup_eff", "scaleout_eff", "fp8_gemm_eff",
+PERF_FRACTIONS = ("gemm_eff_max", "gemm_kernel_max", "flash_attn_eff", "mem_bw_eff", "scaleup_eff", "scaleout_eff", "fp8_gemm_eff",
                   "fp4_gemm_eff", "grouped_gemm_eff")
 
 
@@ -126,6 +126,7 @@ class PerfPriors(_Strict):
     inherited_from: str | None = None
     gemm_eff_max: Sourced | None = None
     gemm_half_gflop: Sourced | None = None
+    gemm_kernel_max: Sourced | None = None
     flash_attn_eff: Sourced | None = None
     mem_bw_eff: Sourced | None = None
     scaleup_eff: Sourced | None = None

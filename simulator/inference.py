@@ -7,7 +7,7 @@ Decode step (roofline, Williams et al. 2009, CACM 52(4); the JAX scaling book, A
 "All about Transformer Inference"), `batch` sequences on a TP group of `devices`:
     bytes/device = (B_w * params_active + KV bytes) / devices
     FLOPs/device = batch * (2 N_matmul_active + 4 L d_attn context_len) / devices
-    time_s       = max(bytes / (HBM B/s * mem_bw_eff), FLOPs / (peak * gemm_eff_max))
+    time_s       = max(bytes / (HBM B/s * mem_bw_eff), FLOPs / (peak * gemm_kernel_max))
                    + 2 L all-reduces of batch * d_model activations (Megatron TP: one after
                      attention, one after the MLP; Shoeybi et al. 2019 sec. 3)
                    + L * decode_layer_overhead_s (kernel gaps, not bandwidth)
@@ -15,6 +15,8 @@ At small batch the bytes term wins: decode is memory-bandwidth-bound. The all-re
 and latency-bound: NCCL's own cost model for a ring all-reduce with the LL protocol inside one
 NVLink domain is base 3.6 us + 2(n-1) x 0.47 us per hop (NCCL src/graph/tuning.cc, baseLat and
 hwLat tables), i.e. ~10 us on 8 GPUs, plus the bandwidth term over the scale-up fabric.
+Compute runs at `gemm_kernel_max`, the tuned-kernel GEMM ceiling (maximum achievable matmul) that
+inference engines approach, not the training stacks' `gemm_eff_max` (perf_params.py).
 MoE: all experts are resident; a step reads the experts its tokens pick (`weights_read`, uniform
 routing). Not modelled: speculative decoding, quantisation kernels' own overheads, CPU scheduling,
 expert-parallel all-to-alls (experts are split by TP here).
@@ -180,7 +182,7 @@ def decode_step(model: ModelSpec, acc: Accelerator, devices: int, batch, context
         )
     flops_dev = b * (2.0 * model.matmul_params_active() + 4.0 * model.layers * model.attn_width * context_len) / devices
     mem_s = (weight_b + kv_b) / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff)
-    comp_s = flops_dev / (compute_peak_flops(acc, dtype) * params.gemm_eff_max)
+    comp_s = flops_dev / (compute_peak_flops(acc, dtype) * params.kernel_ceiling)
     comm_s = 2 * model.layers * tp_allreduce_s(acc, devices, b * model.d_model * 2.0, params)
     out = DecodeStep(batch, context_len, devices, weight_b, kv_b, flops_dev, mem_s, comp_s, comm_s,
                      model.layers * layer_overhead_s, hbm_gb)
@@ -198,7 +200,7 @@ def prefill_time_s(model: ModelSpec, acc: Accelerator, devices: int, prompt_toke
                    layer_overhead_s: float = DECODE_LAYER_OVERHEAD_S) -> float:
     """Time to process `batch` prompts of `prompt_tokens`: compute-bound for any real prompt.
 
-    time = max(batch x prefill_flops / devices / (peak x gemm_eff_max), weight bytes / effective
+    time = max(batch x prefill_flops / devices / (peak x gemm_kernel_max), weight bytes / effective
     HBM bandwidth) + 2 L TP all-reduces of batch x P x d_model activations + L x layer overhead.
     """
     if devices <= 0 or batch <= 0 or prompt_tokens <= 0:
@@ -206,6 +208,6 @@ def prefill_time_s(model: ModelSpec, acc: Accelerator, devices: int, prompt_toke
     flops = batch * prefill_flops(model, prompt_tokens) / devices
     weight_b = dtype_bytes(dtype) * model.params_active() / devices
     comm = 2 * model.layers * tp_allreduce_s(acc, devices, batch * prompt_tokens * model.d_model * 2.0, params)
-    return float(max(flops / (compute_peak_flops(acc, dtype) * params.gemm_eff_max),
+    return float(max(flops / (compute_peak_flops(acc, dtype) * params.kernel_ceiling),
                      weight_b / (acc.memory.hbm_tb_per_s.value * 1e12 * params.mem_bw_eff))
                  + comm + model.layers * layer_overhead_s)

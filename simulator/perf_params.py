@@ -28,6 +28,10 @@ class PerfParams:
     # from Calculon systems/a100_80g.json and h100_80g_nvl8.json matrix tables (1 GFLOP -> 0.6).
     gemm_eff_max: float = 0.84
     gemm_half_gflop: float = 0.6
+    # The GEMM ceiling of tuned kernels alone: the maximum achievable matmul (MAMF table), which
+    # inference engines approach (TensorRT-LLM, vLLM); training stacks reach `gemm_eff_max`, which
+    # also carries their framework losses. Prior: the A100's MAMF, 86.9% (stas00/ml-engineering).
+    gemm_kernel_max: float = 0.869
     # FlashAttention-2 reaches 50-73% of A100 peak forward+backward (Dao 2023, sec. 4.1); middle.
     # On H100 the same prior stands for FlashAttention-3 (Shah et al. 2024: forward up to 75% of
     # peak; its slower backward not re-checked here); FlashAttention-2 reaches only 35% there (same
@@ -82,9 +86,16 @@ class PerfParams:
     moe_imbalance: float = 1.1
     source: str = "vendor-neutral priors: Calculon a100_80g tables, FlashAttention-2, byte counts in perf_params.py"
 
+    @property
+    def kernel_ceiling(self) -> float:
+        """The GEMM ceiling inference engines run at: the tuned-kernel maximum, never below what
+        training reaches."""
+        return max(self.gemm_kernel_max, self.gemm_eff_max)
+
 
 # Where each default comes from (the comments above), for the catalog's `[perf]` tables.
 PRIOR_SOURCES: dict[str, str] = {
+    "gemm_kernel_max": "vendor-neutral prior: A100 maximum achievable matmul, 86.9% of peak (MAMF table)",
     "mem_bw_eff": "vendor-neutral prior: Calculon mem1 efficiency for >= 100 MB transfers",
     "scaleup_eff": "vendor-neutral prior: Calculon systems/a100_80e.json NVLink tier (validated on Selene)",
     "scaleup_latency_s": "vendor-neutral prior: Calculon systems/a100_80e.json NVLink tier latency",

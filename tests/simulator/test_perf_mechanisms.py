@@ -54,9 +54,11 @@ def test_inherited_perf_tables_equal_their_sibling_and_say_so():
         for name, value in acc.perf.values().items():
             if name == "gemm_eff_max":  # lowered to the part's own maximum achievable matmul when that is lower
                 assert value <= sibling.perf.values()[name], acc.id
+            elif name == "gemm_kernel_max":  # the part's own maximum achievable matmul where measured
+                continue
             else:
                 assert value == sibling.perf.values()[name], (acc.id, name)
-        assert all(not getattr(acc.perf, n).verified for n in acc.perf.values()), acc.id
+        assert all(not getattr(acc.perf, n).verified for n in acc.perf.values() if n != "gemm_kernel_max"), acc.id
         assert "inherited" in catalog_priors(acc).source
 
 

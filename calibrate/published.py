@@ -39,6 +39,7 @@ import pandas as pd
 from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import DataFileError
+from simulator.memory import STACKS
 from simulator.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
 from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
@@ -131,7 +132,7 @@ def transfer_params(acc_id: str, excluded_source: str | None, rows: list[PublicR
         p = catalog_priors(donor, stack)
         return dataclasses.replace(p, gemm_eff_max=min(1.0, p.gemm_eff_max * scale))
 
-    return {stack: scaled(stack) for stack in ("megatron", "maxtext", "fsdp", "other")}
+    return {stack: scaled(stack) for stack in STACKS}
 
 
 def _tokens_error_pct(cases: list[Case], params: dict[str, PerfParams]) -> np.ndarray:

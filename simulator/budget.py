@@ -8,8 +8,9 @@ given cluster, costs `usd` (its `cost_usd`) or finishes in `deadline_days` (its 
 The figures reported are those of that estimate, so `trainsim estimate` of the same scenario
 (`BudgetRun.scenario`) reproduces them exactly.
 
-Two steps. (1) A safeguarded secant in log C, from the devices' dense peak (an upper bound of the
-compute any plan reaches), to within `ALLOCATION_RTOL` of the budget where it can: the measure is
+Two steps. (1) Brent's method (`scipy.optimize.brentq`) in log C, bracketed by the devices' dense
+peak (an upper bound of the compute any plan reaches) and successive quarters of it, to within
+`ALLOCATION_RTOL` in log C (about that relative gap to the budget) where it can: the measure is
 not smooth in C, because the model shape (`ModelSpec.from_params`, a fine grid) and the best plan
 change with N, and the step time moves a few percent between neighbouring shapes. (2) The model
 shape found is kept and the tokens are scaled to fill the budget exactly: with the shape, plan and
@@ -23,14 +24,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scipy.optimize import brentq
+
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.estimate import Estimate, estimate
 from simulator.scaling import FLOPS_PER_PARAM_TOKEN, BudgetPlan, ScalingFit, get_fit, plan_for_budget
 from simulator.scenario import scenario_from_dict
 
-ALLOCATION_RTOL = 1e-3  # step (1): how close to the budget the compute-optimal run gets before tokens fill it
+ALLOCATION_RTOL = 1e-3  # step (1): tolerance in log C of the compute-optimal run before tokens fill the budget
 MAX_STEPS = 40
+OVER_BUDGET = 50.0  # log(measure / budget) given to a model that does not fit: far over any budget
 
 
 @dataclass(frozen=True)
@@ -86,46 +90,35 @@ def plan_within_budget(fit: ScalingFit | str, *, accelerator: str, devices: int,
         sc = budget_scenario(plan.n_params, plan.n_tokens, acc.id, devices, usd_per_device_hour, precision)
         return plan, sc, estimate(scenario_from_dict(sc, f"{what} budget"), cat)
 
-    # (1) Start at the dense peak with no failures: an upper bound of the compute the budget buys.
+    # (1) Bracket log C: the dense peak with no failures buys at least the real compute (hi); quarter
+    # it until the run is under budget (lo); then Brent's method in between (scipy.optimize.brentq).
     seconds = (usd / usd_per_device_hour * 3600.0 / devices) if usd is not None else deadline_days * 86400.0
-    x = math.log(seconds * devices * acc.peak_flops(precision))
-    lo: float | None = None  # largest log C seen under the budget
-    hi: float | None = None  # smallest log C seen over it (or not fitting)
-    best: tuple[float, tuple] | None = None  # (|log(measure / budget)|, run) closest to the budget
-    prev: tuple[float, float] | None = None
-    last_error: InfeasiblePlanError | None = None
-    for _ in range(MAX_STEPS):
+    hi = math.log(seconds * devices * acc.peak_flops(precision))
+    runs: dict[float, tuple[float, tuple]] = {}  # log C -> (log(measure / budget), run)
+    errors: list[InfeasiblePlanError] = []
+
+    def gap(x: float) -> float:  # log(measure / budget); a model that does not fit counts as over
         try:
             result = run(x)
-            f = math.log(measure(result[2]) / budget)
         except InfeasiblePlanError as exc:
-            last_error, result, f = exc, None, math.inf
-        if result is not None and (best is None or abs(f) < best[0]):
-            best = (abs(f), result)
-        if abs(f) <= ALLOCATION_RTOL:
-            break
-        if f < 0 and (lo is None or x > lo):
-            lo = x
-        elif f > 0 and (hi is None or x < hi):
-            hi = x
-        if math.isinf(f):  # the model does not fit: a smaller one
-            nxt = x - math.log(4.0) if lo is None else None
-        elif prev is not None and not math.isinf(prev[1]) and prev[0] != x and prev[1] != f:
-            nxt = x - f * (x - prev[0]) / (f - prev[1])  # secant
-        else:
-            nxt = x - f  # measure roughly proportional to C
-        prev = (x, f)
-        if lo is not None and hi is not None:
-            if hi - lo < 1e-9:  # the budget falls in a jump of the measure: keep the closest run
+            errors.append(exc)
+            return OVER_BUDGET
+        runs[x] = (math.log(measure(result[2]) / budget), result)
+        return runs[x][0]
+
+    lo = hi
+    if gap(hi) > 0:
+        for _ in range(MAX_STEPS):
+            lo -= math.log(4.0)
+            if gap(lo) < 0:
+                brentq(gap, lo, hi, xtol=ALLOCATION_RTOL, maxiter=MAX_STEPS, disp=False)
                 break
-            if nxt is None or not lo < nxt < hi:
-                nxt = 0.5 * (lo + hi)
-        x = nxt
-    if best is None:
-        if last_error is not None:
+    if not runs:
+        if errors:
             raise InfeasiblePlanError(f"budget: no compute-optimal model within {what} = {budget:g} fits on "
-                                      f"{devices} x {acc.id}: {last_error}") from None
+                                      f"{devices} x {acc.id}: {errors[-1]}") from None
         raise ScenarioError(f"budget: no solution found for {what} = {budget:g} on {devices} x {acc.id}")
+    best = min(runs.values(), key=lambda r: abs(r[0]))
     # (2) Keep the model shape and plan; time and cost are proportional to tokens.
     plan, sc, est = best[1]
     tokens = plan.n_tokens * budget / measure(est)

@@ -288,6 +288,34 @@ def _stages(model: ModelSpec, grid: PlanGrid, m: np.ndarray) -> list[dict]:
     return stages
 
 
+def _stage_parts(model: ModelSpec, grid: PlanGrid, st: dict, tuning: Tuning, shard, grad_bytes, kept, working,
+                 logits, cp_comm: str) -> list[np.ndarray]:
+    """Bytes of one pipeline stage (`_stages`) per device: weights, gradients, optimizer states,
+    activations, buffers (module docstring); `shard(dense, expert, stage)` applies ZeRO."""
+    layers = st["layers"]
+    dense, expert = _stage_params(model, grid, layers, st["embedding"])
+    n = dense + expert
+    trained = tuning.trained_params(model, n, layers)  # LoRA: adapters, on top of the base
+    if tuning.frozen_base:  # adapters (sharded over DP) train; the base, experts included, is frozen
+        trained_d, trained_e = trained, 0.0
+        unsharded_weights = BYTES_WEIGHT * trained + tuning.base_weight_bytes * n
+        frozen_weights = tuning.base_weight_bytes * shard(dense, expert, 3)
+    else:
+        trained_d, trained_e = dense, expert
+        unsharded_weights = BYTES_WEIGHT * n
+        frozen_weights = 0.0
+    opt = BYTES_OPTIMIZER * shard(trained_d, trained_e, 1)
+    grads = grad_bytes * shard(trained_d, trained_e, 2)
+    weights = BYTES_WEIGHT * shard(trained_d, trained_e, 3) + frozen_weights
+    out = np.where(st["logits"], logits, 0.0)
+    act = kept * layers * st["in_flight"] + np.where(working > 0, np.maximum(working, out), out)
+    layer_weights = unsharded_weights / np.maximum(layers, 1)
+    buffers = np.where(grid.zero >= 3, 2 * layer_weights, np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
+    if cp_comm == "all_gather":  # K and V of the whole sequence, and their gradients, for one layer
+        buffers = buffers + np.where(grid.cp > 1, 2 * grid.cp * kv_chunk_bytes(model, grid), 0.0)
+    return [np.broadcast_to(np.asarray(x, dtype=float), grid.tp.shape) for x in (weights, grads, opt, act, buffers)]
+
+
 def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True,
                       tuning: Tuning = FULL, cp_comm: str = "p2p", *, stack: str = "megatron",
                       grad_reduce_in_fp32: bool = True, dropout: bool = False) -> MemoryBreakdown:
@@ -328,38 +356,15 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
         working = np.where(minimal, np.maximum(per_layer - kept, 0.0), working)  # what the policy recomputes
     logits = LOGIT_BYTES[stack] * model.seq_len / grid.cp * grid.mb * model.vocab / grid.tp
 
-    best = None
+    best, best_total = None, None
     for st in _stages(model, grid, m):
-        layers = st["layers"]
-        dense, expert = _stage_params(model, grid, layers, st["embedding"])
-        n = dense + expert
-        trained = tuning.trained_params(model, n, layers)  # LoRA: adapters, on top of the base
-        if tuning.frozen_base:  # adapters (sharded over DP) train; the base, experts included, is frozen
-            trained_d, trained_e = trained, 0.0
-            unsharded_weights = BYTES_WEIGHT * trained + tuning.base_weight_bytes * n
-            frozen_weights = tuning.base_weight_bytes * shard(dense, expert, 3)
-        else:
-            trained_d, trained_e = dense, expert
-            unsharded_weights = BYTES_WEIGHT * n
-            frozen_weights = 0.0
-        opt = BYTES_OPTIMIZER * shard(trained_d, trained_e, 1)
-        grads = grad_bytes * shard(trained_d, trained_e, 2)
-        weights = BYTES_WEIGHT * shard(trained_d, trained_e, 3) + frozen_weights
-        out = np.where(st["logits"], logits, 0.0)
-        act = kept * layers * st["in_flight"] + np.where(working > 0, np.maximum(working, out), out)
-        layer_weights = unsharded_weights / np.maximum(layers, 1)
-        buffers = np.where(grid.zero >= 3, 2 * layer_weights,
-                           np.minimum(DDP_BUCKET_BYTES, BYTES_GRAD * trained))
-        if cp_comm == "all_gather":  # K and V of the whole sequence, and their gradients, for one layer
-            buffers = buffers + np.where(grid.cp > 1, 2 * grid.cp * kv_chunk_bytes(model, grid), 0.0)
-        parts = [np.broadcast_to(np.asarray(x, dtype=float), grid.tp.shape) for x in
-                 (weights, grads, opt, act, buffers)]
+        parts = _stage_parts(model, grid, st, tuning, shard, grad_bytes, kept, working, logits, cp_comm)
         total = sum(parts)
         if best is None:
             best, best_total = parts, total
-        else:
+        else:  # per plan, the most loaded stage
             more = total > best_total
-            best = [np.where(more, new, old) for new, old in zip(parts, best)]
+            best = [np.where(more, new, old) for new, old in zip(parts, best, strict=True)]
             best_total = np.maximum(total, best_total)
     weights, grads, opt, act, buffers = best
     return MemoryBreakdown(weights / 1e9, grads / 1e9, opt / 1e9, act / 1e9, buffers / 1e9,

@@ -91,6 +91,9 @@ class PublicRow:
     reason: str
     assumptions: tuple[str, ...] = ()
     cp_comm: str = "p2p"  # "p2p" (ring) | "all_gather" (simulator.steptime / memory spelling)
+    # gradient buffer in fp32 (Megatron-LM's bf16 default) or in bf16: NVIDIA's NeMo performance
+    # configurations sync gradients in bf16 (`grad_sync_dtype: bf16`; simulator/memory.py docstring)
+    grad_reduce_in_fp32: bool = True
 
 
 @dataclass(frozen=True)
@@ -599,7 +602,8 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
                      global_batch_seqs=gbs, seq_len=_int(r["seq_len"]) or (spec.seq_len if spec else None),
                      plan=plan, framework=fw, overlap_comm=overlap, tokens_per_s_per_device=tokens,
                      measured_from=measured_from, usable=not reason, reason=reason,
-                     assumptions=tuple(dict.fromkeys(notes)), cp_comm=_cp_comm(r))
+                     assumptions=tuple(dict.fromkeys(notes)), cp_comm=_cp_comm(r),
+                     grad_reduce_in_fp32=r["source"] != "NVIDIA/NeMo")
 
 
 def load_public_rows(path: str | Path | None = None, catalog: Catalog | None = None) -> list[PublicRow]:

@@ -94,7 +94,7 @@ class _Ops:
         return nbytes / self.bw
 
 
-def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool):
+def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp):
     """Forward seconds of one dense layer, one MoE layer, and the attention core alone."""
     h, tp, s = model.d_model, grid.tp, model.seq_len
     tok = grid.mb * s / grid.cp
@@ -118,7 +118,7 @@ def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool):
         return dense, dense, core
     # Experts: each of the E/ep local experts sees the rank's mean share of routed tokens times the
     # busiest rank's imbalance, as grouped GEMMs (module docstring of perf_params, MoE priors).
-    fe, etp = model.expert_ffn_dim, expert_tp(grid)
+    fe = model.expert_ffn_dim
     m_e = tok * etp / tp * model.experts_per_token * grid.ep / model.experts * ops.p.moe_imbalance
     grouped = ops.p.grouped_gemm_eff
     experts = model.experts / grid.ep * (ops.gemm(m_e, g * fe / etp, h, scale=grouped)
@@ -191,7 +191,8 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     moe_share = model.moe_layers / model.layers if model.is_moe else 0.0
     n_moe = lps * moe_share
 
-    dense, moe, core = _layer_forward(model, grid, ops, flash)
+    etp = expert_tp(grid)  # expert tensor parallelism (plan.expert_tp): TP, or less when EP is folded
+    dense, moe, core = _layer_forward(model, grid, ops, flash, etp)
     layers_fwd = lps * ((1 - moe_share) * dense + moe_share * moe)
     logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
     if tuning.frozen_base:  # LoRA: forward + activation gradients (module docstring)
@@ -217,7 +218,6 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
 
     # Dispatch and combine: each rank sends its tokens' k expert copies across the EP group, whose
     # ranks sit `expert_tp` apart (the TP group with the classic layout, adjacent when folded).
-    etp = expert_tp(grid)
     a2a = (coll.all_to_all(net, grid.ep, act_bytes * etp / tp * model.experts_per_token, stride=etp)
            if model.is_moe else 0.0)
     ep_mb = n_moe * 4 * a2a
@@ -243,7 +243,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     else:  # expert gradients reduce over the expert-DP ranks, `ep x etp` apart (plan.expert_dp)
         edp = expert_dp(grid)
         dp = (sync(grid.dp * grid.cp, grid.tp, dense_local, dense_local * BYTES_WEIGHT)
-              + sync(edp, grid.ep * expert_tp(grid), expert_local, expert_local * BYTES_WEIGHT))
+              + sync(edp, grid.ep * etp, expert_local, expert_local * BYTES_WEIGHT))
         opt_params = np.where(grid.zero >= 1, dense_local / (grid.dp * grid.cp) + expert_local / edp,
                               dense_local + expert_local)
     dp = dp * (1 - p.dp_overlap if overlap else 1.0)

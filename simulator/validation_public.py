@@ -79,11 +79,6 @@ def meets_bars(summary: list[dict[str, Any]], group_median_pct: float = 12.0, ov
             "overall": overall["median_abs_pct"] <= overall_median_pct}
 
 
-# NVIDIA's NeMo performance configurations reduce gradients in bf16 (`grad_sync_dtype: bf16`,
-# memory.py module docstring); every other stack in the tables keeps fp32 gradient buffers.
-BF16_GRADIENT_SOURCES = ("NVIDIA/NeMo",)
-
-
 def refused_rows(catalog: Catalog | None = None, rows: list[PublicRow] | None = None) -> pd.DataFrame:
     """Usable rows whose published plan the memory model says does not fit (it should answer every
     plan its framework ran): row, family, source, model, needed and available GB."""
@@ -97,7 +92,7 @@ def refused_rows(catalog: Catalog | None = None, rows: list[PublicRow] | None = 
         acc = catalog.accelerator(r.accelerator_id)
         mem = memory_per_device(r.spec, row_plans(r), int(r.global_batch_seqs), flash=r.flash_attention,
                                 cp_comm=r.cp_comm, stack=r.framework,
-                                grad_reduce_in_fp32=r.source not in BF16_GRADIENT_SOURCES)
+                                grad_reduce_in_fp32=r.grad_reduce_in_fp32)
         need, have = float(mem.total_gb.min()), capacity_gb(acc)
         if need > have:
             out.append({"row": r.row, "family": r.family, "source": r.source, "model": r.model_name,

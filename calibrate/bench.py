@@ -14,7 +14,6 @@ import itertools
 import logging
 import platform
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from calibrate.errors import MeasurementError
 from calibrate.records import RunRecord, Window, append_record, done_ids, record_id
+from hardware_catalog.files import loads_toml, read_user_text
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,7 @@ def sweep_configs(sizes: Iterable[str], batch_sizes: Iterable[int], seq_lens: It
 def load_sweep(path: str | Path) -> tuple[list, dict[str, Any]]:
     """A sweep TOML: `[sweep] sizes, batch_sizes, seq_lens, dtype, compile` and optional `[bench]`."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise MeasurementError(f"{p}: cannot read sweep file ({exc})") from None
+    data = loads_toml(read_user_text(p, "sweep file", MeasurementError), str(p), MeasurementError)
     sw = data.get("sweep")
     if not isinstance(sw, dict):
         raise MeasurementError(f"{p}: a [sweep] table with sizes, batch_sizes and seq_lens is required")

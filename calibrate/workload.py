@@ -133,8 +133,10 @@ def model_flops_per_step(config: WorkloadConfig) -> float:
 
 
 def hardware_flops_per_step(config: WorkloadConfig) -> float:
-    """Hardware FLOPs per step; the workload never recomputes activations, so equal to model FLOPs."""
-    return hardware_flops_per_token(config.model_spec(), "none") * config.tokens_per_step
+    """Hardware FLOPs per step (DESIGN sec. 2): no recomputation, and the causal attention kernel
+    (SDPA with is_causal, FlashAttention on GPUs) runs half of the attention term, as the simulator
+    counts it for the power model."""
+    return hardware_flops_per_token(config.model_spec(), "none", causal_skip=True) * config.tokens_per_step
 
 
 def activation_elements_per_step(config: WorkloadConfig) -> float:

@@ -29,7 +29,9 @@ def phases(breakdown: list[dict], title: str = "Where the run goes: time, energy
     fig = make_subplots(rows=1, cols=len(MEASURES), shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=[m[0] for m in MEASURES])
     for col, (name, column, scale, fmt) in enumerate(MEASURES, start=1):
-        fig.add_trace(go.Bar(x=[rows[p][column] * scale for p in PHASES], y=list(PHASES), orientation="h",
+        # a None cost (no price) is no bar: plotly leaves the gap
+        fig.add_trace(go.Bar(x=[None if rows[p][column] is None else rows[p][column] * scale for p in PHASES],
+                             y=list(PHASES), orientation="h",
                              name=name, marker_color=_SAFE[col - 1], hovertemplate=f"%{{y}}: {fmt}<extra></extra>"),
                       row=1, col=col)
     fig.update_yaxes(autorange="reversed")  # the first phase on top

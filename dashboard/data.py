@@ -45,6 +45,13 @@ def cached_estimate(scenario: Scenario) -> Estimate:
     return _estimate_cached(scenario.model_dump_json(), uploads)
 
 
+def usd(amount: float | None, millions: bool = False) -> str:
+    """A cost for display; "n/a" where there was no price (the estimate's cost is None then)."""
+    if amount is None:
+        return "n/a"
+    return f"${amount / 1e6:,.2f} M" if millions else f"${amount:,.0f}"
+
+
 def plain(msg: str) -> str:
     """A library message shown as Markdown: "tp*pp*cp*dp" must not turn into emphasis."""
     return msg.replace("*", r"\*")

@@ -90,6 +90,10 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out.update(model="params", params_b=float(m["params"]) / 1e9)
     if "seq_len" in m:
         out["seq"] = int(m["seq_len"])
+    elif "preset" in m:  # the preset's own context length, not the planner's default
+        from simulator.models import get_preset
+
+        out["seq"] = get_preset(m["preset"]).seq_len
     if "tokens" in t:
         out["tokens_t"] = float(t["tokens"]) / 1e12
     if "global_batch_tokens" in t:
@@ -101,8 +105,7 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
     if "devices" in c:
         out["n_dev"] = int(c["devices"])
     dc = data.get("datacenter", {})
-    if "region" in dc:
-        out["region"] = dc["region"]
+    out["region"] = dc.get("region", "WORLD")  # a file without a region is the world average
     if "pue" in dc:
         out["pue"] = float(dc["pue"])
     if "usd_per_device_hour" in data.get("pricing", {}):
@@ -120,6 +123,34 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out.update(lora_rank=int(ft.get("lora_rank", DEFAULTS["lora_rank"])),
                    lora_targets="attention" if targets != "all" and set(targets) <= set(ATTN_TARGETS) else "all")
     return out
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def left_out(data: dict[str, Any]) -> list[str]:
+    """The settings of an uploaded scenario that the planner's inputs cannot hold: the dotted fields
+    whose validated value differs once the upload goes through the widgets (`state_from_scenario`,
+    then `scenario_data`), e.g. pricing.mode = "owned" or [reliability] figures."""
+    from simulator.scenario import scenario_from_dict
+
+    def settings(mapping: dict[str, Any]) -> dict[str, Any]:
+        sc = scenario_from_dict(mapping)
+        out = sc.model_dump(exclude={"name"})
+        out["model"]["seq_len"] = sc.model.spec().seq_len  # a preset's own length, written or not
+        return _flat(out)
+
+    given, shown = settings(data), settings(scenario_data(state_from_scenario(data)))
+    show = lambda v: "default" if v is None else repr(v)  # noqa: E731
+    return [f"{k} (file: {show(given.get(k))}, planner: {show(shown.get(k))})"
+            for k in sorted(set(given) | set(shown)) if given.get(k) != shown.get(k)]
 
 
 # ---------------------------------------------------------------- Serving page

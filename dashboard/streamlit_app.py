@@ -26,4 +26,14 @@ for file, title, path in extra:
                  else "Model" if path in ("scaling", "calibration") else "Trust")
         PAGES.setdefault(group, []).append(st.Page(HERE / "app_pages" / file, title=title, url_path=path))
 
-st.navigation(PAGES, position="top").run()
+from dashboard.widgets import drop_non_finite_query_params  # noqa: E402  (after set_page_config)
+
+nav = st.navigation(PAGES, position="top")
+dropped = drop_non_finite_query_params()
+if dropped:  # rerun: the widgets seed from the link as it was when the run started
+    st.session_state["dropped_params"] = dropped
+    st.rerun()
+if st.session_state.get("dropped_params"):
+    st.warning(f"Ignored link parameter(s) {', '.join(st.session_state.pop('dropped_params'))}: not a finite "
+               "number; the default is used.")
+nav.run()

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
+
+
+def drop_non_finite_query_params() -> list[str]:
+    """Remove link parameters that parse as numbers but are not finite (`?seq=1e999`, `?rl_prompts=inf`,
+    `nan`): Streamlit's number inputs cannot take them (it raised OverflowError while seeding the
+    widget from the URL). Returns "name=value" of each one removed, for a warning."""
+    dropped = []
+    for name in list(st.query_params):
+        value = st.query_params[name]
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            continue  # not a number: the widget shows it or resets it
+        if not math.isfinite(number):
+            dropped.append(f"{name}={value[:40]}")
+            del st.query_params[name]
+    return dropped
 
 
 def bound(kind: str, label: str, key: str, defaults: dict, **kw):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hardware_catalog.errors import CatalogError
+from hardware_catalog.files import field_path, loads_toml, read_user_text
 from hardware_catalog.schema import Accelerator, Region, RegionFile
 
 ENV_VAR = "TRAINSIM_CATALOG"
@@ -27,7 +27,7 @@ ENV_VAR = "TRAINSIM_CATALOG"
 def _format_validation(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
+        loc = field_path(e["loc"])
         msg = e["msg"]
         if e["type"] == "missing" and loc.endswith(".source"):
             msg = "every catalog number needs a source (value = ..., source = \"...\")"
@@ -39,10 +39,7 @@ def _format_validation(err: ValidationError, origin: str) -> str:
 
 def parse_toml_text(text: str, origin: str) -> list[Accelerator | Region]:
     """Parse and validate one catalog TOML document (an accelerator or a `[[region]]` file)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{origin}: not valid TOML ({exc})") from None
+    data = loads_toml(text, origin, CatalogError)
     try:
         if "region" in data:
             return list(RegionFile.model_validate(data).region)
@@ -53,11 +50,7 @@ def parse_toml_text(text: str, origin: str) -> list[Accelerator | Region]:
 
 def parse_file(path: Path) -> list[Accelerator | Region]:
     """Validate one catalog file; raise `CatalogError` naming the file and field on any problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read catalog file ({exc.strerror})") from None
-    return parse_toml_text(text, str(path))
+    return parse_toml_text(read_user_text(path, "catalog file", CatalogError), str(path))
 
 
 def _toml_files(path: Path) -> list[Path]:

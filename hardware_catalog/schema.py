@@ -17,7 +17,7 @@ DType = Literal["fp64", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Sourced(_Strict):

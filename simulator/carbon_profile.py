@@ -58,6 +58,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hardware_catalog.files import read_user_text
 from simulator.errors import ScenarioError
 
 TIMESTAMP = "timestamp"
@@ -156,17 +157,7 @@ def load_profile_csv(path: str | Path) -> HourlyProfile:
     Raises `ScenarioError` naming the file, the line and the column of the first problem.
     """
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: carbon profile not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: carbon profile is a folder, expected a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read carbon profile ({exc.strerror})") from None
-    return parse_profile_csv(text, str(p))
+    return parse_profile_csv(read_user_text(p, "carbon profile", ScenarioError), str(p))
 
 
 def parse_profile_csv(text: str, source: str = "<text>") -> HourlyProfile:

@@ -8,6 +8,7 @@ are typer's (exit code 2). Sub-commands: `catalog` (simulator/cli_catalog.py) an
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,8 +29,11 @@ from simulator.cli_common import (
     _user_errors,
     err_console,
 )
+from simulator.scenario import MAX_SAMPLES, MIN_SAMPLES
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+MAX_TOP = 10_000  # plans `trainsim search` prints
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Compute cost and energy simulator for AI training.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(calibrate_app, name="calibrate")
@@ -74,8 +78,8 @@ def estimate_cmd(
     fine-tuning or RLHF run, or a serving period (the scenario's [finetune], [rlhf], [serving])."""
     from simulator import estimate, load_scenario
 
-    if uncertainty < 0 or uncertainty == 1:
-        raise typer.BadParameter("--uncertainty must be 0 or at least 2 samples")
+    if uncertainty != 0 and not MIN_SAMPLES <= uncertainty <= MAX_SAMPLES:
+        raise typer.BadParameter(f"--uncertainty: 0 (none) or {MIN_SAMPLES}..{MAX_SAMPLES} samples, got {uncertainty}")
     sc = load_scenario(scenario, (set_ or []) + ([f"uncertainty.samples={uncertainty}"] if uncertainty else []))
     try:
         est = estimate(sc, _catalog(catalog))
@@ -113,8 +117,8 @@ def search_cmd(
     from simulator import load_scenario
     from simulator.explore import search
 
-    if top < 1:
-        raise typer.BadParameter("--top must be at least 1")
+    if not 1 <= top <= MAX_TOP:
+        raise typer.BadParameter(f"--top: 1..{MAX_TOP} plans, got {top}")
     if objective is not None and objective not in ("time", "cost", "energy", "memory"):
         raise typer.BadParameter("--objective must be time, cost, energy or memory")
     sc = load_scenario(scenario, set_ or [])
@@ -196,10 +200,14 @@ def _budget_plan(names: list[str], usd: float | None, days: float | None, accele
                                  "performance model gives depends on the cluster size)")
     cat = _catalog(catalog)
     acc = cat.accelerator(accelerator)
-    price = usd_per_device_hour or next(
+    price = usd_per_device_hour if usd_per_device_hour is not None else next(
         (p.value for p in (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour) if p), None)
     if price is None and usd is not None:
         raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
+    if price is not None and not (math.isfinite(price) and (price > 0 if usd is not None else price >= 0)):
+        raise typer.BadParameter(f"--usd-per-device-hour: expected a finite price {'above' if usd is not None else 'of at least'} "
+                                 f"0{' with --usd (a free device-hour makes any budget infinite)' if usd is not None else ''}, "
+                                 f"got {price:g}")
     rows = []
     for name in names:
         try:
@@ -389,6 +397,8 @@ def dashboard_cmd(
     headless: Annotated[bool, typer.Option("--headless/--browser", help="do not open a browser")] = True,
 ) -> None:
     """Start the Streamlit dashboard (planner, compare, explorer, scaling, calibration, validation, catalog)."""
+    import os
+    import signal
     import subprocess
     from importlib import resources
     from importlib.util import find_spec
@@ -401,7 +411,40 @@ def dashboard_cmd(
     cmd = [sys.executable, "-m", "streamlit", "run", app_file, "--server.port", str(port),
            "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
     err_console.print(f"trainsim dashboard on http://localhost:{port}", highlight=False)
-    raise typer.Exit(subprocess.call(cmd))
+    # Become Streamlit (same pid): SIGTERM/SIGINT sent to `trainsim dashboard` then reach the
+    # server itself and no orphaned server is left behind. Flush first: exec drops unwritten buffers.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    if os.name == "posix" and hasattr(os, "execvp"):  # Windows' exec* spawns a new process: no use here
+        try:
+            os.execvp(cmd[0], cmd)  # does not return
+        except OSError as exc:
+            err_console.print(f"note: cannot exec Streamlit ({exc}); running it as a child process",
+                              highlight=False, markup=False)
+    # Fallback: a child process; forward termination signals to it and wait until it is gone.
+    child = subprocess.Popen(cmd)
+
+    def forward(signum, _frame):
+        try:
+            child.send_signal(signum)
+        except (OSError, ValueError):  # already gone; a signal the platform cannot send
+            pass
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, forward)
+        except ValueError:  # not the main thread: nothing to forward from
+            pass
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # left early (an exception): do not orphan the server
+            child.terminate()
+            child.wait()
+    raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as a shell says
 
 
 def main() -> None:

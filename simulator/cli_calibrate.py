@@ -17,7 +17,7 @@ from simulator.cli_common import (
     err_console,
 )
 
-calibrate_app = typer.Typer(no_args_is_help=True, help="Measure training runs and fit calibration profiles.")
+calibrate_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Measure training runs and fit calibration profiles.")
 
 
 def _ints(text: str, option: str) -> list[int]:

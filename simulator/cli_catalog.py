@@ -23,7 +23,7 @@ from simulator.cli_common import (
     err_console,
 )
 
-catalog_app = typer.Typer(no_args_is_help=True, help="Browse and validate the hardware catalog.")
+catalog_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Browse and validate the hardware catalog.")
 
 
 @catalog_app.command("list")

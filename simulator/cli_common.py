@@ -17,11 +17,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hardware_catalog import Catalog, load_catalog
 from hardware_catalog.errors import TrainsimError
 
-err_console = Console(stderr=True)
+# user text (scenario names, file paths, messages) is printed literally: no emoji codes (":x:"),
+# no console markup ("[bold red]"), no highlighting
+err_console = Console(stderr=True, emoji=False, highlight=False)
 
 
 class Format(str, Enum):
@@ -66,6 +69,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
         if v == 0 or 1e-3 <= abs(v) < 1e6:
             return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
@@ -74,10 +79,11 @@ def _fmt(v: Any) -> str:
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     cols = columns or (list(rows[0]) if rows else [])
     for c in cols:
-        table.add_column(c, justify="left" if c in ("component", "name", "run", "id", "quantity", "method") else "right")
+        table.add_column(Text(c), justify="left" if c in ("component", "name", "run", "id", "quantity", "method")
+                         else "right")
     for r in rows:
-        table.add_row(*(_fmt(r.get(c, "")) for c in cols))
-    Console(width=160).print(table)
+        table.add_row(*(Text(_fmt(r.get(c, ""))) for c in cols))  # Text: cells are never read as markup
+    Console(width=160, emoji=False, highlight=False).print(table)

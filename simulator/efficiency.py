@@ -17,13 +17,13 @@ The catalog prior sets dynamic_w_per_tflops so that P reaches TDP at `hfu_at_tdp
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hardware_catalog.files import loads_toml, read_user_text
 from hardware_catalog.schema import Accelerator
 from simulator.errors import ScenarioError
 from simulator.perf_params import PerfParams, check_overrides
@@ -45,7 +45,7 @@ class ProfileFile(BaseModel):
     `quality.best_measured_mfu` with a note, and the step time ignores it.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     schema_version: Literal[1] = 1
     accelerator: str
     source: str = Field(min_length=3)
@@ -100,12 +100,11 @@ def load_profile(path: str | Path) -> ProfileFile:
     """Read a calibration profile TOML; ScenarioError names the file and field."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = read_user_text(p, "calibration profile", ScenarioError)
+        data = loads_toml(text, str(p), ScenarioError)
         return ProfileFile.model_validate(data)
-    except OSError as exc:
-        raise ScenarioError(f"efficiency.profile: cannot read {p} ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"efficiency.profile: {p} is not valid TOML ({exc})") from None
+    except ScenarioError as exc:
+        raise ScenarioError(f"efficiency.profile: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])

@@ -7,7 +7,8 @@ flops -> plan and memory -> step time -> goodput -> wall clock, device-hours -> 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -158,8 +159,40 @@ def resolve_device(scenario: Scenario, catalog: Catalog):
 
 
 def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
-    """Estimate time, energy, carbon, water and cost of `scenario` (a pure function)."""
+    """Estimate time, energy, carbon, water and cost of `scenario` (a pure function). Without a
+    price (none in the scenario or the catalog) every other figure is given and the cost is empty
+    (None), with a note."""
     cat = catalog or load_catalog()
+    est = _estimate(scenario, cat)
+    acc = resolve_device(scenario, cat)[1]
+    if scenario.pricing.mode == "cloud" and _catalog_price(scenario.pricing, acc) is None:
+        return _without_cost(est, acc.id)
+    return est
+
+
+def _without_cost(est: Estimate, acc_id: str) -> Estimate:
+    """`est` with its cost figures emptied (None): there was no price to compute them from."""
+    values = {**est.values, "cost_usd": None, "usd_per_device_hour": None}
+    breakdown = [{**row, "cost_usd": None} for row in est.breakdown]
+    bands = {k: v for k, v in est.uncertainty.items() if k != "cost_usd"}
+    note = (f"cost: no price for {acc_id} in the catalog; cost_usd is empty: give pricing.usd_per_device_hour "
+            "(or pricing.mode = \"owned\" with a purchase price)")
+    return replace(est, values=values, breakdown=breakdown, assumptions=[*est.assumptions, note],
+                               uncertainty=bands)
+
+
+def _catalog_price(pr, acc) -> float | None:
+    """USD per device-hour: the scenario's, else the catalog's (market or on-demand first); None if neither."""
+    if pr.usd_per_device_hour is not None:
+        return pr.usd_per_device_hour
+    order = (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour)
+    if pr.price == "on_demand":
+        order = order[::-1]
+    return next((p.value for p in order if p is not None), None)
+
+
+def _estimate(scenario: Scenario, cat: Catalog) -> Estimate:
+    """`estimate` with a price of 0 where none is known (`estimate` empties the cost then)."""
     if scenario.rlhf is not None:
         from simulator.rlhf import estimate_rlhf
 
@@ -174,6 +207,9 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
         raise ScenarioError(f"cluster.devices: {acc.id} has no interconnect bandwidth in the catalog "
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
     assumptions: list[str] = []
+    if scenario.model.from_params():
+        assumptions.append(f"model.params {scenario.model.params:.3g}: built the closest Llama-style shape, "
+                           f"{model.layers} layers x d_model {model.d_model}, {model.params_total():.3g} parameters")
     eff = resolve_efficiency(acc, profile, profile_path or "")
     usd_per_device_hour, usd_per_kwh, pricing_mode = _rates(pr, acc, region)
     pue = dc.pue if dc.pue is not None else region.pue.value
@@ -218,6 +254,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     if tr.device_hours is not None:  # measured/reported device-hours: skip the time model
         wall_s = tr.device_hours * 3600.0 / devices
         compute_s = wall_s * gp.goodput
+        _check_compute_bound(tr.device_hours * gp.goodput, train_flops * hw_ratio, peak, acc.id, tr.precision)
         model_fps = train_flops / (devices * compute_s)
         st = StepTime({"compute": batch_tokens * mfpt / (devices * model_fps)}, model_fps, model_fps * hw_ratio)
         assumptions.append("training.device_hours given: time model skipped, throughput implied by it")
@@ -327,8 +364,38 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
             raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
         values["run_start_utc"] = str(start)
         assumptions.append("co2e_t_hourly: constant facility power over the run against the hourly profile")
+    check_physics(values, scenario, assumptions)
     bands = uncertainty_bands(scenario, basis)
     return Estimate(values, plan.to_dict(), breakdown, assumptions, choice.search, basis, bands)
+
+
+def _check_compute_bound(busy_device_hours: float, hardware_flops: float, peak_flops_per_s: float,
+                         acc_id: str, precision: str) -> None:
+    """Reported hours cannot beat the devices' peak (HFU <= 1): the run's hardware FLOPs take at
+    least hardware_flops / peak device-seconds of busy time."""
+    floor_device_hours = hardware_flops / peak_flops_per_s / 3600.0
+    if busy_device_hours * (1 + 1e-9) < floor_device_hours:
+        raise ScenarioError(
+            f"training.device_hours: the run's {hardware_flops:.3g} hardware FLOPs need at least "
+            f"{floor_device_hours:.4g} device-hours at {acc_id}'s {precision} peak; the device-hours given leave "
+            f"{busy_device_hours:.4g} busy (HFU above 1): check training.device_hours, training.tokens or the model")
+
+
+def check_physics(values: dict[str, Any], scenario: Scenario, assumptions: list[str]) -> None:
+    """The invariants every estimate keeps (DESIGN section 2): finite figures, HFU <= 1. MFU may
+    exceed HFU (even 1) at long causal contexts, where the PaLM convention counts the masked half of
+    attention that the kernel skips: the assumptions then say so."""
+    bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    hfu, mfu = values["hfu"], values["mfu"]
+    if bad or hfu > 1 + 1e-9:
+        what = f"non-finite {', '.join(bad)}" if bad else f"HFU {hfu:.3f} above 1"
+        raise ScenarioError(
+            f"{scenario.name}: the estimate breaks physics ({what}) for model {values['model']}, "
+            f"{values['devices']} x {values['accelerator']}, {values['precision']}, efficiency.perf "
+            f"{dict(scenario.efficiency.perf) or 'none'}: check these inputs (a bug if they are sound)")
+    if mfu > 1.1 * hfu or mfu > 1.0:
+        assumptions.append(f"mfu {mfu:.3f} above hfu {hfu:.3f}: MFU counts attention in full (PaLM convention) "
+                           "while the causal kernel skips the masked half; at this context that half is large")
 
 
 def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[str, Any]:
@@ -353,14 +420,5 @@ def _rates(pr, acc, region) -> tuple[float, float, str]:
                                 f"(the catalog has no electricity price for region {region.id})")
         years = pr.amortisation_years or acc.embodied.lifetime_years.value
         return purchase / (years * energy.HOURS_PER_YEAR), elec, "owned"
-    price = pr.usd_per_device_hour
-    if price is None:
-        prices = acc.prices
-        order = (prices.reserved_usd_per_hour, prices.on_demand_usd_per_hour)
-        if pr.price == "on_demand":
-            order = order[::-1]
-        found = next((p for p in order if p is not None), None)
-        if found is None:
-            raise ScenarioError(f"pricing.usd_per_device_hour: required (the catalog has no price for {acc.id})")
-        price = found.value
-    return price, 0.0, "cloud"
+    price = _catalog_price(pr, acc)
+    return (0.0 if price is None else price), 0.0, "cloud"  # no price: `estimate` empties the cost

@@ -135,6 +135,15 @@ def recompute_flops_per_token(model: ModelSpec, tuning: Tuning, rc):
     return np.where(rc == 2, forward, np.where(rc == 1, attn_fwd, 0.0))
 
 
+def executed_flops_per_token(model: ModelSpec, tuning: Tuning, rc, causal_skip: bool):
+    """Hardware FLOPs per trained token (the HFU numerator, DESIGN section 2): the model FLOPs plus
+    recomputation, less the masked half of every attention matmul a causal FlashAttention kernel
+    skips (`causal_skip`; flops.hardware_flops_per_token for FULL); `rc` may be an array."""
+    extra = recompute_flops_per_token(model, tuning, rc)
+    attention = attention_flops_per_token(model) * (1.0 + np.where(np.asarray(rc) >= 1, 1.0 / 3.0, 0.0))
+    return flops_per_token(model, tuning) + extra - (attention / 2.0 if causal_skip else 0.0)
+
+
 def tuning_for(model: ModelSpec, method: str, rank: int, targets, base_bytes: float = BYTES_WEIGHT) -> Tuning:
     """The `Tuning` for a method given by name (the scenario's [finetune] section)."""
     if method == "full":

@@ -22,6 +22,11 @@ import numpy as np
 from simulator.errors import ScenarioError
 
 
+# model.params is built as the closest grid shape (the estimate's assumptions say which); a request
+# further than this beyond the grid's smallest or largest shape is refused
+PARAMS_TOLERANCE = 0.05
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Shape of a decoder-only transformer. MoE layers are the last `moe_layers` layers."""
@@ -175,6 +180,13 @@ class ModelSpec:
         ok = (ratio >= 32) & (ratio <= 256)
         score = np.where(ok, np.abs(total / n_params - 1) + 1e-3 * np.abs(np.log(ratio / 128)), np.inf)
         li, di, fi = np.unravel_index(int(np.argmin(score)), score.shape)
+        lo, hi = float(np.min(np.where(ok, total, np.inf))), float(np.max(np.where(ok, total, 0)))
+        built = float(total[li, di, fi])
+        if not lo * (1 - PARAMS_TOLERANCE) <= n_params <= hi * (1 + PARAMS_TOLERANCE):
+            raise ScenarioError(
+                f"model.params: {n_params:.3g} is outside what a Llama-style shape with a {vocab:,}-token vocabulary "
+                f"covers ({lo:.3g} to {hi:.3g} parameters; the closest has {built:.3g}): give the shape "
+                "(model.layers, d_model, heads, ffn_dim, vocab) or a preset")
         dm, hd = int(d[0, di, 0]), int(head_dim[0, di, 0])
         return cls(name=f"dense-{n_params / 1e9:.3g}b", layers=int(layers[li, 0, 0]), d_model=dm, heads=dm // hd,
                    kv_heads=8, ffn_dim=int(ffn[0, di, fi]), vocab=vocab, seq_len=seq_len, head_dim=hd)

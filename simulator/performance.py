@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
-from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
+from simulator.finetune import FULL, Tuning, executed_flops_per_token, flops_per_token
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
 from simulator.plan import RECOMPUTE, Plan
@@ -57,7 +57,7 @@ def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: in
     plan = res.grid.plan(i)
     tokens = batch_seqs * model.seq_len
     mfpt = flops_per_token(model, tuning)
-    hw_ratio = 1 + float(recompute_flops_per_token(model, tuning, RECOMPUTE.index(plan.recompute))) / mfpt
+    hw_ratio = float(executed_flops_per_token(model, tuning, RECOMPUTE.index(plan.recompute), flash)) / mfpt
     parts = res.parts.row(i)
     model_fps = tokens * mfpt / (devices * float(res.step_time_s[i]))
     return Choice(plan, res.memory.row(i), StepTime(parts, model_fps, model_fps * hw_ratio), res)

@@ -197,8 +197,30 @@ def check_plan(plan: Plan, model: ModelSpec, devices: int, batch_seqs: int) -> N
         raise InfeasiblePlanError("; ".join(problems))
 
 
+MAX_PLANS = 20_000_000  # candidate plans one search enumerates (about 5 s at 4 M plans/s)
+
+
+def _prime_factors(n: int) -> dict[int, int]:
+    """{prime: exponent} of n by trial division up to sqrt(n) (3,163 steps for ten million)."""
+    factors: dict[int, int] = {}
+    p = 2
+    while p * p <= n:
+        while n % p == 0:
+            factors[p] = factors.get(p, 0) + 1
+            n //= p
+        p += 1 if p == 2 else 2
+    if n > 1:
+        factors[n] = factors.get(n, 0) + 1
+    return factors
+
+
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n, ascending, built from its prime factorisation (a scan of 1..n would
+    take n steps: hours for a cluster of 10^12 devices)."""
+    divs = [1]
+    for p, e in _prime_factors(n).items():
+        divs = [d * p**k for d in divs for k in range(e + 1)]
+    return sorted(divs)
 
 
 def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | None = None,
@@ -234,6 +256,11 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
         pick("interleave", interleaves)))
     if not factors:
         return PlanGrid(*(np.zeros(0, dtype=np.int64) for _ in range(10)))
+    if len(factors) * len(knobs) > MAX_PLANS:
+        raise InfeasiblePlanError(
+            f"parallelism: {len(factors) * len(knobs):,} candidate plans for {devices:,} devices, more than the "
+            f"search enumerates ({MAX_PLANS:,}): fix some of parallelism.tp, pp, cp, ep, microbatch, zero, "
+            "recompute or interleave")
     f = np.repeat(np.array(factors, dtype=np.int64), len(knobs), axis=0)
     k = np.tile(np.array(knobs, dtype=np.int64), (len(factors), 1))
     sp = np.full(len(f), int(fixed.get("sequence_parallel", True)), dtype=np.int64)

@@ -52,7 +52,6 @@ modelled).
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +59,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hardware_catalog.files import loads_toml, read_user_text
 from simulator.errors import ScenarioError, TrainsimError
 from simulator.estimate import Estimate, estimate
 from simulator.serving import HOURS_PER_MONTH
@@ -68,6 +68,7 @@ from simulator.scenario import (
     _format_error,
     _toml_value,
     load_scenario,
+    scenario_for_upload,
     scenario_from_dict,
 )
 
@@ -82,16 +83,16 @@ SUMMED_KEYS = ("wall_clock_days", "device_hours", "cost_usd", "energy_mwh", "ene
 class StageSpec(BaseModel):
     """One `[[stage]]` table as written (scenario not yet resolved)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     kind: Kind
-    repeat: int = Field(default=1, ge=1)
+    repeat: int = Field(default=1, ge=1, le=1_000_000)
     description: str | None = None
     scenario: str | None = Field(default=None, min_length=1)
     base: str | None = Field(default=None, min_length=1)
     set: list[str] | None = None
-    months: float | None = Field(default=None, gt=0)
+    months: float | None = Field(default=None, gt=0, le=1200)
     model: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     cluster: dict[str, Any] | None = None
@@ -110,7 +111,7 @@ SCENARIO_SECTIONS = tuple(f for f in StageSpec.model_fields if f in Scenario.mod
 
 
 class _ProjectHeader(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     name: str | None = Field(default=None, min_length=1)
     description: str | None = None
@@ -248,10 +249,8 @@ def _stage_scenario(spec: StageSpec, prefix: str, base_dir: Path | None) -> tupl
             raise ScenarioError(f"{prefix}: set[{j}]: {item!r}: expected key.path=value, e.g. training.tokens=1e12")
     if inline:
         scenario = scenario_from_dict({"name": spec.name, **inline}, prefix)
-        if base_dir is None and scenario.efficiency.profile is not None:
-            raise ScenarioError(f"{prefix}: efficiency.profile: an uploaded project cannot refer to files "
-                                "(copy the profile's fitted parameters into efficiency.perf = {...}, or run the project "
-                                "file with trainsim project)")
+        if base_dir is None:  # an upload: no key may name a file on the server
+            scenario = scenario_for_upload(scenario, prefix)
         return scenario, "inline"
     field_name = "scenario" if spec.scenario is not None else "base"
     path = _resolve_path(spec.scenario or spec.base or "", base_dir, prefix, field_name)
@@ -314,22 +313,14 @@ def project_from_dict(data: dict[str, Any], origin: str = "<project>", base_dir:
 
 def project_from_text(text: str, origin: str = "<project>", base_dir: str | Path | None = None) -> Project:
     """Parse and validate project TOML text (e.g. an upload: `base_dir=None`, stages must be inline)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{origin}: not valid TOML ({exc})") from None
+    data = loads_toml(text, origin, ScenarioError)
     return project_from_dict(data, origin, base_dir, Path(origin).stem or "project")
 
 
 def load_project(path: str | Path) -> Project:
     """Read and validate a project TOML file; stage scenario files are relative to its folder."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read project file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{p}: not UTF-8 text ({exc.reason})") from None
+    text = read_user_text(p, "project file", ScenarioError)
     return project_from_text(text, str(p), p.parent)
 
 
@@ -358,7 +349,7 @@ def estimate_project(project: Project, catalog=None, *,
             est = estimator(stage.scenario)
         except TrainsimError as exc:
             raise type(exc)(f"{prefix}: {exc}") from None
-        values = {k: float(est.values[k]) * stage.repeat for k in SUMMED_KEYS}
+        values = {k: _add(0.0, est.values[k], stage.repeat) for k in SUMMED_KEYS}
         notes = list(est.assumptions)
         if stage.kind in NON_TRAINING_KINDS:
             values["train_flops"] = 0.0
@@ -375,9 +366,21 @@ def estimate_project(project: Project, catalog=None, *,
             acc = components.setdefault(row["component"], {"component": row["component"], "seconds": 0.0,
                                                             "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": 0.0})
             for k in ("seconds", "energy_kwh", "cost_usd", "co2e_kg"):
-                acc[k] += row[k] * stage.repeat
-    totals = {k: sum(s.values[k] for s in results) for k in SUMMED_KEYS}
+                acc[k] = _add(acc[k], row[k], stage.repeat)
+    totals = {k: _total(s.values[k] for s in results) for k in SUMMED_KEYS}
     return ProjectEstimate(project.name, tuple(results), totals, list(components.values()), project.origin)
+
+
+def _add(total: float | None, value: float | None, repeat: int) -> float | None:
+    """total + value x repeat; None (no price) stays None: a partial sum would read as the whole."""
+    return None if total is None or value is None else total + value * repeat
+
+
+def _total(values) -> float | None:
+    out: float | None = 0.0
+    for v in values:
+        out = _add(out, v, 1)
+    return out
 
 
 __all__ = ["KINDS", "SUMMED_KEYS", "Project", "ProjectEstimate", "Stage", "StageEstimate", "StageSpec",

@@ -38,6 +38,7 @@ all-gather based method where we first all-gather the key (K) and value (V) tens
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import Accelerator, Catalog, load_catalog
+from hardware_catalog.files import read_user_text
 from simulator.errors import DataFileError, ScenarioError
 from simulator.flops import model_flops_per_token
 from simulator.models import PRESETS, ModelSpec
@@ -225,7 +227,8 @@ def _read(path: str | Path | None) -> pd.DataFrame:
             with resources.files("simulator").joinpath(DATA_FILE).open("r", encoding="utf-8") as f:
                 df = pd.read_csv(f, dtype=str, keep_default_na=False)
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            text = read_user_text(path, "rows file", DataFileError)
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataFileError(f"{origin}: not a readable rows.csv ({e})") from None
     except OSError as e:

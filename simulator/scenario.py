@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hardware_catalog.files import field_path, loads_toml, read_user_text
 from simulator.errors import ScenarioError
 from simulator.finetune import ATTN_TARGETS, Tuning, tuning_for
 from simulator.inference import DEFAULT_MAX_BATCH, DEFAULT_PREFILL_CHUNK_TOKENS
@@ -20,37 +21,56 @@ from simulator.models import ModelSpec, get_preset
 from simulator.perf_params import check_overrides
 
 Precision = Literal["bf16", "fp8", "fp4", "fp16", "tf32"]
-PosInt = Field(default=None, gt=0)
+
+# Upper bounds of the inputs (README "Limits"): far beyond any run built or planned today, low enough
+# that no input makes the search, the Monte Carlo or an integer conversion run away.
+MAX_DEVICES = 10_000_000  # accelerators in one cluster (the largest announced today: ~10^6)
+MAX_COUNT = 10_000_000  # shape counts: d_model, ffn_dim, vocab, heads, experts, parallel degrees
+MAX_LAYERS = 100_000
+MAX_SEQ_LEN = 100_000_000  # tokens per sequence (the longest contexts trained today: ~10^7)
+MAX_TOKENS = 1e18  # tokens per run (frontier runs today: ~4e13)
+MAX_HOURS = 1e12  # device-hours
+MAX_SAMPLES = 1_000_000  # Monte Carlo draws (about 130 MB of arrays)
+MIN_SAMPLES = 100  # fewer draws give no P10/P90 worth quoting
+PosInt = Field(default=None, gt=0, le=MAX_COUNT)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `true` is not a device count and "64" is not a number; no inf/nan anywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ModelSection(_Section):
     """Either `preset`, `params` alone (-> ModelSpec.from_params), or the full shape."""
 
     preset: str | None = None
-    params: float | None = Field(default=None, gt=0)
-    layers: int | None = PosInt
+    params: float | None = Field(default=None, gt=0, le=1e16)
+    layers: int | None = Field(default=None, gt=0, le=MAX_LAYERS)
     d_model: int | None = PosInt
     heads: int | None = PosInt
     kv_heads: int | None = PosInt
     ffn_dim: int | None = PosInt
     vocab: int | None = PosInt
-    head_dim: int | None = Field(default=None, ge=0)
+    head_dim: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     gated_mlp: bool | None = None
     tied_embeddings: bool | None = None
-    experts: int | None = Field(default=None, ge=0)
-    experts_per_token: int | None = Field(default=None, ge=0)
-    shared_experts: int | None = Field(default=None, ge=0)
-    expert_ffn_dim: int | None = Field(default=None, ge=0)
-    moe_layers: int | None = Field(default=None, ge=0)
-    seq_len: int | None = PosInt
+    experts: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    experts_per_token: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    shared_experts: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    expert_ffn_dim: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    moe_layers: int | None = Field(default=None, ge=0, le=MAX_LAYERS)
+    seq_len: int | None = Field(default=None, gt=0, le=MAX_SEQ_LEN)
+
+    def _shape(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"preset", "params", "seq_len"}).items() if v is not None}
+
+    def from_params(self) -> bool:
+        """Whether the shape is built from `params` alone (ModelSpec.from_params)."""
+        return self.preset is None and not self._shape() and self.params is not None
 
     def spec(self) -> ModelSpec:
         """Resolve to a `ModelSpec` (preset, then shape fields override it; or from params)."""
-        shape = {k: v for k, v in self.model_dump(exclude={"preset", "params", "seq_len"}).items() if v is not None}
+        shape = self._shape()
         if self.preset is not None:
             base = get_preset(self.preset)
             spec = ModelSpec(**{**base.__dict__, **shape}) if shape else base
@@ -72,15 +92,15 @@ class ModelSection(_Section):
 
 
 class TrainingSection(_Section):
-    tokens: float | None = Field(default=None, gt=0)  # required, except with [rlhf] (derived from it)
-    global_batch_tokens: float | None = Field(default=None, gt=0)
+    tokens: float | None = Field(default=None, gt=0, le=MAX_TOKENS)  # required, except with [rlhf]
+    global_batch_tokens: float | None = Field(default=None, gt=0, le=MAX_TOKENS)
     precision: Precision = "bf16"
-    device_hours: float | None = Field(default=None, gt=0)
+    device_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS)
 
 
 class ClusterSection(_Section):
-    accelerator: str = Field(min_length=1)
-    devices: int = Field(gt=0)
+    accelerator: str = Field(min_length=1, max_length=200)
+    devices: int = Field(gt=0, le=MAX_DEVICES)
 
 
 class ParallelismSection(_Section):
@@ -112,9 +132,9 @@ class FinetuneSection(_Section):
     over a frozen base stored at `base_weight_bytes` per parameter (2 = bf16, 0.5 = 4-bit QLoRA)."""
 
     method: Literal["full", "lora"] = "full"
-    lora_rank: int = Field(default=16, gt=0)
+    lora_rank: int = Field(default=16, gt=0, le=MAX_COUNT)
     lora_targets: list[str] | Literal["all"] = list(ATTN_TARGETS)
-    base_weight_bytes: float = Field(default=2.0, gt=0)
+    base_weight_bytes: float = Field(default=2.0, gt=0, le=8.0)
 
     def tuning(self, model: ModelSpec) -> Tuning:
         targets = self.lora_targets if self.lora_targets == "all" else tuple(self.lora_targets)
@@ -125,17 +145,17 @@ class ServingSection(_Section):
     """Inference serving for a period (simulator/serving.py). Traffic: `requests_per_s` (each of
     `prompt_tokens` in, `output_tokens` out) or `output_tokens_per_day`; none = full load."""
 
-    prompt_tokens: int = Field(default=1024, gt=0)
-    output_tokens: int = Field(default=256, gt=0)
-    requests_per_s: float | None = Field(default=None, gt=0)
-    output_tokens_per_day: float | None = Field(default=None, gt=0)
-    peak_to_average: float = Field(default=1.0, ge=1.0)  # the fleet must serve the peak
-    months: float = Field(default=1.0, gt=0)
+    prompt_tokens: int = Field(default=1024, gt=0, le=MAX_SEQ_LEN)
+    output_tokens: int = Field(default=256, gt=0, le=MAX_SEQ_LEN)
+    requests_per_s: float | None = Field(default=None, gt=0, le=1e9)
+    output_tokens_per_day: float | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    peak_to_average: float = Field(default=1.0, ge=1.0, le=1000.0)  # the fleet must serve the peak
+    months: float = Field(default=1.0, gt=0, le=1200.0)
     tp: int | None = PosInt  # devices per replica; default: the TP group with the most tokens/s per device
     batch: int | None = PosInt  # sequences in flight per replica; default: searched up to max_batch
-    max_batch: int = Field(default=DEFAULT_MAX_BATCH, gt=0)  # engine limit (inference.py)
-    prefill_chunk_tokens: int = Field(default=DEFAULT_PREFILL_CHUNK_TOKENS, gt=0)  # tokens per prefill forward
-    min_tokens_per_s_per_user: float = Field(default=20.0, ge=0)
+    max_batch: int = Field(default=DEFAULT_MAX_BATCH, gt=0, le=MAX_COUNT)  # engine limit (inference.py)
+    prefill_chunk_tokens: int = Field(default=DEFAULT_PREFILL_CHUNK_TOKENS, gt=0, le=MAX_SEQ_LEN)
+    min_tokens_per_s_per_user: float = Field(default=20.0, ge=0, le=1e6)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
 
@@ -160,11 +180,11 @@ class RLHFSection(_Section):
     (Rafailov et al. 2023; samples_per_prompt = 2: chosen and rejected)."""
 
     algorithm: Literal["ppo", "grpo", "dpo"] = "ppo"
-    prompts: float = Field(gt=0)  # prompts over the whole run
-    prompt_tokens: int = Field(default=256, gt=0)
-    response_tokens: int = Field(default=256, gt=0)
+    prompts: float = Field(gt=0, le=1e12)  # prompts over the whole run
+    prompt_tokens: int = Field(default=256, gt=0, le=MAX_SEQ_LEN)
+    response_tokens: int = Field(default=256, gt=0, le=MAX_SEQ_LEN)
     samples_per_prompt: int | None = PosInt  # default: 1 (ppo), 8 (grpo), 2 (dpo)
-    epochs: int = Field(default=1, gt=0)  # optimisation passes over each batch of rollouts
+    epochs: int = Field(default=1, gt=0, le=10_000)  # optimisation passes over each batch of rollouts
     reward_model: str | float | None = None  # a preset or a parameter count; default: the policy's shape
     critic_model: str | float | None = None  # ppo; default: the reward model
     generation_dtype: str = "bf16"
@@ -176,9 +196,9 @@ class RLHFSection(_Section):
 
 class DatacenterSection(_Section):
     region: str = "WORLD"
-    carbon_intensity_kg_per_kwh: float | None = Field(default=None, ge=0)
-    pue: float | None = Field(default=None, ge=1.0)
-    wue_l_per_kwh: float | None = Field(default=None, ge=0)
+    carbon_intensity_kg_per_kwh: float | None = Field(default=None, ge=0, le=5.0)  # coal: ~1
+    pue: float | None = Field(default=None, ge=1.0, le=10.0)
+    wue_l_per_kwh: float | None = Field(default=None, ge=0, le=100.0)
     power_model: Literal["calibrated", "tdp"] = "calibrated"
     carbon_profile: str | None = None  # hourly grid-intensity CSV (simulator/carbon_profile.py)
     start_utc: str | None = None  # when the run starts, ISO 8601; default: the profile's first hour
@@ -187,10 +207,10 @@ class DatacenterSection(_Section):
 class PricingSection(_Section):
     mode: Literal["cloud", "owned"] = "cloud"
     price: Literal["market", "on_demand"] = "market"
-    usd_per_device_hour: float | None = Field(default=None, ge=0)
-    electricity_usd_per_kwh: float | None = Field(default=None, ge=0)
-    purchase_usd_per_device: float | None = Field(default=None, ge=0)
-    amortisation_years: float | None = Field(default=None, gt=0)
+    usd_per_device_hour: float | None = Field(default=None, ge=0, le=1e4)
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0, le=100.0)
+    purchase_usd_per_device: float | None = Field(default=None, ge=0, le=1e9)
+    amortisation_years: float | None = Field(default=None, gt=0, le=100.0)
 
 
 class EfficiencySection(_Section):
@@ -219,27 +239,34 @@ class EfficiencySection(_Section):
 
 
 class ReliabilitySection(_Section):
-    failures_per_device_hour: float | None = Field(default=None, ge=0)
-    checkpoint_write_s: float | None = Field(default=None, ge=0)
-    restart_s: float | None = Field(default=None, ge=0)
+    failures_per_device_hour: float | None = Field(default=None, ge=0, le=1.0)
+    checkpoint_write_s: float | None = Field(default=None, ge=0, le=1e6)
+    restart_s: float | None = Field(default=None, ge=0, le=1e6)
 
 
 class UncertaintySection(_Section):
     """Spreads of the uncertain inputs (see simulator.uncertainty for the defaults and sources)."""
 
-    throughput: float | None = Field(default=None, ge=0)  # log-sigma
-    power: float | None = Field(default=None, ge=0)
-    failure_rate: float | None = Field(default=None, ge=0)
-    pue: float | None = Field(default=None, ge=0)  # absolute standard deviation
-    carbon_intensity: float | None = Field(default=None, ge=0)
-    price: float | None = Field(default=None, ge=0)
-    samples: int = Field(default=0, ge=0)  # > 0: Monte Carlo P10/P50/P90 with the estimate
+    throughput: float | None = Field(default=None, ge=0, le=5.0)  # log-sigma
+    power: float | None = Field(default=None, ge=0, le=5.0)
+    failure_rate: float | None = Field(default=None, ge=0, le=5.0)
+    pue: float | None = Field(default=None, ge=0, le=5.0)  # absolute standard deviation
+    carbon_intensity: float | None = Field(default=None, ge=0, le=5.0)
+    price: float | None = Field(default=None, ge=0, le=5.0)
+    samples: int = Field(default=0, ge=0, le=MAX_SAMPLES)  # > 0: Monte Carlo P10/P50/P90 with the estimate
+
+    @model_validator(mode="after")
+    def _enough_samples(self) -> UncertaintySection:
+        if 0 < self.samples < MIN_SAMPLES:
+            raise ValueError(f"samples: {self.samples} draws give no P10/P90 worth quoting: 0 (no Monte Carlo) "
+                             f"or {MIN_SAMPLES}..{MAX_SAMPLES}")
+        return self
 
 
 class Scenario(_Section):
     """A training run to estimate. Build it in code or with `load_scenario`."""
 
-    name: str = "scenario"
+    name: str = Field(default="scenario", max_length=200)
     model: ModelSection
     training: TrainingSection | None = None  # required, except for a serving scenario
     cluster: ClusterSection
@@ -301,7 +328,7 @@ def _toml_value(value: Any) -> str:
 def _format_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
+        loc = field_path(e["loc"])
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         if e["type"] == "missing":
             msg = "required but missing"
@@ -348,10 +375,33 @@ def scenario_from_dict(data: dict[str, Any], origin: str = "<scenario>") -> Scen
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read a scenario TOML file, apply `--set` overrides, validate."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read scenario file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p}: not valid TOML ({exc})") from None
+    data = loads_toml(read_user_text(p, "scenario file", ScenarioError), str(p), ScenarioError)
     return scenario_from_dict(apply_overrides(data, overrides or []), str(p))
+
+
+def _shipped_files() -> dict[str, dict[str, str]]:
+    """Path-valued keys -> {file name: packaged path} of the files an upload may name."""
+    from importlib import resources
+
+    from simulator.carbon_profile import EXAMPLE_FILE
+
+    example = str(resources.files("simulator").joinpath("data", EXAMPLE_FILE))
+    return {"datacenter.carbon_profile": {EXAMPLE_FILE: example}, "efficiency.profile": {}}
+
+
+def scenario_for_upload(scenario: Scenario, origin: str) -> Scenario:
+    """`scenario` as content from a remote user (an upload, a link) may give it: no key names a file
+    on the server. A path-valued key may only name a shipped example by its file name (resolved to
+    the packaged file); anything else is refused without saying anything about what it names."""
+    updates: dict[str, dict[str, Any]] = {}
+    for key, allowed in _shipped_files().items():
+        section, field = key.split(".")
+        value = getattr(getattr(scenario, section), field)
+        if value is None:
+            continue
+        if value not in allowed:
+            names = ", ".join(f"'{n}'" for n in allowed) or "none"
+            raise ScenarioError(f"{origin}: {key}: an uploaded scenario cannot name files on the server (shipped "
+                                f"examples it may name: {names}); upload the file's content where the page offers it")
+        updates.setdefault(section, {})[field] = allowed[value]
+    return scenario.model_copy(update={s: getattr(scenario, s).model_copy(update=u) for s, u in updates.items()})

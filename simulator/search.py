@@ -15,7 +15,7 @@ import numpy as np
 from hardware_catalog.schema import Accelerator
 from simulator.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
-from simulator.finetune import FULL, Tuning, flops_per_token, recompute_flops_per_token
+from simulator.finetune import FULL, Tuning, executed_flops_per_token
 from simulator.memory import MemoryBreakdown, capacity_gb, memory_per_device, memory_stack
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
@@ -128,7 +128,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
-    hw_per_token = flops_per_token(model, tuning) + recompute_flops_per_token(model, tuning, grid.rc)
+    hw_per_token = executed_flops_per_token(model, tuning, grid.rc, causal_skip=flash)
     hw_tflops = tokens * hw_per_token / (devices * step) / 1e12
     power = np.minimum(eff.tdp_w, eff.idle_w + eff.dynamic_w_per_tflops * hw_tflops)
     usd_per_hour, usd_per_kwh, host_w = rates

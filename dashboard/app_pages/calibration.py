@@ -1,12 +1,15 @@
 """Calibration: measured benchmark runs against the simulator's fitted step-time and power model.
 
-Records come from a runs folder (`trainsim calibrate run -o DIR`) or uploaded `records.jsonl`
-files (kept in this browser session). The fit is `calibrate.fit.fit_records`; the profile it
+Records come from uploaded `records.jsonl` files (kept in this browser session) or, on a dashboard
+its operator started with TRAINSIM_DASHBOARD_READ_FOLDERS=1 (one run for oneself), from a runs
+folder on the server (`trainsim calibrate run -o DIR`). A shared dashboard never reads server paths
+that a visitor types, and no link carries one. The fit is `calibrate.fit.fit_records`; the profile it
 yields (`calibrate.profile`) can be handed to the Planner.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -24,6 +27,11 @@ from simulator.efficiency import MEASURED_MFU_KEY
 UPLOADS = "cal_uploads"  # list of (file_id, file name, text) in st.session_state
 from dashboard.data import PROFILE_KEY  # noqa: E402  (read by the Planner)
 DEFAULT_BOOTSTRAP = 20
+READ_FOLDERS_ENV = "TRAINSIM_DASHBOARD_READ_FOLDERS"  # "1": the operator lets visitors read server folders
+
+
+def reads_server_folders() -> bool:
+    return os.environ.get(READ_FOLDERS_ENV) == "1"
 
 
 def records_from_text(name: str, text: str) -> list[RunRecord]:
@@ -52,8 +60,14 @@ def _sources() -> tuple[list[RunRecord], list[str]]:
     records: list[RunRecord] = []
     origins: list[str] = []
     with c_dir:
-        folder = st.text_input("Runs folder (or a records.jsonl file)", key="cal_runs", bind="query-params", value="",
-                               placeholder="e.g. runs/cpu", help="The folder given to `trainsim calibrate run -o`.")
+        folder = ""
+        if reads_server_folders():  # never bound to the URL: a link must not name a server path
+            folder = st.text_input("Runs folder on this machine (or a records.jsonl file)", key="cal_runs",
+                                   value="", placeholder="e.g. runs/cpu",
+                                   help="The folder given to `trainsim calibrate run -o`.")
+        else:
+            st.caption(f"Upload the `records.jsonl` of a runs folder. (A dashboard you run for yourself reads "
+                       f"folders directly when started with `{READ_FOLDERS_ENV}=1`.)")
         if folder.strip():
             path = Path(folder.strip()).expanduser()
             try:

@@ -19,6 +19,7 @@ from dashboard.data import (
     plain,
     scenario_from,
     session_catalog,
+    usd,
 )
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
@@ -193,7 +194,7 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
             st.error(plain(str(exc)), icon="⚠️")
         else:
             st.caption(f"With these settings (the search still picks interleaving): step {v['step_time_s']:.2f} s, "
-                       f"{v['wall_clock_days']:,.1f} days, ${v['cost_usd'] / 1e6:,.2f} M, {v['energy_mwh']:,.0f} MWh, "
+                       f"{v['wall_clock_days']:,.1f} days, {usd(v['cost_usd'], True)}, {v['energy_mwh']:,.0f} MWh, "
                        f"MFU {v['mfu']:.1%}.")
     st.plotly_chart(charts.memory_breakdown(mem, capacity, title="Memory per device, your plan (GB)"),
                     key="exp_manual_memory")

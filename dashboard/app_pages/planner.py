@@ -5,7 +5,6 @@ Every input is bound to the URL, so the address bar is the shareable link of the
 
 from __future__ import annotations
 
-import tomllib
 
 import streamlit as st
 
@@ -15,11 +14,15 @@ from dashboard.data import (
     cached_estimate,
     plain,
     scenario_from,
+    usd,
 )
-from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
+from dashboard.state import DEFAULTS, left_out, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
+from hardware_catalog.files import loads_toml
 from simulator import PRESETS
 from simulator.efficiency import load_profile as read_profile
+from simulator.errors import ScenarioError
+from simulator.scenario import scenario_for_upload, scenario_from_dict
 
 MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
 
@@ -57,17 +60,21 @@ def _read_upload() -> str | None:
     if up is None:
         return None
     try:
-        data = tomllib.loads(up.getvalue().decode("utf-8"))
-        scenario_from(data)  # validate before touching the widgets
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return f"{up.name}: not valid TOML ({exc})"
+        data = loads_toml(up.getvalue().decode("utf-8"), up.name, ScenarioError)
+        scenario_for_upload(scenario_from_dict(data, up.name), up.name)  # validate before touching the widgets
+    except UnicodeDecodeError as exc:
+        return f"{up.name}: not UTF-8 text ({exc.reason} at byte {exc.start})"
     except TrainsimError as exc:
-        return f"{up.name}: {exc}"
+        return str(exc)
     for section, where in (("serving", "use the Serving page"), ("rlhf", "estimate it with `trainsim estimate`")):
         if section in data:  # the planner has no inputs for it: its figures would silently leave it out
             return f"{up.name}: a [{section}] scenario; the planner estimates pre-training and fine-tuning runs: {where}"
     for key, value in state_from_scenario(data).items():
         st.session_state[key] = value
+    missing = left_out(data)
+    st.session_state["pl_upload_left_out"] = (
+        f"{up.name}: the planner cannot show {len(missing)} setting(s) of this file, so its figures leave them "
+        f"out: {'; '.join(missing)}. `trainsim estimate {up.name}` honours all of them." if missing else None)
     return None
 
 
@@ -79,6 +86,8 @@ def _upload() -> None:
     st.file_uploader("Load a scenario TOML", type=["toml"], key="pl_upload", on_change=_on_upload)
     if st.session_state.get("pl_upload_error"):
         st.error(plain(st.session_state["pl_upload_error"]))
+    elif st.session_state.get("pl_upload_left_out"):
+        st.warning(plain(st.session_state["pl_upload_left_out"]))
 
 
 def _finetune() -> None:
@@ -168,12 +177,15 @@ def _uncertainty(est) -> None:
 
     band = monte_carlo(est.basis, 4000).summary()
     lo, hi = band["p10"], band["p90"]
+    priced = est.values["cost_usd"] is not None
+    cost = f"{usd(lo['cost_usd'], True)}-{usd(hi['cost_usd'], True)[1:]}" if priced else "n/a (no price)"
     st.caption(f"P10-P90: wall clock {lo['wall_clock_days']:,.1f}-{hi['wall_clock_days']:,.1f} days, cost "
-               f"${lo['cost_usd'] / 1e6:,.2f}-{hi['cost_usd'] / 1e6:,.2f} M, energy {lo['energy_mwh']:,.0f}-"
+               f"{cost}, energy {lo['energy_mwh']:,.0f}-"
                f"{hi['energy_mwh']:,.0f} MWh, emissions {lo['co2e_t']:,.0f}-{hi['co2e_t']:,.0f} tCO2e "
                "(spreads and their sources: simulator/uncertainty.py)")
     with st.expander("What moves the result most (tornado)"):
-        metric = st.radio("Figure", ["cost_usd", "co2e_t", "wall_clock_days", "energy_mwh"], horizontal=True,
+        figures = ["cost_usd"] * priced + ["co2e_t", "wall_clock_days", "energy_mwh"]
+        metric = st.radio("Figure", figures, horizontal=True,
                           key="pl_tornado")
         st.plotly_chart(charts.tornado_chart(tornado(est.basis, metric), metric), key="pl_tornado_chart")
 
@@ -214,7 +226,9 @@ def show_estimate(est, scenario) -> None:
                f"{v['devices']:,} x {v['accelerator']} in {v['region']}; step time: {v['efficiency_source']}; power: {v['power_source']}")
     m = st.columns(4)
     m[0].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
-    m[1].metric("Cost", f"${v['cost_usd'] / 1e6:,.2f} M")
+    m[1].metric("Cost", usd(v["cost_usd"], millions=True),
+                help=None if v["cost_usd"] is not None else "no price for this accelerator in the catalog: "
+                "enter a price per device-hour")
     m[2].metric("Energy", f"{v['energy_mwh']:,.0f} MWh", help=f"IT {v['energy_it_mwh']:,.0f} MWh x PUE {v['pue']:.2f}")
     m[3].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
     m = st.columns(4)
@@ -235,7 +249,8 @@ def show_estimate(est, scenario) -> None:
     _start_time(est)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
-    st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")
+    if v["cost_usd"] is not None:
+        st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")
     left, right = st.columns(2)
     with left:
         st.subheader("Chosen plan")

@@ -14,6 +14,7 @@ from dashboard.data import (
     cached_estimate,
     plain,
     scenario_from,
+    usd,
 )
 from dashboard.state import RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
 from hardware_catalog.errors import TrainsimError
@@ -92,7 +93,8 @@ def show_estimate(est, scenario) -> None:
     m[0].metric("Wall clock", widgets.duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
                 f"goodput {v['goodput']:.1%} (checkpoints and failures)")
     m[1].metric("Device-hours", f"{v['device_hours']:,.0f}")
-    m[2].metric("Cost", f"${v['cost_usd']:,.0f}", help=f"${v['usd_per_device_hour']:,.2f} per device-hour")
+    m[2].metric("Cost", usd(v["cost_usd"]), help=None if v["cost_usd"] is None
+                else f"${v['usd_per_device_hour']:,.2f} per device-hour")
     m[3].metric("Energy", f"{v['energy_mwh']:,.3f} MWh", help=f"facility: IT {v['energy_it_mwh']:,.3f} MWh "
                 f"x PUE {v['pue']:.2f}")
     m = st.columns(4)

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.data import cached_estimate, plain
+from dashboard.data import cached_estimate, plain, usd
 from hardware_catalog.errors import TrainsimError
 from simulator.project import estimate_project, load_project, project_from_text
 
@@ -88,7 +88,7 @@ def main() -> None:
     t = est.totals
     st.markdown(f"**{plain(est.name)}**: {len(est.stages)} stages, from {source}")
     m = st.columns(5)
-    m[0].metric("Total cost", f"${t['cost_usd'] / 1e6:,.2f} M")
+    m[0].metric("Total cost", usd(t["cost_usd"], millions=True))
     m[1].metric("Wall clock", f"{t['wall_clock_days']:,.1f} days", help="stages and repeats one after another")
     m[2].metric("Device-hours", f"{t['device_hours'] / 1e6:,.3f} M")
     m[3].metric("Energy", f"{t['energy_mwh']:,.0f} MWh", help=f"IT {t['energy_it_mwh']:,.0f} MWh")

@@ -15,6 +15,7 @@ from dashboard.data import (
     cached_estimate,
     plain,
     scenario_from,
+    usd,
 )
 from dashboard.state import SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
@@ -111,7 +112,7 @@ def show_estimate(est, scenario, cat) -> None:
     m[0].metric("$ per million tokens", f"${v['usd_per_mtok']:,.2f}", help="output tokens served")
     m[1].metric("kWh per million tokens", f"{v['kwh_per_mtok']:,.3f}", help="facility energy (x PUE)")
     m[2].metric("kgCO2e per million tokens", f"{v['kgco2e_per_mtok']:,.3f}", help="operational")
-    m[3].metric("Cost for the period", f"${v['cost_usd']:,.0f}", help=f"{sv.months:g} months")
+    m[3].metric("Cost for the period", usd(v["cost_usd"]), help=f"{sv.months:g} months")
     m[4].metric("Energy for the period", f"{v['energy_mwh']:,.2f} MWh",
                 help=f"{v['co2e_t']:,.2f} tCO2e operational + {v['embodied_co2e_t']:,.2f} t embodied")
     st.caption(f"Decode step {v['decode_step_s'] * 1e3:,.1f} ms ({'memory' if v['decode_memory_bound'] else 'compute'}"

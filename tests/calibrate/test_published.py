@@ -142,7 +142,7 @@ def test_cli_fit_published_prints_errors_and_the_perf_table(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--published", "{missing}", "--accelerator", "google-tpu-v4"], "cannot read (No such file"),
+    (["--published", "{missing}", "--accelerator", "google-tpu-v4"], "cannot read rows file (No such file"),
     (["--published", "{truncated}", "--accelerator", "google-tpu-v4"], "missing column(s) layers"),
     (["--published", "{rows}", "--accelerator", "nvidia-v100-sxm2-32gb"], "0 usable published rows"),
     (["--inherit-from", "nvidia-v100-sxm2-32gb", "--accelerator", "amd-mi300x"], "no fitted [perf] table"),

@@ -215,7 +215,19 @@ def cpu_runs(tmp_path_factory):
     return runs
 
 
-def test_calibration_missing_folder_shows_error(app, tmp_path):
+def test_calibration_reads_no_server_path_from_a_link_or_a_visitor(app):
+    """Issue 13 item 1: `?cal_runs=PATH` read server folders. A shared dashboard has no folder input
+    and ignores the parameter; only the operator's opt-in (READ_FOLDERS_ENV) shows the input."""
+    at = page(app, "calibration")
+    at.query_params["cal_runs"] = "/etc"
+    at.run()
+    assert not at.exception and not at.error
+    assert not [t for t in at.text_input if t.key == "cal_runs"]
+    assert "TRAINSIM_DASHBOARD_READ_FOLDERS=1" in " ".join(c.value for c in at.caption)
+
+
+def test_calibration_missing_folder_shows_error(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINSIM_DASHBOARD_READ_FOLDERS", "1")
     at = page(app, "calibration")
     at.text_input(key="cal_runs").input(str(tmp_path / "nope")).run()
     assert not at.exception
@@ -231,9 +243,10 @@ def test_calibration_malformed_upload_shows_error(app):
     assert "trainsim-upload" not in texts(at.error)
 
 
-def test_calibration_fits_a_runs_folder_and_hands_the_profile_over(app, cpu_runs):
+def test_calibration_fits_a_runs_folder_and_hands_the_profile_over(app, cpu_runs, monkeypatch):
     from calibrate.profile import read_profile
 
+    monkeypatch.setenv("TRAINSIM_DASHBOARD_READ_FOLDERS", "1")
     app.session_state["cal_boot"] = 3
     at = page(app, "calibration")
     at.text_input(key="cal_runs").input(str(cpu_runs)).run()

@@ -137,3 +137,39 @@ def test_start_time_expander_shows_best_and_worst(app):
     best = float(metric(at, "Best start").split()[0].replace(",", ""))
     worst = float(metric(at, "Worst start").split()[0].replace(",", ""))
     assert best < worst
+
+
+def test_unpriced_accelerator_gives_every_figure_but_cost(app):
+    """Issue 13 item 12: B200 has no catalog price; time and energy come, the cost says why not."""
+    at = app.run()
+    at.selectbox(key="hw").select("nvidia-b200").run()
+    assert not at.exception, at.exception
+    assert metric(at, "Wall clock").endswith("days") and metric(at, "Energy").endswith("MWh")
+    assert metric(at, "Cost") == "n/a"
+
+
+def _upload(at, text: str, name: str = "run.toml"):
+    at.file_uploader(key="pl_upload").set_value([(name, text.encode(), "application/toml")])
+    return at.run()
+
+
+def test_upload_says_which_settings_the_planner_cannot_show(app):
+    """Issue 13 item 7: an owned-hardware file lost [pricing] mode silently (18.5 days / $1.36 M on
+    the page vs 63.3 days / $1.29 M from the CLI). Now the page names every such setting."""
+    at = app.run()
+    at = _upload(at, (Path(APP).parents[1] / "examples" / "llama3-8b-owned-h100.toml").read_text(), "owned.toml")
+    assert not at.exception and not at.error
+    warning = " ".join(w.value for w in at.warning)
+    assert "owned.toml: the planner cannot show 3 setting(s)" in warning
+    assert "pricing.mode (file: 'owned', planner: 'cloud')" in warning and "trainsim estimate owned.toml" in warning
+
+
+def test_upload_naming_a_server_file_is_refused_without_reading_it(app):
+    at = app.run()
+    text = ('[model]\npreset = "llama3-8b"\n[training]\ntokens = 1e12\n[cluster]\naccelerator = '
+            '"nvidia-h100-sxm-80gb"\ndevices = 64\n[datacenter]\ncarbon_profile = "/etc/passwd"\n')
+    at = _upload(at, text, "evil.toml")
+    assert not at.exception
+    err = " ".join(e.value for e in at.error)
+    assert "evil.toml: datacenter.carbon_profile: an uploaded scenario cannot name files on the server" in err
+    assert "root" not in err and "/etc" not in err

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,26 +22,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop_group(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """SIGTERM the server's whole process group, give it `grace_s`, then SIGKILL what is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the leader is at worst a zombie here: the group id is valid
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def app_url():
+    """`trainsim dashboard` on a free port, in its own process group (the command execs Streamlit, so
+    the group is the server); the teardown stops the whole group, also after failures or a start-up error."""
     port = _free_port()
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "dashboard", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
+    with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "dashboard", "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                start_new_session=True)
         try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError("dashboard did not start:\n" + Path(log.name).read_text()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 90
+            while time.time() < deadline and proc.poll() is None:
+                try:
+                    if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                raise RuntimeError(f"dashboard did not start (exit code {proc.poll()}):\n"
+                                   + Path(log.name).read_text()[-2000:])
+            yield url
+        finally:
+            _stop_group(proc)
 
 
 @pytest.fixture(scope="session")

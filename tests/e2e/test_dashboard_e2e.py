@@ -80,3 +80,14 @@ def test_other_pages_render(page: Page, app_url: str, name: str):
     wait_for_app(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("path, param", [("/?seq=1e999", "seq=1e999"), ("/posttraining?rl_prompts=inf", "rl_prompts=inf")])
+def test_non_finite_link_parameters_are_ignored_with_a_word(page: Page, app_url: str, path: str, param: str):
+    """Issue 13 item 8: such links showed a traceback with server paths (Streamlit's number input
+    cannot take inf); now the parameter is dropped and the page says so."""
+    page.goto(f"{app_url}{path}")
+    wait_for_app(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text(f"Ignored link parameter(s) {param}")).to_be_visible()
+    assert "site-packages" not in page.content()

@@ -298,7 +298,7 @@ def test_validation_messages_say_what_is_wrong():
 
 
 def test_other_file_problems(tmp_path):
-    with pytest.raises(ScenarioError, match="not found"):
+    with pytest.raises(ScenarioError, match="cannot read carbon profile \\(No such file"):
         load_profile_csv(tmp_path / "missing.csv")
     empty = tmp_path / "empty.csv"
     empty.write_text("# only a comment\n")
@@ -356,7 +356,7 @@ def test_cli_default_start_table_and_csv():
 
 def test_cli_errors_are_one_line(tmp_path):
     r = cli(EXAMPLE, "--profile", tmp_path / "nope.csv")
-    assert r.exit_code == 1 and "nope.csv" in r.output and "not found" in r.output
+    assert r.exit_code == 1 and "nope.csv" in r.output and "cannot read carbon profile (No such file" in r.output
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
     bad = tmp_path / "bad.csv"
     bad.write_text(_bad_csv("negative")[0])

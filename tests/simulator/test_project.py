@@ -178,7 +178,7 @@ def test_device_hours_serving_stage(tmp_path):
     assert pe.totals["device_hours"] == pytest.approx(256 * 2 * 730.5)
     assert pe.totals["train_flops"] == 0.0
     given = inline_stage("serve", "serving")
-    given["training"] = {**SCENARIO["training"], "device_hours": 1000.0}
+    given["training"] = {**SCENARIO["training"], "tokens": 1e9, "device_hours": 1000.0}
     pe = estimate_project(project_from_dict({"stage": [given]}, "p.toml"), CAT)
     assert pe.totals["device_hours"] == pytest.approx(1000.0)
 
@@ -308,5 +308,23 @@ def test_uploaded_project_reads_no_server_files(tmp_path):
         project_from_text(text, "up.toml", base_dir=None)
     assert load_project(write(tmp_path, text)).stages[0].source == str(tmp_path / "pre.toml")  # fine from a file
     profile = inline_stage("p", efficiency={"profile": "/etc/profile.toml"})
-    with pytest.raises(ScenarioError, match=r"stage 1 'p': efficiency\.profile: an uploaded project"):
+    with pytest.raises(ScenarioError, match=r"stage 1 'p': efficiency\.profile: an uploaded scenario cannot name files"):
         project_from_dict({"stage": [profile]}, "up.toml", None)
+
+
+def test_uploaded_carbon_profile_path_reveals_nothing_about_the_server():
+    """Issue 13 item 1: `carbon_profile = "/etc/passwd"` in an upload showed the file's first line;
+    "not found" vs "malformed" told which files exist. Now every server path gets the same refusal,
+    before anything is opened; only the shipped example may be named (by its file name)."""
+    messages = []
+    for path in ("/etc/passwd", "/etc/no-such-file", "/dev/zero", "../simulator/data/grid.csv"):
+        stage = inline_stage("p", datacenter={"carbon_profile": path})
+        with pytest.raises(ScenarioError) as info:
+            project_from_dict({"stage": [stage]}, "up.toml", None)
+        messages.append(str(info.value))
+    assert len(set(messages)) == 1 and "root" not in messages[0] and "/etc" not in messages[0]
+    assert messages[0].startswith("up.toml: stage 1 'p': datacenter.carbon_profile: an uploaded scenario cannot name")
+    shipped = inline_stage("p", datacenter={"carbon_profile": "carbon_profile_us-virginia_example.csv"})
+    proj = project_from_dict({"stage": [shipped]}, "up.toml", None)
+    est = estimate_project(proj, CAT)
+    assert est.stages[0].estimate.values["co2e_t_hourly"] > 0

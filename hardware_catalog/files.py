@@ -17,6 +17,12 @@ from pathlib import Path
 MAX_TEXT_BYTES = 64 * 2**20  # 64 MiB: the largest input file we read is a few MB
 
 
+def shown(path: str | Path) -> str:
+    """A path for a one-line message: as typed, or quoted when it holds control characters."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def _kind(mode: int) -> str:
     """What a file that is not a regular one is, in words."""
     kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -30,7 +36,9 @@ def open_regular(path: str | Path, what: str, error: type[Exception], flags: int
     try:
         fd = os.open(path, flags | os.O_NONBLOCK)
     except OSError as exc:
-        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+        raise error(f"{shown(path)}: cannot read {what} ({exc.strerror})") from None
+    except ValueError:  # a NUL byte in the path
+        raise error(f"{shown(path)}: cannot read {what} (not a valid path)") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import math
+
 import numpy as np
 
 from simulator.errors import ScenarioError
@@ -158,7 +160,8 @@ class ModelSpec:
         return replace(self, seq_len=seq_len)
 
     @classmethod
-    def from_params(cls, n_params: float, seq_len: int = 4096, vocab: int = 128256) -> ModelSpec:
+    def from_params(cls, n_params: float, seq_len: int = 4096, vocab: int = 128256,
+                    field: str = "model.params") -> ModelSpec:
         """A Llama-style dense shape (GQA with 8 KV heads, SwiGLU) whose total is closest to `n_params`.
 
         Aspect ratio from Kaplan et al. 2020 sec. 3.1 (loss is flat for d_model / layers in about
@@ -167,8 +170,8 @@ class ModelSpec:
         128, a multiple of 8, so TP up to 8 divides them); ffn between 3 d and 4 d (Llama 3: 3.5 d).
         The grid is scored in closed form with numpy, then the best shape is built.
         """
-        if not n_params > 0:
-            raise ScenarioError(f"model.params: expected a positive number, got {n_params}")
+        if not (n_params > 0 and math.isfinite(n_params)):
+            raise ScenarioError(f"{field}: expected a positive number, got {n_params}")
         layers = np.arange(1, 400)[:, None, None]
         d = 512 * np.arange(1, 65)[None, :, None]
         ffn = np.round(np.linspace(3.0, 4.0, 9)[None, None, :] * d / 256) * 256
@@ -178,15 +181,14 @@ class ModelSpec:
         total = layers * per_layer + 2 * vocab * d + d
         ratio = d / layers
         ok = (ratio >= 32) & (ratio <= 256)
-        score = np.where(ok, np.abs(total / n_params - 1) + 1e-3 * np.abs(np.log(ratio / 128)), np.inf)
-        li, di, fi = np.unravel_index(int(np.argmin(score)), score.shape)
         lo, hi = float(np.min(np.where(ok, total, np.inf))), float(np.max(np.where(ok, total, 0)))
-        built = float(total[li, di, fi])
         if not lo * (1 - PARAMS_TOLERANCE) <= n_params <= hi * (1 + PARAMS_TOLERANCE):
             raise ScenarioError(
-                f"model.params: {n_params:.3g} is outside what a Llama-style shape with a {vocab:,}-token vocabulary "
-                f"covers ({lo:.3g} to {hi:.3g} parameters; the closest has {built:.3g}): give the shape "
-                "(model.layers, d_model, heads, ffn_dim, vocab) or a preset")
+                f"{field}: {n_params:.3g} is outside what a Llama-style shape with a {vocab:,}-token vocabulary "
+                f"covers ({lo:.3g} to {hi:.3g} parameters): give the shape (model.layers, d_model, heads, "
+                "ffn_dim, vocab) or a preset")
+        score = np.where(ok, np.abs(total / n_params - 1) + 1e-3 * np.abs(np.log(ratio / 128)), np.inf)
+        li, di, fi = np.unravel_index(int(np.argmin(score)), score.shape)
         dm, hd = int(d[0, di, 0]), int(head_dim[0, di, 0])
         return cls(name=f"dense-{n_params / 1e9:.3g}b", layers=int(layers[li, 0, 0]), d_model=dm, heads=dm // hd,
                    kv_heads=8, ffn_dim=int(ffn[0, di, fi]), vocab=vocab, seq_len=seq_len, head_dim=hd)

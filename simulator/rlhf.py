@@ -45,9 +45,7 @@ def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> Model
             return get_preset(spec).with_seq_len(policy.seq_len)
         except ScenarioError as exc:
             raise ScenarioError(f"rlhf.{field}: {exc}") from None
-    if spec <= 0:
-        raise ScenarioError(f"rlhf.{field}: expected a preset name or a positive parameter count, got {spec}")
-    return ModelSpec.from_params(spec, seq_len=policy.seq_len)
+    return ModelSpec.from_params(spec, seq_len=policy.seq_len, field=f"rlhf.{field}")
 
 
 def estimate_rlhf(scenario, catalog):

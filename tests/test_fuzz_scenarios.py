@@ -32,6 +32,7 @@ CAT = load_catalog()
 N = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 SECTIONS = tuple(Scenario.model_fields)
 SLOW_S = 5.0
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy warnings must not leak either
 
 HOSTILE = [float("inf"), float("-inf"), float("nan"), 0, -1, 0.0, -1e-300, 1e-300, 1e308, 10**400, 2**63,
            True, False, "64", "", "\x00", ":x: [bold red]boom[/]", "../../etc/passwd", "/dev/zero", "x" * 10_000,

@@ -173,3 +173,17 @@ def test_upload_naming_a_server_file_is_refused_without_reading_it(app):
     err = " ".join(e.value for e in at.error)
     assert "evil.toml: datacenter.carbon_profile: an uploaded scenario cannot name files on the server" in err
     assert "root" not in err and "/etc" not in err
+
+
+def test_a_trillion_device_link_is_refused_at_once(app):
+    """Issue 13 item 2: `/?n_dev=1000000000000` pinned the server for hours (a divisor scan of
+    1..n). Now the scenario's bound refuses it before any search: measured 0.2 s for the page."""
+    import time
+
+    app.query_params["n_dev"] = "1000000000000"
+    t0 = time.perf_counter()
+    at = app.run()
+    elapsed = time.perf_counter() - t0
+    assert not at.exception
+    assert any("cluster.devices: Input should be less than or equal to 10000000" in e.value for e in at.error)
+    assert elapsed < 10, elapsed  # generous for a loaded CI machine; hours before the fix

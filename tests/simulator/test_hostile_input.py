@@ -201,3 +201,22 @@ def test_user_text_is_printed_literally():
     assert r.exit_code == 1 and "[bold red]:x:" in r.output and "❌" not in r.output
     r = CliRunner().invoke(app, ["estimate", "--help"])
     assert "[finetune], [rlhf], [serving]" in " ".join(r.output.split())
+
+
+def test_project_repeat_and_months_are_bounded():
+    from simulator.project import project_from_dict
+
+    stage = {"name": "a", "kind": "pretraining", "model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
+             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 64}}
+    with pytest.raises(ScenarioError, match=r"p\.toml: stage 1 'a': repeat: Input should be less than or equal to "
+                                            r"1000000"):
+        project_from_dict({"stage": [{**stage, "repeat": 10**400}]}, "p.toml")
+    with pytest.raises(ScenarioError, match=r"stage 1 'a': months: Input should be a finite number"):
+        project_from_dict({"stage": [{**stage, "months": float("inf")}]}, "p.toml")
+
+
+def test_plan_with_a_zero_price_is_refused_for_a_dollar_budget_not_replaced():
+    """`plan --usd-per-device-hour 0` silently took the catalog price."""
+    r = CliRunner().invoke(app, ["plan", "--usd", "1e6", "--devices", "64", "--accelerator", "nvidia-h100-sxm-80gb",
+                                 "--usd-per-device-hour", "0"])
+    assert r.exit_code == 2 and "--usd-per-device-hour: expected a finite price above 0 with --usd" in r.output

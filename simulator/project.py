@@ -62,15 +62,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hardware_catalog.files import loads_toml, read_user_text
 from simulator.errors import ScenarioError, TrainsimError
 from simulator.estimate import Estimate, estimate
-from simulator.serving import HOURS_PER_MONTH
 from simulator.scenario import (
     Scenario,
     _format_error,
     _toml_value,
     load_scenario,
-    scenario_for_upload,
     scenario_from_dict,
 )
+from simulator.serving import HOURS_PER_MONTH
+from simulator.uploads import scenario_for_upload
 
 Kind = Literal["ablations", "pretraining", "context_extension", "post_training", "evaluation", "serving", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]

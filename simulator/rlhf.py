@@ -34,7 +34,10 @@ from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.flops import model_flops_per_token
 from simulator.inference import DEFAULT_MAX_BATCH, dtype_bytes, prefill_flops
 from simulator.models import ModelSpec, get_preset
+from simulator.result import Estimate, uncertainty_bands
 from simulator.serving import batch_curve, choose_tp, max_batch
+from simulator.site import resolve
+from simulator.training import estimate_training, prelude
 
 
 def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> ModelSpec:
@@ -48,57 +51,88 @@ def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> Model
     return ModelSpec.from_params(spec, seq_len=policy.seq_len, field=f"rlhf.{field}")
 
 
-def estimate_rlhf(scenario, catalog):
-    """The `Estimate` of an `[rlhf]` scenario (module docstring)."""
-    from simulator.estimate import Estimate, estimate, resolve_device, uncertainty_bands
+def _actor(scenario, catalog):
+    """The policy update: a training run over the rollouts' tokens (simulator.training), and its site."""
+    rl = scenario.rlhf
+    seq = rl.prompt_tokens + rl.response_tokens
+    trained_tokens = rl.prompts * rl.samples() * seq * rl.epochs
+    actor_sc = scenario.model_copy(update={
+        "rlhf": None, "uncertainty": type(scenario.uncertainty)(), "model": scenario.model.model_copy(update={"seq_len": seq}),
+        "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
+    site, model = resolve(actor_sc, catalog), actor_sc.model.spec()
+    return estimate_training(actor_sc, site, model, prelude(actor_sc, site, model)), site
 
+
+def _rollouts(rl, policy: ModelSpec, site, devices: int, global_batch_tokens: float) -> tuple[float, float, str]:
+    """Rollout generation (ppo, grpo): (seconds, hardware TFLOP/s per device, note), served by
+    replicas of the TP the serving model picks, as many sequences in flight as fit."""
+    if rl.algorithm == "dpo":
+        return 0.0, 0.0, ""
+    seq, dt, sequences = rl.prompt_tokens + rl.response_tokens, rl.generation_dtype, rl.prompts * rl.samples()
+    tp = choose_tp(policy, site.acc, seq, dt, dt)
+    if devices < tp:
+        raise InfeasiblePlanError(f"cluster.devices: generation needs tp = {tp} devices per replica for "
+                                  f"{policy.name}; the cluster has {devices}")
+    replicas = devices // tp
+    per_replica = math.ceil(global_batch_tokens / seq / replicas)
+    cap = rl.generation_batch_per_device * tp if rl.generation_batch_per_device else DEFAULT_MAX_BATCH
+    batch = max(1, min(max_batch(policy, site.acc, tp, seq, dt, dt), per_replica, cap))
+    curve = batch_curve(policy, site.acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, site.perf, dt, dt)
+    tok_s = float(curve.tokens_per_s[0]) * replicas
+    gen_s = sequences * rl.response_tokens / tok_s
+    flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch
+                     + prefill_flops(policy, rl.prompt_tokens))
+    gen_tflops = sequences * flops_per_seq / (devices * gen_s) / 1e12
+    return gen_s, gen_tflops, f"rollouts: tp = {tp}, {replicas} replicas, {batch} sequences in flight, {tok_s:,.0f} tokens/s"
+
+
+def _scoring(rl, policy: ModelSpec, devices: int, model_fps: float) -> tuple[float, float, float, float]:
+    """Scoring forward passes (reference; policy and reward outside dpo; critic in ppo) and the critic
+    update, at the policy update's achieved model FLOP/s: (score FLOPs, score s, critic FLOPs, critic s)."""
+    seq = rl.prompt_tokens + rl.response_tokens
+    reward = _aux_model(rl.reward_model, policy, "reward_model")
+    critic = _aux_model(rl.critic_model, reward, "critic_model") if rl.algorithm == "ppo" else None
+    fwd = [("reference", policy)] + ([] if rl.algorithm == "dpo" else [("policy", policy), ("reward", reward)])
+    if critic is not None:
+        fwd.append(("critic", critic))
+    sequences = rl.prompts * rl.samples()
+    score_flops = sequences * sum(prefill_flops(m.with_seq_len(seq), seq) for _, m in fwd)
+    trained_tokens = sequences * seq * rl.epochs
+    critic_flops = model_flops_per_token(critic.with_seq_len(seq)) * trained_tokens if critic else 0.0
+    return score_flops, score_flops / (devices * model_fps), critic_flops, critic_flops / (devices * model_fps)
+
+
+def _breakdown(phases, phase_kwh: dict, idle_kwh: float, host_kwh: float, it_kwh: float, facility_kwh: float,
+               overhead_s: float, wall_s: float, capex: float, electricity: float, ci: float,
+               embodied_t: float) -> list[dict[str, Any]]:
+    """Time, energy, cost and CO2e by phase, then failures, host, facility, electricity, embodied."""
+    rows = [{"component": name, "seconds": s, "energy_kwh": phase_kwh[name],
+             "cost_usd": capex * s / wall_s, "co2e_kg": phase_kwh[name] * ci} for name, s, _ in phases]
+    return rows + [
+        {"component": "checkpoint_and_failures", "seconds": overhead_s, "energy_kwh": idle_kwh,
+         "cost_usd": capex * overhead_s / wall_s, "co2e_kg": idle_kwh * ci},
+        {"component": "host", "seconds": 0.0, "energy_kwh": host_kwh, "cost_usd": 0.0, "co2e_kg": host_kwh * ci},
+        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": facility_kwh - it_kwh, "cost_usd": 0.0,
+         "co2e_kg": (facility_kwh - it_kwh) * ci},
+        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
+        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
+    ]
+
+
+def estimate_rlhf(scenario, catalog):
+    """The `Estimate` of an `[rlhf]` scenario (module docstring): the policy update as a training
+    run, rollouts and scoring passes around it, each phase at its own power."""
     rl = scenario.rlhf
     dtype_bytes(rl.generation_dtype, "rlhf.generation_dtype")
     seq = rl.prompt_tokens + rl.response_tokens
     policy = scenario.model.spec().with_seq_len(seq)
-    samples = rl.samples()
-    sequences = rl.prompts * samples
-    trained_tokens = sequences * seq * rl.epochs
-    actor_sc = scenario.model_copy(update={
-        "rlhf": None, "uncertainty": type(scenario.uncertainty)(), "model": scenario.model.model_copy(update={"seq_len": seq}),
-        "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
-    actor = estimate(actor_sc, catalog)
+    sequences, trained_tokens = rl.prompts * rl.samples(), rl.prompts * rl.samples() * seq * rl.epochs
+    actor, site = _actor(scenario, catalog)
     basis, v = actor.basis, actor.values
     devices = basis.devices
     model_fps = v["model_tflops_per_device"] * 1e12  # achieved in the policy update
-
-    reward = _aux_model(rl.reward_model, policy, "reward_model")
-    critic = _aux_model(rl.critic_model, reward, "critic_model") if rl.algorithm == "ppo" else None
-
-    # 1. rollout generation
-    gen_s, gen_tflops, gen_note = 0.0, 0.0, ""
-    if rl.algorithm != "dpo":
-        _, acc, _, perf = resolve_device(scenario, catalog)  # the policy update's device and parameters
-        dt = rl.generation_dtype
-        tp = choose_tp(policy, acc, seq, dt, dt)
-        if devices < tp:
-            raise InfeasiblePlanError(f"cluster.devices: generation needs tp = {tp} devices per replica for "
-                                      f"{policy.name}; the cluster has {devices}")
-        replicas = devices // tp
-        per_replica = math.ceil(v["global_batch_tokens"] / seq / replicas)
-        cap = rl.generation_batch_per_device * tp if rl.generation_batch_per_device else DEFAULT_MAX_BATCH
-        batch = max(1, min(max_batch(policy, acc, tp, seq, dt, dt), per_replica, cap))
-        curve = batch_curve(policy, acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, perf, dt, dt)
-        tok_s = float(curve.tokens_per_s[0]) * replicas
-        gen_s = sequences * rl.response_tokens / tok_s
-        flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch
-                         + prefill_flops(policy, rl.prompt_tokens))
-        gen_tflops = sequences * flops_per_seq / (devices * gen_s) / 1e12
-        gen_note = f"rollouts: tp = {tp}, {replicas} replicas, {batch} sequences in flight, {tok_s:,.0f} tokens/s"
-
-    # 2. scoring forward passes, 4. critic update: at the policy update's achieved model FLOP/s
-    fwd = [("reference", policy)] + ([] if rl.algorithm == "dpo" else [("policy", policy), ("reward", reward)])
-    if critic is not None:
-        fwd.append(("critic", critic))
-    score_flops = sequences * sum(prefill_flops(m.with_seq_len(seq), seq) for _, m in fwd)
-    score_s = score_flops / (devices * model_fps)
-    critic_flops = model_flops_per_token(critic.with_seq_len(seq)) * trained_tokens if critic else 0.0
-    critic_s = critic_flops / (devices * model_fps)
+    gen_s, gen_tflops, gen_note = _rollouts(rl, policy, site, devices, v["global_batch_tokens"])
+    score_flops, score_s, critic_flops, critic_s = _scoring(rl, policy, devices, model_fps)
 
     train_w = basis.active_w
     phases = [("rollout_generation", gen_s, float(basis.device_power_w(gen_tflops))),
@@ -137,18 +171,8 @@ def estimate_rlhf(scenario, catalog):
         "rlhf_generation_flops_share": gen_tflops * 1e12 * devices * gen_s / total_flops,
     }
     values.pop("co2e_t_hourly", None)
-    breakdown = [{"component": name, "seconds": s, "energy_kwh": phase_kwh[name],
-                  "cost_usd": capex * s / wall_s, "co2e_kg": phase_kwh[name] * ci} for name, s, _ in phases]
-    breakdown += [
-        {"component": "checkpoint_and_failures", "seconds": overhead_s, "energy_kwh": idle_kwh,
-         "cost_usd": capex * overhead_s / wall_s, "co2e_kg": idle_kwh * ci},
-        {"component": "host", "seconds": 0.0, "energy_kwh": host_kwh, "cost_usd": 0.0, "co2e_kg": host_kwh * ci},
-        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": facility_kwh - it_kwh, "cost_usd": 0.0,
-         "co2e_kg": (facility_kwh - it_kwh) * ci},
-        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
-        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0,
-         "co2e_kg": values["embodied_co2e_t"] * 1e3},
-    ]
+    breakdown = _breakdown(phases, phase_kwh, idle_kwh, host_kwh, it_kwh, facility_kwh, overhead_s, wall_s, capex,
+                           electricity, ci, values["embodied_co2e_t"])
     notes = [a for a in actor.assumptions if "training.tokens" not in a]
     notes.append(f"rlhf ({rl.algorithm}): {sequences:,.0f} sequences of {seq} tokens; "
                  + (gen_note or "no generation (offline preference pairs)"))

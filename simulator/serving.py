@@ -50,6 +50,7 @@ from simulator.inference import (
 from simulator.memory import OVERHEAD_GB
 from simulator.models import ModelSpec
 from simulator.perf_params import PerfParams
+from simulator.result import Basis, Estimate, uncertainty_bands
 
 HOURS_PER_MONTH = 365.25 * 24 / 12  # 730.5 h
 MAX_BATCH = 2048  # upper end of the batch search when the memory allows more
@@ -134,18 +135,10 @@ def _best_batch(model: ModelSpec, acc: Accelerator, tp: int, sv, perf: PerfParam
     return tp, curve, i, note
 
 
-def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: Efficiency, perf: PerfParams,
-                     usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
-                     host_w: float, assumptions: list[str], time_src: str = ""):
-    """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate().
-    `time_src` names what set the step times (`efficiency.time_source`)."""
-    from simulator.estimate import Basis, Estimate, uncertainty_bands
-
-    sv = scenario.serving
-    dtype_bytes(sv.dtype, "serving.dtype")
-    dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
+def _tp_candidates(model: ModelSpec, acc: Accelerator, sv, devices: int) -> list[int]:
+    """The scenario's serving.tp, checked; else every TP group that holds a sequence and divides the
+    fleet (the most tokens/s per device wins later)."""
     ctx_max = sv.prompt_tokens + sv.output_tokens
-    devices = scenario.cluster.devices
     if sv.tp is not None:
         if sv.tp not in _tp_options(model, acc):
             raise ScenarioError(f"serving.tp: {sv.tp} must be a power of two within {acc.id}'s scale-up domain that "
@@ -153,15 +146,61 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
                                 "KV heads")
         if devices % sv.tp:
             raise ScenarioError(f"cluster.devices: {devices} is not a whole number of replicas of tp = {sv.tp}")
-        candidates = [sv.tp]
-    else:  # every TP group that holds a sequence and divides the fleet: the most tokens/s per device wins
-        choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)  # raises when no TP group holds the model
-        candidates = [t for t in _tp_options(model, acc) if devices % t == 0
-                      and max_batch(model, acc, t, ctx_max, sv.dtype, sv.kv_dtype) >= 1]
-        if not candidates:
-            raise ScenarioError(f"cluster.devices: {devices} devices cannot hold a replica of {model.name} "
-                                f"(smallest TP group: {choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)})")
-    options = [_best_batch(model, acc, t, sv, perf) for t in candidates]
+        return [sv.tp]
+    choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)  # raises when no TP group holds the model
+    candidates = [t for t in _tp_options(model, acc) if devices % t == 0
+                  and max_batch(model, acc, t, ctx_max, sv.dtype, sv.kv_dtype) >= 1]
+    if not candidates:
+        raise ScenarioError(f"cluster.devices: {devices} devices cannot hold a replica of {model.name} "
+                            f"(smallest TP group: {choose_tp(model, acc, ctx_max, sv.dtype, sv.kv_dtype)})")
+    return candidates
+
+
+def _fleet_load(sv, replica_tokens_per_s: float, tp: int, devices: int) -> tuple[float, float | None, int, float]:
+    """(fleet capacity in output tokens/s, mean traffic or None, devices the peak needs, utilisation);
+    a peak above capacity is refused with the devices it needs."""
+    replicas = devices // tp
+    capacity = replicas * replica_tokens_per_s  # output tokens/s of the fleet at full load
+    traffic = sv.traffic_tokens_per_s()
+    peak = traffic * sv.peak_to_average if traffic is not None else None
+    devices_needed = tp * math.ceil(peak / replica_tokens_per_s) if peak is not None else devices
+    if peak is not None and peak > capacity * (1 + 1e-12):
+        raise InfeasiblePlanError(
+            f"cluster.devices: {devices} devices ({replicas} replicas of tp = {tp}) serve at most {capacity:,.0f} "
+            f"output tokens/s; the traffic's peak needs {peak:,.0f}: use at least {devices_needed} devices")
+    return capacity, traffic, devices_needed, traffic / capacity if traffic is not None else 1.0
+
+
+def _breakdown(parts: dict[str, float], utilisation: float, hours: float, en, capex: float, electricity: float,
+               ci: float, embodied_t: float) -> list[dict[str, Any]]:
+    """The busy time split by the cycle's parts, then idle capacity, host, facility, electricity and
+    embodied carbon; device time (rental or amortised capex) is split by time, electricity is its own row."""
+    busy_s, cycle = utilisation * hours * 3600, sum(parts.values())
+    rows = [{"component": k, "seconds": busy_s * v / cycle, "energy_kwh": en.devices_compute_kwh * v / cycle,
+             "cost_usd": capex * utilisation * v / cycle, "co2e_kg": en.devices_compute_kwh * v / cycle * ci}
+            for k, v in parts.items()]
+    return rows + [
+        {"component": "idle_capacity", "seconds": (1 - utilisation) * hours * 3600, "energy_kwh": en.devices_idle_kwh,
+         "cost_usd": capex * (1 - utilisation), "co2e_kg": en.devices_idle_kwh * ci},
+        {"component": "host", "seconds": 0.0, "energy_kwh": en.host_kwh, "cost_usd": 0.0, "co2e_kg": en.host_kwh * ci},
+        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": en.facility_overhead_kwh, "cost_usd": 0.0,
+         "co2e_kg": en.facility_overhead_kwh * ci},
+        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
+        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
+    ]
+
+
+def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: Efficiency, perf: PerfParams,
+                     usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
+                     host_w: float, assumptions: list[str], time_src: str = ""):
+    """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate().
+    `time_src` names what set the step times (`efficiency.time_source`)."""
+    sv = scenario.serving
+    dtype_bytes(sv.dtype, "serving.dtype")
+    dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
+    ctx_max = sv.prompt_tokens + sv.output_tokens
+    devices = scenario.cluster.devices
+    options = [_best_batch(model, acc, t, sv, perf) for t in _tp_candidates(model, acc, sv, devices)]
     # meeting the per-user speed first, then tokens/s per device (ties: the smaller TP, listed first)
     tp, curve, i, note = max(options, key=lambda o: (not o[3], float(o[1].tokens_per_s[o[2]]) / o[0]))
     if note:
@@ -171,15 +210,7 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     batch = int(batches[i])
 
     replicas = devices // tp
-    capacity = replicas * float(out_tps[i])  # output tokens/s of the fleet at full load
-    traffic = sv.traffic_tokens_per_s()
-    peak = traffic * sv.peak_to_average if traffic is not None else None
-    devices_needed = tp * math.ceil(peak / out_tps[i]) if peak is not None else devices
-    if peak is not None and peak > capacity * (1 + 1e-12):
-        raise InfeasiblePlanError(
-            f"cluster.devices: {devices} devices ({replicas} replicas of tp = {tp}) serve at most {capacity:,.0f} "
-            f"output tokens/s; the traffic's peak needs {peak:,.0f}: use at least {devices_needed} devices")
-    utilisation = traffic / capacity if traffic is not None else 1.0
+    capacity, traffic, devices_needed, utilisation = _fleet_load(sv, float(out_tps[i]), tp, devices)
 
     flops_per_out_token = float(dec.flops_per_device[i]) * tp / batch + prefill_flops(model, sv.prompt_tokens) / sv.output_tokens
     full_tflops = capacity * flops_per_out_token / devices / 1e12
@@ -227,31 +258,14 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
         "kgco2e_per_mtok": co2e_t * 1e3 / mtok if mtok else math.inf,
         "plans_evaluated": sum(len(o[1].batch) for o in options),
     }
-    busy_s = utilisation * hours * 3600
     parts = {"decode": float(np.maximum(dec.memory_time_s, dec.compute_time_s)[i]), "tp_comm": float(dec.comm_time_s[i]),
              "kernel_overhead": dec.overhead_time_s, "prefill": batch / sv.output_tokens * t_prefill}
-    cycle = sum(parts.values())
-    # device time (rental or amortised capex) is split by time; electricity is its own row
-    breakdown = [{"component": k, "seconds": busy_s * v / cycle, "energy_kwh": en.devices_compute_kwh * v / cycle,
-                  "cost_usd": capex * utilisation * v / cycle, "co2e_kg": en.devices_compute_kwh * v / cycle * ci}
-                 for k, v in parts.items()]
-    breakdown += [
-        {"component": "idle_capacity", "seconds": (1 - utilisation) * hours * 3600, "energy_kwh": en.devices_idle_kwh,
-         "cost_usd": capex * (1 - utilisation), "co2e_kg": en.devices_idle_kwh * ci},
-        {"component": "host", "seconds": 0.0, "energy_kwh": en.host_kwh, "cost_usd": 0.0, "co2e_kg": en.host_kwh * ci},
-        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": en.facility_overhead_kwh, "cost_usd": 0.0,
-         "co2e_kg": en.facility_overhead_kwh * ci},
-        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
-        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0,
-         "co2e_kg": values["embodied_co2e_t"] * 1e3},
-    ]
+    breakdown = _breakdown(parts, utilisation, hours, en, capex, electricity, ci, values["embodied_co2e_t"])
     plan = {"tp": tp, "pp": 1, "cp": 1, "ep": 1, "dp": replicas, "microbatch": batch, "zero": 0, "recompute": "none"}
-    basis = Basis(devices=devices, compute_s=utilisation * hours * 3600, wall_s=hours * 3600, time_fixed=True,
-                  hardware_tflops=full_tflops, active_w=active_w, idle_w=idle_w, host_w=host_w, tdp_model=tdp_model,
-                  pue=pue, carbon_intensity_kg_per_kwh=ci, wue_l_per_kwh=wue, usd_per_device_hour=usd_per_device_hour,
-                  usd_per_kwh=usd_per_kwh, failures_per_device_hour=0.0, checkpoint_write_s=0.0, restart_s=0.0,
-                  embodied_kg_per_device=emb_kg, lifetime_years=emb.lifetime_years.value,
-                  dynamic_w_per_tflops=eff.dynamic_w_per_tflops, tdp_w=eff.tdp_w, busy_fraction=utilisation)
+    # Monte Carlo basis: the period is fixed; the fleet is busy `utilisation` of it at full-load power
+    basis = Basis(devices, utilisation * hours * 3600, hours * 3600, True, full_tflops, active_w, idle_w, host_w,
+                  tdp_model, pue, ci, wue, usd_per_device_hour, usd_per_kwh, 0.0, 0.0, 0.0, emb_kg,
+                  emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=utilisation)
     if traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
     assumptions.append("serving power: FLOP-term energy roofline (HBM traffic power not modelled: memory-bound decode errs low)")

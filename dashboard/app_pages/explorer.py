@@ -23,8 +23,8 @@ from dashboard.data import (
 )
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
-from simulator.estimate import DEFAULT_GLOBAL_BATCH_TOKENS
-from simulator.estimate import batch_sequences as _batch_sequences
+from simulator.training import DEFAULT_GLOBAL_BATCH_TOKENS
+from simulator.training import batch_sequences as _batch_sequences
 from simulator.explore import SearchReport, search
 from simulator.memory import capacity_gb, memory_per_device, memory_stack
 from simulator.plan import Plan, PlanGrid, plan_problems

@@ -5,7 +5,6 @@ Every input is bound to the URL, so the address bar is the shareable link of the
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from dashboard import charts, widgets
@@ -22,7 +21,8 @@ from hardware_catalog.files import loads_toml
 from simulator import PRESETS
 from simulator.efficiency import load_profile as read_profile
 from simulator.errors import ScenarioError
-from simulator.scenario import scenario_for_upload, scenario_from_dict
+from simulator.scenario import scenario_from_dict
+from simulator.uploads import scenario_for_upload
 
 MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
 

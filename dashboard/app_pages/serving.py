@@ -20,7 +20,7 @@ from dashboard.data import (
 from dashboard.state import SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
-from simulator.estimate import resolve_device
+from simulator.site import resolve_device
 from simulator.serving import batch_curve, max_batch
 
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]

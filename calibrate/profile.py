@@ -61,12 +61,12 @@ def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> d
 def _collective_fit(records: list[RunRecord], acc, quality: dict[str, Any]) -> dict[str, float]:
     """Scale-up fabric efficiency and per-step latency from multi-GPU all-reduce probes.
 
-    The probe's alpha-beta fit (calibrate.distributed.fit_alpha_beta) gives bus bandwidth B_bus and
+    The probe's alpha-beta fit (calibrate.collective_probe.fit_alpha_beta) gives bus bandwidth B_bus and
     latency alpha; the simulator's ring all-reduce moves 2 (n-1)/n S at eta x the catalog's
     per-direction fabric bandwidth and waits 2 (n-1) steps, so eta = B_bus / B_fabric and the
     per-step latency is alpha / (2 (n-1)). Only single-node groups (the scale-up domain) count.
     """
-    from calibrate.distributed import fit_alpha_beta
+    from calibrate.collective_probe import fit_alpha_beta
 
     probes = [r for r in records if r.status == "ok" and r.world_size > 1 and r.collectives
               and r.software.get("distributed", {}).get("nnodes", 1) == 1]

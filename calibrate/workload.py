@@ -157,9 +157,26 @@ def _rotary(x, cos, sin):
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+def _rope_angles(config: WorkloadConfig):
+    """RoPE angles t * 10000^(-2i/hd) for positions t < seq_len and i < hd/2 (RoFormer sec. 3.4.2)."""
+    import torch
+
+    inv_freq = 10000.0 ** (-torch.arange(0, config.head_dim, 2, dtype=torch.float32) / config.head_dim)
+    return torch.outer(torch.arange(config.seq_len, dtype=torch.float32), inv_freq)
+
+
+def _init_weights(model, layers: int) -> None:
+    """N(0, 0.02) on every matrix; residual output projections scaled by 1/sqrt(2L) (GPT-2, Radford et al. 2019)."""
+    from torch import nn
+
+    for name, p in model.named_parameters():
+        if p.dim() == 2:
+            std = 0.02 / math.sqrt(2 * layers) if name.endswith((".o.weight", ".down.weight")) else 0.02
+            nn.init.normal_(p, mean=0.0, std=std)
+
+
 def _build_module(config: WorkloadConfig):
     """The GPT as a `torch.nn.Module` (classes defined here so that importing this file needs no torch)."""
-    import torch
     import torch.nn.functional as F
     from torch import nn
 
@@ -216,19 +233,10 @@ def _build_module(config: WorkloadConfig):
             self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
             if c.tied_embeddings:
                 self.lm_head.weight = self.embed.weight  # Press & Wolf 2017
-            # RoPE angles t * 10000^(-2i/hd), i < hd/2 (RoFormer sec. 3.4.2); buffers, not parameters.
-            inv_freq = 10000.0 ** (-torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
-            angles = torch.outer(torch.arange(c.seq_len, dtype=torch.float32), inv_freq)
+            angles = _rope_angles(c)  # buffers, not parameters
             self.register_buffer("cos", angles.cos(), persistent=False)
             self.register_buffer("sin", angles.sin(), persistent=False)
-            self._init_weights()
-
-        def _init_weights(self) -> None:
-            """N(0, 0.02); residual output projections scaled by 1/sqrt(2L) (GPT-2, Radford et al. 2019)."""
-            for name, p in self.named_parameters():
-                if p.dim() == 2:
-                    std = 0.02 / math.sqrt(2 * c.layers) if name.endswith((".o.weight", ".down.weight")) else 0.02
-                    nn.init.normal_(p, mean=0.0, std=std)
+            _init_weights(self, c.layers)
 
         def forward(self, idx, targets=None):
             T = idx.shape[1]

@@ -15,6 +15,8 @@ import types
 import pytest
 
 from calibrate import distributed as dd
+from calibrate.distributed.failures import fail_if_asked, is_oom
+from calibrate.distributed.wrap import _fully_shard
 from calibrate.errors import MeasurementError
 from calibrate.records import RECORDS_FILE, load_records
 from calibrate.workload import SIZES, model_flops_per_step
@@ -144,7 +146,7 @@ def test_parse_args_builds_the_config():
 def test_fsdp_without_fully_shard_fails_clearly(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.distributed.fsdp", types.ModuleType("torch.distributed.fsdp"))
     with pytest.raises(MeasurementError, match="--parallel fsdp needs FSDP2.*use --parallel ddp"):
-        dd._fully_shard()
+        _fully_shard()
 
 
 def test_launch_validates_its_arguments():
@@ -157,14 +159,14 @@ def test_launch_validates_its_arguments():
 def test_test_hook_only_fires_on_its_rank_and_stage(monkeypatch):
     monkeypatch.setenv("TRAINSIM_TEST_FAIL_RANK", "1")
     monkeypatch.setenv("TRAINSIM_TEST_FAIL_AT", "build")
-    dd._test_fail_hook("build", 0)
-    dd._test_fail_hook("warmup", 1)
+    fail_if_asked("build", 0)
+    fail_if_asked("warmup", 1)
     with pytest.raises(RuntimeError, match="simulated failure"):
-        dd._test_fail_hook("build", 1)
+        fail_if_asked("build", 1)
     monkeypatch.setenv("TRAINSIM_TEST_FAIL_KIND", "oom")
     with pytest.raises(RuntimeError, match="out of memory") as info:
-        dd._test_fail_hook("build", 1)
-    assert dd._is_oom(info.value)
+        fail_if_asked("build", 1)
+    assert is_oom(info.value)
 
 
 # --- real torchrun runs: 2 CPU processes on gloo --------------------------------------------------------------

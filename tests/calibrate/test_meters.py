@@ -15,9 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calibrate.errors import MeasurementError
-from calibrate.meters import (CpuMeter, MeterReading, NullMeter, PowerMeter, ReplayMeter, make_meter,
-                              read_trace_csv, write_trace_csv)
-from calibrate.meters_nvml import FakeClock, FakeMeter, FakeNvmlBackend, NvmlMeter
+from calibrate.meters import (
+    CpuMeter,
+    FakeClock,
+    FakeMeter,
+    FakeNvmlBackend,
+    MeterReading,
+    NullMeter,
+    NvmlMeter,
+    PowerMeter,
+    ReplayMeter,
+    make_meter,
+    read_trace_csv,
+    write_trace_csv,
+)
 from hardware_catalog.errors import TrainsimError
 
 
@@ -407,7 +418,7 @@ def test_fake_meter_from_make_meter_runs_on_real_time():
 
 
 def test_meter_modules_import_nothing_heavy():
-    code = ("import sys, calibrate.meters, calibrate.meters_nvml, calibrate.meters_codecarbon; "
+    code = ("import sys, calibrate.meters, calibrate.meters.nvml, calibrate.meters.codecarbon; "
             "print(sorted(m for m in ('torch', 'pynvml', 'codecarbon') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -25,9 +25,8 @@ from calibrate.records import (
     append_record,
     done_ids,
     load_records,
-    release_runs_lock,
-    runs_lock,
 )
+from calibrate.runs_lock import release_runs_lock, runs_lock
 from calibrate.workload import SIZES
 from simulator.cli import app
 
@@ -160,7 +159,7 @@ def test_lock_held_by_another_process_refuses_append_and_resume(runs):
     """While another process holds the folder's lock, this one can neither resume nor append."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys
-        from calibrate.records import hold_runs_lock
+        from calibrate.runs_lock import hold_runs_lock
         hold_runs_lock({str(runs)!r})
         print("held", flush=True)
         sys.stdin.read()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from calibrate.errors import MeasurementError
-from calibrate.meters import MeterReading
+from calibrate.meters.base import MeterReading
 
 KWH_TO_J = 3.6e6
 CC_HINT = "use --meter nvml, --meter rapl or --meter none"
@@ -38,6 +38,7 @@ NETWORK_KEYS = ("co2_signal_api_token", "electricitymaps_api_token")
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
+    """(major, minor, patch) of a version string: the digits of each of its first three parts."""
     out = []
     for part in v.split(".")[:3]:
         digits = "".join(ch for ch in part if ch.isdigit())
@@ -99,6 +100,7 @@ class CodeCarbonMeter:
         self.hardware = self._new_tracker().get_detected_hardware()
 
     def _new_tracker(self):
+        """A fresh offline tracker (pue=1, no output, no network); a MeasurementError when it cannot be made."""
         kw: dict[str, Any] = dict(
             country_iso_code=self.country_iso_code, pue=1.0, measure_power_secs=self.measure_power_secs,
             log_level=self.log_level, tracking_mode=self.tracking_mode, gpu_ids=self.gpu_ids,

@@ -11,17 +11,8 @@ import typer
 import hardware_catalog
 from hardware_catalog import Catalog, load_catalog, parse_file
 from hardware_catalog.errors import TrainsimError
-from simulator.cli_common import (
-    CatalogOpt,
-    Format,
-    FormatOpt,
-    _catalog,
-    _csv,
-    _out,
-    _print_table,
-    _user_errors,
-    err_console,
-)
+from simulator.cli.common import (CatalogOpt, Format, FormatOpt, _catalog, _csv, _out, _print_table, _user_errors,
+    err_console)
 
 catalog_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Browse and validate the hardware catalog.")
 

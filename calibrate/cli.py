@@ -1,5 +1,6 @@
 """`trainsim calibrate run|fit|show`: measure training runs and fit calibration profiles.
 
+`calibrate_app` is the sub-command the `trainsim` CLI (simulator/cli/) mounts as `calibrate`.
 The calibration modules (PyTorch, meters) are imported inside the commands, so the rest of the CLI
 works without the `calibrate` extra installed.
 """
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from simulator.cli_common import (
+from simulator.cli.common import (
     _print_table,
     _user_errors,
     err_console,
@@ -21,6 +22,7 @@ calibrate_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="M
 
 
 def _ints(text: str, option: str) -> list[int]:
+    """Comma-separated positive integers of `option` (a usage error otherwise)."""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -83,8 +85,8 @@ def calibrate_run(
 def _run_distributed(configs, output, nproc, parallel, dtype, warmup, windows, window_s, min_steps, meter,
                      device) -> None:
     """One torchrun job per configuration (DDP or FSDP2); a failed config is recorded and skipped."""
-    from calibrate.distributed import launch
     from calibrate.errors import MeasurementError
+    from calibrate.launch import launch
 
     if parallel not in ("ddp", "fsdp"):
         raise typer.BadParameter("--parallel must be ddp or fsdp")
@@ -184,6 +186,7 @@ def _fit_published(path: Path, accelerators: list[str], write_catalog: bool) -> 
 
 
 def _print_profile(path: Path) -> None:
+    """Print a profile's fitted parameters and fit quality (tables on stdout, source and notes on stderr)."""
     from calibrate.profile import read_profile
 
     prof = read_profile(path)

@@ -87,3 +87,7 @@ def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | No
     for r in rows:
         table.add_row(*(Text(_fmt(r.get(c, ""))) for c in cols))  # Text: cells are never read as markup
     Console(width=160, emoji=False, highlight=False).print(table)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Compute cost and energy simulator for AI training.")

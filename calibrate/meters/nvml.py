@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from calibrate.errors import MeasurementError
-from calibrate.meters import MeterReading, QualityThresholds, reading_from_samples
+from calibrate.meters.base import FakeClock, MeterReading, QualityThresholds, reading_from_samples
 
 NVML_HINT = "use --meter codecarbon or --meter none on machines without an NVIDIA driver"
 NVML_FI_DEV_POWER_INSTANT = 186
@@ -119,20 +119,6 @@ class NvmlBackend:
             self._nv = None
 
 
-class FakeClock:
-    """A clock that moves only when told (`advance`); call it to read the time in s."""
-
-    def __init__(self, t: float = 0.0):
-        self.t = float(t)
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, dt: float) -> float:
-        self.t += dt
-        return self.t
-
-
 class FakeNvmlBackend:
     """NVML imitation: integrates `power_fn(t)` (W, t in s since the backend was made) on `clock`.
 
@@ -219,7 +205,7 @@ class NvmlMeter:
 
     sampler="thread" samples at `sample_hz` in a daemon thread during each window; "manual" leaves
     sampling to the caller (`sample()`), for deterministic tests on a FakeClock. Edge samples are
-    always taken. Flags and energy fallbacks: see `calibrate.meters.analyse_samples`.
+    always taken. Flags and energy fallbacks: see `calibrate.meters.base.analyse_samples`.
     """
 
     name = "nvml"

@@ -9,7 +9,7 @@ import time
 from timing import best_seconds, print_bands
 
 from simulator import estimate, scenario_from_dict
-from simulator.uncertainty import monte_carlo
+from simulator.footprint.uncertainty import monte_carlo
 
 
 def main(n: int = 10_000, repeats: int = 5) -> None:

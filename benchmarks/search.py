@@ -12,10 +12,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from timing import best_seconds  # noqa: E402
 
 from hardware_catalog import load_catalog  # noqa: E402
-from simulator.efficiency import resolve_efficiency  # noqa: E402
-from simulator.models import get_preset  # noqa: E402
-from simulator.perf_params import PerfParams  # noqa: E402
-from simulator.search import search_plans  # noqa: E402
+from simulator.system.efficiency import resolve_efficiency  # noqa: E402
+from simulator.model.shapes import get_preset  # noqa: E402
+from simulator.system.perf_params import PerfParams  # noqa: E402
+from simulator.execution.search import search_plans  # noqa: E402
 
 
 def main(repeats: int = 5) -> None:

@@ -8,7 +8,7 @@ the model x every batch size, evaluated with numpy) and for the samples (best of
 from timing import best_seconds, print_bands
 
 from simulator import estimate, scenario_from_dict
-from simulator.uncertainty import monte_carlo
+from simulator.footprint.uncertainty import monte_carlo
 
 
 def main(n: int = 10_000, repeats: int = 5) -> None:

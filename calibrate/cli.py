@@ -158,8 +158,8 @@ def _fit_published(path: Path, accelerators: list[str], write_catalog: bool) -> 
     """`calibrate fit --published`: fit, print per-row and per-group held-out errors, the [perf] table."""
     from calibrate.published import catalog_file, fit_published, perf_toml, write_heldout, write_perf_table
     from hardware_catalog import load_catalog
-    from simulator.perf_params import PerfParams
-    from simulator.public_rows import load_public_rows
+    from simulator.system.perf_params import PerfParams
+    from simulator.validation.public_rows import load_public_rows
 
     if not accelerators:
         raise typer.BadParameter("--published needs --accelerator (a catalog id)")

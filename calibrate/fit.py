@@ -1,6 +1,6 @@
 """Fit the simulator's performance and power parameters to measured runs.
 
-Step time: the simulator's own single-device model (`simulator.steptime.step_parts`, plan
+Step time: the simulator's own single-device model (`simulator.execution.steptime.step_parts`, plan
 tp = pp = dp = 1) is the model being fitted, so a profile means exactly what the simulator does
 with it. Parameters: GEMM efficiency ceiling and half-efficiency size, attention efficiency,
 memory-bandwidth efficiency (the per-layer overhead is collinear with the half-size: FIT_BOUNDS). Residuals are log(predicted / measured) step
@@ -30,10 +30,10 @@ from scipy.optimize import least_squares, lsq_linear
 from calibrate.errors import MeasurementError
 from calibrate.records import RunRecord
 from hardware_catalog import Accelerator, load_catalog
-from simulator.models import ModelSpec
-from simulator.perf_params import PerfParams
-from simulator.plan import Plan, PlanGrid
-from simulator.steptime import step_parts
+from simulator.model.shapes import ModelSpec
+from simulator.system.perf_params import PerfParams
+from simulator.execution.plan import Plan, PlanGrid
+from simulator.execution.steptime import step_parts
 
 # layer_overhead_s is not fitted from whole-step timings: under the curve a GEMM takes
 # flops / (peak * max) + half * 1e9 / (peak * max), so the half-efficiency size already acts as a

@@ -1,6 +1,6 @@
 """Calibration profiles: the fit written as TOML the simulator reads (`[efficiency] profile`).
 
-The file validates as `simulator.efficiency.ProfileFile`: the accelerator it applies to, the
+The file validates as `simulator.system.efficiency.ProfileFile`: the accelerator it applies to, the
 fitted `perf` parameters (overriding `PerfParams`: what sets the step time), the power curve, fit
 quality (with the best measured MFU, as information), and for a device the catalog does not have
 (a CPU), the device itself in the catalog's accelerator format.
@@ -17,7 +17,7 @@ from typing import Any
 from calibrate.errors import MeasurementError
 from calibrate.fit import FIT_BOUNDS, FitReport, accelerator_for, usable
 from calibrate.records import RunRecord
-from simulator.efficiency import MEASURED_MFU_KEY, ProfileFile, resolve_efficiency
+from simulator.system.efficiency import MEASURED_MFU_KEY, ProfileFile, resolve_efficiency
 
 
 def build_profile(report: FitReport, records: list[RunRecord], origin: str) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def write_profile(path: str | Path, profile: dict[str, Any]) -> Path:
 
 
 def read_profile(path: str | Path) -> ProfileFile:
-    from simulator.efficiency import load_profile
+    from simulator.system.efficiency import load_profile
     from simulator.errors import ScenarioError
 
     try:

@@ -1,9 +1,9 @@
 """Fit an accelerator's performance priors to published throughput tables.
 
-A published row (`simulator.public_rows.PublicRow`: a model shape, a plan, an accelerator and the
+A published row (`simulator.validation.public_rows.PublicRow`: a model shape, a plan, an accelerator and the
 tokens/s per device its authors measured) is a measured step with another provenance, so it goes
 through the same fitting code as our own runs (`calibrate.fit.fit_step_time`): the simulator's
-step-time model (`simulator.steptime.step_parts`) for the row's own plan, parameters fitted by
+step-time model (`simulator.execution.steptime.step_parts`) for the row's own plan, parameters fitted by
 bounded robust least squares of log step time.
 
 What is fitted, per accelerator (or sibling SKUs with the same die, fitted together):
@@ -39,9 +39,9 @@ import pandas as pd
 from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_step_times
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import DataFileError
-from simulator.memory import STACKS
-from simulator.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
-from simulator.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
+from simulator.execution.memory import STACKS
+from simulator.system.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
+from simulator.validation.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
 HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
 SOFTWARE_NAMES = ("flash_attn_eff", "layer_overhead_s", "elementwise_bytes")

@@ -6,7 +6,7 @@ RMSNorm -> SwiGLU MLP (or GELU MLP) -> residual] -> RMSNorm -> lm_head (optional
 No biases, no learned positions, so `WorkloadConfig.model_spec().params_total()` is exactly the
 number of parameters of the torch model.
 
-FLOPs come from `simulator.flops` only (DESIGN sec. 2: one convention, PaLM Appendix B). Nothing
+FLOPs come from `simulator.model.flops` only (DESIGN sec. 2: one convention, PaLM Appendix B). Nothing
 here touches torch or a device at import; torch is imported lazily by the functions that need it.
 """
 
@@ -17,8 +17,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from simulator.flops import hardware_flops_per_token, model_flops_per_token
-from simulator.models import ModelSpec
+from simulator.model.flops import hardware_flops_per_token, model_flops_per_token
+from simulator.model.shapes import ModelSpec
 
 DTYPES = ("bf16", "fp32")
 

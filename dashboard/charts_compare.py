@@ -24,7 +24,7 @@ def accelerator_colors(ids) -> dict[str, str]:
 def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """Rows no other row beats on both `x` and `y` (both minimised), sorted by `x`.
 
-    Same rule as `simulator.search.SearchResult.pareto`: sort by x (ties by y), keep strict new
+    Same rule as `simulator.execution.search.SearchResult.pareto`: sort by x (ties by y), keep strict new
     minima of y.
     """
     d = df.dropna(subset=[x, y]).sort_values([x, y], kind="stable")
@@ -123,7 +123,7 @@ def co2_by_region(df: pd.DataFrame) -> go.Figure:
 
 
 def plans_frame(res, idx=None) -> pd.DataFrame:
-    """One row per plan of a `simulator.search.SearchResult` (all, or the indices `idx`)."""
+    """One row per plan of a `simulator.execution.search.SearchResult` (all, or the indices `idx`)."""
     idx = np.arange(len(res)) if idx is None else np.asarray(idx, dtype=np.int64)
     g = res.grid
     rc = np.array(["none", "selective", "full"])[g.rc[idx]]

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 _SAFE = px.colors.qualitative.Safe
-# The phases of an [rlhf] estimate's breakdown (simulator/rlhf.py), in the order they run, then the
+# The phases of an [rlhf] estimate's breakdown (simulator/workloads/rlhf.py), in the order they run, then the
 # failure overhead; host power, facility overhead, electricity and embodied CO2e are not phases.
 PHASES = ("rollout_generation", "scoring_forward", "policy_update", "critic_update", "checkpoint_and_failures")
 # (panel title, breakdown column, scale from the column to the panel's unit, hover format)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.finetune import ATTN_TARGETS
+from simulator.model.finetune import ATTN_TARGETS
 
 # Default scenario: a Llama-3-70B-class run on 4,096 H100s in Northern Virginia.
 DEFAULTS: dict[str, Any] = {
@@ -44,7 +44,7 @@ def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
     if v["model"] == "params":
         model: dict[str, Any] = {"params": float(v["params_b"]) * 1e9}
     elif v["model"] == "optimal":
-        from simulator.scaling import EPOCH_2024
+        from simulator.model.scaling import EPOCH_2024
 
         n, _ = EPOCH_2024.compute_optimal(float(v["budget_flops"]))
         model = {"params": float(n)}
@@ -53,7 +53,7 @@ def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
     model["seq_len"] = int(v["seq"])
     tokens = float(v["tokens_t"]) * 1e12
     if v["model"] == "optimal":
-        from simulator.scaling import EPOCH_2024
+        from simulator.model.scaling import EPOCH_2024
 
         tokens = float(EPOCH_2024.compute_optimal(float(v["budget_flops"]))[1])
     data: dict[str, Any] = {
@@ -91,7 +91,7 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
     if "seq_len" in m:
         out["seq"] = int(m["seq_len"])
     elif "preset" in m:  # the preset's own context length, not the planner's default
-        from simulator.models import get_preset
+        from simulator.model.shapes import get_preset
 
         out["seq"] = get_preset(m["preset"]).seq_len
     if "tokens" in t:

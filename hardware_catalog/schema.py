@@ -115,7 +115,7 @@ PERF_FRACTIONS = ("gemm_eff_max", "gemm_kernel_max", "flash_attn_eff", "mem_bw_e
 
 
 class PerfPriors(_Strict):
-    """Performance-model priors of one accelerator (`simulator.perf_params.PerfParams` fields).
+    """Performance-model priors of one accelerator (`simulator.system.perf_params.PerfParams` fields).
 
     Fitted to published throughput tables (`trainsim calibrate fit --published ...`; `method` says
     how), or `inherited` from the nearest measured sibling when no table covers the accelerator.

@@ -6,7 +6,7 @@ Nothing is loaded at import time.
 
 from simulator.errors import CatalogError, InfeasiblePlanError, ScenarioError, TrainsimError
 from simulator.estimate import Estimate, estimate
-from simulator.models import PRESETS, ModelSpec
+from simulator.model.shapes import PRESETS, ModelSpec
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 
 __all__ = [

@@ -3,10 +3,10 @@
 A short pipeline of named stages:
 
     resolve (simulator.site: hardware, performance and power models, grid, prices)
-      -> workload (simulator.training: pre-training and fine-tuning; simulator.serving; simulator.rlhf)
+      -> workload (simulator.workloads.training: pre-training and fine-tuning; simulator.workloads.serving; simulator.workloads.rlhf)
          each runs execution (plan, memory, step time) and footprint (energy, CO2e, water, cost)
       -> no price anywhere: the cost emptied, with a note
-      -> uncertainty (P10-P90 bands, simulator.uncertainty, when the scenario asks)
+      -> uncertainty (P10-P90 bands, simulator.footprint.uncertainty, when the scenario asks)
 
 Workloads never import this module: it imports them.
 """
@@ -17,11 +17,11 @@ from dataclasses import replace
 
 from hardware_catalog import Catalog, load_catalog
 from simulator.result import CONTRACT_KEYS, Basis, Estimate, uncertainty_bands
-from simulator.rlhf import estimate_rlhf
+from simulator.workloads.rlhf import estimate_rlhf
 from simulator.scenario import Scenario
-from simulator.serving import estimate_serving
+from simulator.workloads.serving import estimate_serving
 from simulator.site import Site, resolve
-from simulator.training import estimate_training, prelude
+from simulator.workloads.training import estimate_training, prelude
 
 __all__ = ["CONTRACT_KEYS", "Basis", "Estimate", "estimate", "uncertainty_bands"]
 

@@ -24,7 +24,7 @@ CONTRACT_KEYS = (
 
 @dataclass(frozen=True)
 class Basis:
-    """The point estimate's inputs that uncertainty propagation varies (see simulator.uncertainty)."""
+    """The point estimate's inputs that uncertainty propagation varies (see simulator.footprint.uncertainty)."""
 
     devices: int
     compute_s: float  # productive (failure-free) training seconds
@@ -63,7 +63,7 @@ def uncertainty_bands(scenario: Scenario, basis: Basis) -> dict[str, dict[str, f
     """P10/P50/P90 of the headline figures when the scenario asks for Monte Carlo samples."""
     if not scenario.uncertainty.samples:
         return {}
-    from simulator.uncertainty import Spreads, monte_carlo
+    from simulator.footprint.uncertainty import Spreads, monte_carlo
 
     spreads = Spreads().with_overrides(scenario.uncertainty.model_dump(exclude={"samples"}))
     return monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()

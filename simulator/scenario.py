@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hardware_catalog.files import field_path, loads_toml, read_user_text
 from simulator.errors import ScenarioError
-from simulator.finetune import ATTN_TARGETS, Tuning, tuning_for
-from simulator.inference import DEFAULT_MAX_BATCH, DEFAULT_PREFILL_CHUNK_TOKENS
-from simulator.models import ModelSpec, get_preset
-from simulator.perf_params import check_overrides
+from simulator.model.finetune import ATTN_TARGETS, Tuning, tuning_for
+from simulator.execution.inference import DEFAULT_MAX_BATCH, DEFAULT_PREFILL_CHUNK_TOKENS
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.system.perf_params import check_overrides
 
 Precision = Literal["bf16", "fp8", "fp4", "fp16", "tf32"]
 
@@ -127,7 +127,7 @@ class ParallelismSection(_Section):
 
 
 class FinetuneSection(_Section):
-    """What the run trains (simulator/finetune.py): every weight ("full": pre-training or full
+    """What the run trains (simulator/model/finetune.py): every weight ("full": pre-training or full
     fine-tuning) or LoRA adapters of `lora_rank` on `lora_targets` (q k v o gate up down, or "all")
     over a frozen base stored at `base_weight_bytes` per parameter (2 = bf16, 0.5 = 4-bit QLoRA)."""
 
@@ -142,7 +142,7 @@ class FinetuneSection(_Section):
 
 
 class ServingSection(_Section):
-    """Inference serving for a period (simulator/serving.py). Traffic: `requests_per_s` (each of
+    """Inference serving for a period (simulator/workloads/serving.py). Traffic: `requests_per_s` (each of
     `prompt_tokens` in, `output_tokens` out) or `output_tokens_per_day`; none = full load."""
 
     prompt_tokens: int = Field(default=1024, gt=0, le=MAX_SEQ_LEN)
@@ -173,7 +173,7 @@ class ServingSection(_Section):
 
 
 class RLHFSection(_Section):
-    """Post-training with reinforcement learning or preference optimisation (simulator/rlhf.py).
+    """Post-training with reinforcement learning or preference optimisation (simulator/workloads/rlhf.py).
 
     ppo: actor, critic, reward and reference models (Ouyang et al. 2022); grpo: no critic, groups
     of `samples_per_prompt` responses (Shao et al. 2024); dpo: no generation, preference pairs
@@ -200,7 +200,7 @@ class DatacenterSection(_Section):
     pue: float | None = Field(default=None, ge=1.0, le=10.0)
     wue_l_per_kwh: float | None = Field(default=None, ge=0, le=100.0)
     power_model: Literal["calibrated", "tdp"] = "calibrated"
-    carbon_profile: str | None = None  # hourly grid-intensity CSV (simulator/carbon_profile.py)
+    carbon_profile: str | None = None  # hourly grid-intensity CSV (simulator/footprint/carbon_profile.py)
     start_utc: str | None = None  # when the run starts, ISO 8601; default: the profile's first hour
 
 
@@ -218,7 +218,7 @@ class EfficiencySection(_Section):
     model, or from `training.device_hours`; there is no MFU input)."""
 
     profile: str | None = None
-    # performance-model parameters (simulator/perf_params.py) set by hand, over the profile's and
+    # performance-model parameters (simulator/system/perf_params.py) set by hand, over the profile's and
     # the priors, e.g. {flash_attn_eff = 0.35} for FlashAttention-2 on an H100
     perf: dict[str, float] = {}
 
@@ -245,7 +245,7 @@ class ReliabilitySection(_Section):
 
 
 class UncertaintySection(_Section):
-    """Spreads of the uncertain inputs (see simulator.uncertainty for the defaults and sources)."""
+    """Spreads of the uncertain inputs (see simulator.footprint.uncertainty for the defaults and sources)."""
 
     throughput: float | None = Field(default=None, ge=0, le=5.0)  # log-sigma
     power: float | None = Field(default=None, ge=0, le=5.0)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware_catalog import Catalog, CatalogError
-from simulator import energy
-from simulator.efficiency import Efficiency, load_profile, resolve_efficiency, time_source
+from simulator.footprint import energy
+from simulator.system.efficiency import Efficiency, load_profile, resolve_efficiency, time_source
 from simulator.errors import ScenarioError
-from simulator.perf_params import PerfParams, perf_params_for
+from simulator.system.perf_params import PerfParams, perf_params_for
 from simulator.scenario import Scenario
 
 

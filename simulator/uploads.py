@@ -15,7 +15,7 @@ def _shipped_files() -> dict[str, dict[str, str]]:
     """Path-valued keys -> {file name: packaged path} of the files an upload may name."""
     from importlib import resources
 
-    from simulator.carbon_profile import EXAMPLE_FILE
+    from simulator.footprint.carbon_profile import EXAMPLE_FILE
 
     example = str(resources.files("simulator").joinpath("data", EXAMPLE_FILE))
     return {"datacenter.carbon_profile": {EXAMPLE_FILE: example}, "efficiency.profile": {}}

@@ -114,8 +114,8 @@ def test_the_cycle_finder_finds_cycles():
 def test_the_graph_sees_lazy_imports():
     graph = import_graph()
     assert "simulator.estimate" in graph["simulator"]  # simulator/__init__.py
-    assert graph["simulator.estimate"] >= {"simulator.scenario", "simulator.training", "simulator.site"}
-    assert "simulator.carbon_profile" in graph["simulator.training"]  # imported inside _hourly_carbon
+    assert graph["simulator.estimate"] >= {"simulator.scenario", "simulator.workloads.training", "simulator.site"}
+    assert "simulator.footprint.carbon_profile" in graph["simulator.workloads.training"]  # imported inside _hourly_carbon
 
 
 def test_no_import_cycle():

@@ -23,7 +23,7 @@ def output(path: Path) -> dict:
     """The JSON the CLI prints for an example (scenario or project)."""
     from hardware_catalog import load_catalog
     from simulator import estimate, load_scenario
-    from simulator.project import estimate_project, load_project
+    from simulator.workloads.project import estimate_project, load_project
 
     cat = load_catalog()
     if path.name.startswith("project"):

@@ -22,7 +22,7 @@ from calibrate.profile import build_profile, dumps, write_profile
 from calibrate.records import RECORDS_FILE, RunRecord, load_records
 from dashboard import charts_model
 from dashboard.data import plain
-from simulator.efficiency import MEASURED_MFU_KEY
+from simulator.system.efficiency import MEASURED_MFU_KEY
 
 UPLOADS = "cal_uploads"  # list of (file_id, file name, text) in st.session_state
 from dashboard.data import PROFILE_KEY  # noqa: E402  (read by the Planner)

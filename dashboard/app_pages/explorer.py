@@ -1,8 +1,8 @@
 """Parallelism explorer: every plan the search considered for the planner's scenario.
 
-Top plans by an objective (`simulator.explore.search`), all feasible plans by step time and memory,
+Top plans by an objective (`simulator.execution.explore.search`), all feasible plans by step time and memory,
 the time-energy Pareto front, why candidates were rejected, and a checker for a hand-made plan
-(`simulator.plan.plan_problems`, `simulator.memory.memory_per_device`).
+(`simulator.execution.plan.plan_problems`, `simulator.execution.memory.memory_per_device`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from dashboard.data import (
 )
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
-from simulator.training import DEFAULT_GLOBAL_BATCH_TOKENS
-from simulator.training import batch_sequences as _batch_sequences
-from simulator.explore import SearchReport, search
-from simulator.memory import capacity_gb, memory_per_device, memory_stack
-from simulator.plan import Plan, PlanGrid, plan_problems
+from simulator.workloads.training import DEFAULT_GLOBAL_BATCH_TOKENS
+from simulator.workloads.training import batch_sequences as _batch_sequences
+from simulator.execution.explore import SearchReport, search
+from simulator.execution.memory import capacity_gb, memory_per_device, memory_stack
+from simulator.execution.plan import Plan, PlanGrid, plan_problems
 from simulator.scenario import Scenario
-from simulator.search import OBJECTIVES
+from simulator.execution.search import OBJECTIVES
 
 MAX_POINTS = 5000
 MEMORY_NAMES = ("weights_gb", "gradients_gb", "optimizer_gb", "activations_gb", "buffers_gb", "overhead_gb")

@@ -19,7 +19,7 @@ from dashboard.state import DEFAULTS, left_out, scenario_data, state_from_scenar
 from hardware_catalog.errors import TrainsimError
 from hardware_catalog.files import loads_toml
 from simulator import PRESETS
-from simulator.efficiency import load_profile as read_profile
+from simulator.system.efficiency import load_profile as read_profile
 from simulator.errors import ScenarioError
 from simulator.scenario import scenario_from_dict
 from simulator.uploads import scenario_for_upload
@@ -173,7 +173,7 @@ def main() -> None:
 
 def _uncertainty(est) -> None:
     """P10-P90 of the headline figures (4,000 Monte Carlo samples) and a tornado of the cost."""
-    from simulator.uncertainty import monte_carlo, tornado
+    from simulator.footprint.uncertainty import monte_carlo, tornado
 
     band = monte_carlo(est.basis, 4000).summary()
     lo, hi = band["p10"], band["p90"]
@@ -182,7 +182,7 @@ def _uncertainty(est) -> None:
     st.caption(f"P10-P90: wall clock {lo['wall_clock_days']:,.1f}-{hi['wall_clock_days']:,.1f} days, cost "
                f"{cost}, energy {lo['energy_mwh']:,.0f}-"
                f"{hi['energy_mwh']:,.0f} MWh, emissions {lo['co2e_t']:,.0f}-{hi['co2e_t']:,.0f} tCO2e "
-               "(spreads and their sources: simulator/uncertainty.py)")
+               "(spreads and their sources: simulator/footprint/uncertainty.py)")
     with st.expander("What moves the result most (tornado)"):
         figures = ["cost_usd"] * priced + ["co2e_t", "wall_clock_days", "energy_mwh"]
         metric = st.radio("Figure", figures, horizontal=True,
@@ -192,7 +192,7 @@ def _uncertainty(est) -> None:
 
 def _start_time(est) -> None:
     """Operational CO2e against an hourly grid profile for every start hour (best and worst start)."""
-    from simulator.carbon_profile import (
+    from simulator.footprint.carbon_profile import (
         load_example,
         parse_profile_csv,
         sweep_for_estimate,

@@ -1,7 +1,7 @@
 """Post-training (RL): PPO, GRPO or DPO on a cluster -> wall clock, cost, energy and CO2e, how much of the
 run is rollout generation, the phases (rollouts, scoring passes, policy and critic updates), the breakdown.
 
-A scenario with an [rlhf] section through `estimate()` (simulator/rlhf.py). Every input is bound to
+A scenario with an [rlhf] section through `estimate()` (simulator/workloads/rlhf.py). Every input is bound to
 the URL (keys prefixed `rl_`), so the page address is the shareable scenario.
 """
 
@@ -32,7 +32,7 @@ def main() -> None:
     st.title("Post-training (RL)")
     st.caption("PPO, GRPO or DPO on one cluster, the phases one after another on the same devices (colocated): "
                "rollouts decoded by the policy, scoring forward passes, the policy (and critic) update. "
-               "simulator/rlhf.py")
+               "simulator/workloads/rlhf.py")
     top = st.container()
     cat = widgets.page_catalog(top)
     c_model, c_data, c_hw = st.columns(3)

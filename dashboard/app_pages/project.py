@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard.data import cached_estimate, plain, usd
 from hardware_catalog.errors import TrainsimError
-from simulator.project import estimate_project, load_project, project_from_text
+from simulator.workloads.project import estimate_project, load_project, project_from_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "project-llama3-70b.toml"
 METRICS = {  # radio label -> (totals key, unit)

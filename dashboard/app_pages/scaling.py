@@ -1,5 +1,5 @@
 """Scaling laws: compute-optimal loss and allocation for each published fit, and where the
-planner's run sits on them. Every number comes from `simulator.scaling`.
+planner's run sits on them. Every number comes from `simulator.model.scaling`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dashboard.data import plain
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
 from simulator import scenario_from_dict
-from simulator.scaling import FITS, FLOPS_PER_PARAM_TOKEN, get_fit
+from simulator.model.scaling import FITS, FLOPS_PER_PARAM_TOKEN, get_fit
 
 DEFAULT_FLOPS = 1e24
 C_RANGE = (1e18, 1e28)

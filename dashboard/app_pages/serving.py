@@ -1,7 +1,7 @@
 """Serving: a model served on a fleet for a period -> devices needed, throughput and latency, cost,
 energy and CO2e per million output tokens, one replica's throughput-latency curve, the breakdown.
 
-A scenario with a [serving] section through `estimate()` (simulator/serving.py). Every input is
+A scenario with a [serving] section through `estimate()` (simulator/workloads/serving.py). Every input is
 bound to the URL (keys prefixed `sv_`), so the page address is the shareable scenario.
 """
 
@@ -21,7 +21,7 @@ from dashboard.state import SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
 from simulator import PRESETS
 from simulator.site import resolve_device
-from simulator.serving import batch_curve, max_batch
+from simulator.workloads.serving import batch_curve, max_batch
 
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]
 
@@ -34,7 +34,7 @@ def _widget(kind, label: str, key: str, **kw):
 def main() -> None:
     st.title("Inference serving")
     st.caption("Continuous batching on replicas of TP devices: the batch with the most tokens/s that fits in "
-               "memory and meets the per-user speed; the fleet must cover the traffic. simulator/serving.py")
+               "memory and meets the per-user speed; the fleet must cover the traffic. simulator/workloads/serving.py")
     top = st.container()
     cat = widgets.page_catalog(top)
     c_model, c_hw, c_traffic = st.columns(3)

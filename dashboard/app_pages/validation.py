@@ -1,5 +1,5 @@
 """Validation: the simulator's predictions against published training runs, per row and summarised,
-so users can judge how far to trust each figure. Everything comes from `simulator.validation`.
+so users can judge how far to trust each figure. Everything comes from `simulator.validation.runs`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts_model
-from simulator.validation import Check, run_validation, summary
-from simulator.validation_public import heldout_summary, prior_summary
+from simulator.validation.runs import Check, run_validation, summary
+from simulator.validation.public import heldout_summary, prior_summary
 
 ALL = "all"
 
@@ -71,7 +71,7 @@ def _prior_summary() -> list[dict]:
 
 
 def public_tables() -> None:
-    """Held-out and shipped-prior errors on the public throughput tables (simulator.validation_public)."""
+    """Held-out and shipped-prior errors on the public throughput tables (simulator.validation.public)."""
     st.subheader("Public throughput tables: tokens/s per device")
     st.caption("322 published measurements (llm-foundry, NeMo, Megatron-LM, MaxText, AMD Primus, MegaScale, "
                "Llama 3) that the catalog's performance priors are fitted to (`trainsim calibrate fit --published`). "

@@ -1,5 +1,5 @@
 """`trainsim carbon`: operational CO2e against an hourly grid profile, the run's start time
-against the annual average (simulator.carbon_profile)."""
+against the annual average (simulator.footprint.carbon_profile)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def carbon_cmd(
 ) -> None:
     """Operational CO2e with an hourly grid profile: the run's start time against the annual average."""
     from simulator import estimate, load_scenario
-    from simulator.carbon_profile import (
+    from simulator.footprint.carbon_profile import (
         as_utc,
         estimate_power_mw,
         load_profile_csv,

@@ -1,5 +1,5 @@
 """`trainsim plan`: compute-optimal model and data sizes from the scaling-law fits, for a FLOP
-budget or, through the performance model (simulator.budget), a dollar or time budget."""
+budget or, through the performance model (simulator.execution.budget), a dollar or time budget."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def plan_cmd(
     Dollar and deadline budgets are timed by the performance model: each fit's compute-optimal run is
     estimated on --devices x --accelerator (as `trainsim estimate` would, scenario in the JSON output)
     and the compute is solved for so that the run costs --usd or takes --days."""
-    from simulator import scaling
+    from simulator.model import scaling
 
     if sum(x is not None for x in (flops, usd, days, loss)) != 1:
         raise typer.BadParameter("give exactly one of --flops, --usd, --days, --loss")
@@ -64,9 +64,9 @@ def plan_cmd(
 
 def _budget_plan(names: list[str], usd: float | None, days: float | None, accelerator: str, devices: int | None,
                  usd_per_device_hour: float | None, precision: str, fmt: Format, catalog: Path | None) -> None:
-    """`trainsim plan --usd/--days`: each fit's compute-optimal run within the budget (simulator.budget)."""
-    from simulator import scaling
-    from simulator.budget import plan_within_budget
+    """`trainsim plan --usd/--days`: each fit's compute-optimal run within the budget (simulator.execution.budget)."""
+    from simulator.model import scaling
+    from simulator.execution.budget import plan_within_budget
 
     if devices is None:
         raise typer.BadParameter(f"{'--usd' if usd is not None else '--days'} needs --devices (the throughput the "

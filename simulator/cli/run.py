@@ -91,7 +91,7 @@ def search_cmd(
 ) -> None:
     """Every valid plan for the scenario's cluster: the best ones and the time-energy Pareto front."""
     from simulator import load_scenario
-    from simulator.explore import search
+    from simulator.execution.explore import search
 
     if not 1 <= top <= MAX_TOP:
         raise typer.BadParameter(f"--top: 1..{MAX_TOP} plans, got {top}")
@@ -120,8 +120,8 @@ def search_cmd(
 @_user_errors
 def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> None:
     """Predictions against published training runs, per row and summarised."""
-    from simulator.validation import run_validation, summary
-    from simulator.validation_public import heldout_summary, prior_summary
+    from simulator.validation.runs import run_validation, summary
+    from simulator.validation.public import heldout_summary, prior_summary
 
     cat = _catalog(catalog)
     checks = run_validation(cat)
@@ -152,7 +152,7 @@ def project_cmd(
     catalog: CatalogOpt = None,
 ) -> None:
     """Whole-project cost: every stage (ablations, pretraining, ..., serving) estimated and summed."""
-    from simulator.project import estimate_project, load_project
+    from simulator.workloads.project import estimate_project, load_project
 
     est = estimate_project(load_project(project), _catalog(catalog))
     if fmt is Format.json:

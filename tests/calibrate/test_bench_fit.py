@@ -17,7 +17,7 @@ from calibrate.records import RECORDS_FILE, RunRecord, Window, load_records
 from calibrate.workload import SIZES, hardware_flops_per_step, model_flops_per_step
 from simulator import ScenarioError, estimate, scenario_from_dict
 from simulator.cli import app
-from simulator.perf_params import PerfParams
+from simulator.system.perf_params import PerfParams
 
 FAST = BenchSettings(warmup_steps=1, windows=2, window_s=0.05, min_steps=2, meter="none", device="cpu")
 

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from calibrate.published import case_for, fit_published, gemm_ceiling, perf_toml, transfer_params
 from hardware_catalog import load_catalog
 from simulator.cli import app
-from simulator.perf_params import PerfParams
-from simulator.public_rows import load_kernel_rows, load_public_rows
+from simulator.system.perf_params import PerfParams
+from simulator.validation.public_rows import load_kernel_rows, load_public_rows
 from simulator.scenario import scenario_from_dict
 from simulator.estimate import estimate
-from simulator.validation_public import heldout_summary, load_heldout, meets_bars, prior_summary
+from simulator.validation.public import heldout_summary, load_heldout, meets_bars, prior_summary
 
 CAT = load_catalog()
 ROWS = load_public_rows(catalog=CAT)

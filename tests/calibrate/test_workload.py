@@ -13,7 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from calibrate import workload as wl
-from simulator import flops
+from simulator.model import flops
 
 TINY = replace(wl.SIZES["tiny"], batch_size=2, seq_len=64, dtype="fp32")
 
@@ -191,7 +191,7 @@ def test_from_params_bad_values_raise_value_error(field, kwargs):
 
 
 def test_from_params_keeps_the_simulator_shape_when_it_is_close():
-    from simulator.models import ModelSpec
+    from simulator.model.shapes import ModelSpec
 
     spec = ModelSpec.from_params(2e8, seq_len=1024, vocab=32000)  # 8 x 1024, within 1% of 2e8
     cfg = wl.WorkloadConfig.from_params(2e8, seq_len=1024, batch_size=4, dtype="fp32")

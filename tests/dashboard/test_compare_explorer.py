@@ -11,7 +11,7 @@ from dashboard import charts_compare as cc
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog import load_catalog
 from simulator import estimate, scenario_from_dict
-from simulator.memory import capacity_gb
+from simulator.execution.memory import capacity_gb
 
 APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
 COMPARE, EXPLORER = "app_pages/compare.py", "app_pages/explorer.py"

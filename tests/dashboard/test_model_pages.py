@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import charts_model
 from dashboard.data import UPLOADS_KEY
 from hardware_catalog import load_catalog
-from simulator.scaling import get_fit
-from simulator.validation import run_validation
-from simulator.validation_public import heldout_summary
+from simulator.model.scaling import get_fit
+from simulator.validation.runs import run_validation
+from simulator.validation.public import heldout_summary
 
 ROOT = Path(__file__).parents[2]
 APP = str(ROOT / "dashboard" / "streamlit_app.py")

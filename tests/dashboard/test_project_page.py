@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from hardware_catalog import load_catalog
-from simulator.project import estimate_project, load_project
+from simulator.workloads.project import estimate_project, load_project
 
 ROOT = Path(__file__).parents[2]
 APP = str(ROOT / "dashboard" / "streamlit_app.py")

@@ -18,7 +18,7 @@ from dashboard.state import (
 from hardware_catalog import load_catalog
 from simulator import estimate, scenario_from_dict
 from simulator.errors import InfeasiblePlanError
-from simulator.serving import max_batch
+from simulator.workloads.serving import max_batch
 
 SERVING = "app_pages/serving.py"
 

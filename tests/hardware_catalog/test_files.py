@@ -14,11 +14,11 @@ from calibrate.errors import MeasurementError
 from hardware_catalog.errors import CatalogError, TrainsimError
 from hardware_catalog.files import loads_toml, read_user_text
 from hardware_catalog.loader import parse_file
-from simulator.carbon_profile import load_profile_csv
-from simulator.efficiency import load_profile
+from simulator.footprint.carbon_profile import load_profile_csv
+from simulator.system.efficiency import load_profile
 from simulator.errors import DataFileError, ScenarioError
-from simulator.project import load_project
-from simulator.public_rows import load_public_rows
+from simulator.workloads.project import load_project
+from simulator.validation.public_rows import load_public_rows
 from simulator.scenario import load_scenario
 
 READERS = [

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from simulator import estimate, load_scenario
-from simulator.carbon_profile import (
+from simulator.footprint.carbon_profile import (
     EXAMPLE_FILE,
     EXAMPLE_MEAN_KG_PER_KWH,
     HourlyProfile,
@@ -145,7 +145,7 @@ def test_sweep_equals_direct_per_start_sum(values, hours, power, fractions):
 
 
 def test_sweep_in_blocks_matches_one_block(monkeypatch):
-    import simulator.carbon_profile as cp
+    import simulator.footprint.carbon_profile as cp
 
     prof = profile(np.random.default_rng(0).uniform(0, 1, 48))
     power = np.linspace(1, 3, 100)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hardware_catalog import load_catalog
 from simulator import InfeasiblePlanError, ScenarioError, estimate, load_scenario, scenario_from_dict
 from simulator.estimate import CONTRACT_KEYS
-from simulator.perf_params import perf_params_for
-from simulator.reliability import young_daly
+from simulator.system.perf_params import perf_params_for
+from simulator.footprint.reliability import young_daly
 
 EXAMPLES = [p for p in sorted((Path(__file__).parents[2] / "examples").glob("*.toml")) if not p.name.startswith("project-")]
 CAT = load_catalog(use_env=False)
@@ -80,7 +80,7 @@ def test_efficiency_mfu_is_refused_and_says_what_to_use():
 
 
 def test_efficiency_source_names_what_set_the_step_time(tmp_path):
-    from simulator.perf_params import perf_params_for
+    from simulator.system.perf_params import perf_params_for
 
     prior = perf_params_for(CAT.accelerator("nvidia-h100-sxm-80gb")).source
     e = estimate(base(), CAT)
@@ -102,7 +102,7 @@ def test_efficiency_source_names_what_set_the_step_time(tmp_path):
 def test_old_profile_with_top_level_mfu_loads_and_the_mfu_is_not_used(tmp_path):
     """Profiles written before the performance model carried `mfu`: it loads, moved to quality as
     information, with a note; the step time is the same as without it."""
-    from simulator.efficiency import load_profile
+    from simulator.system.efficiency import load_profile
 
     text = ('accelerator = "nvidia-h100-sxm-80gb"\nsource = "old profile"\nidle_w = 100.0\n'
             'dynamic_w_per_tflops = 0.6\n[perf]\nmem_bw_eff = 0.8\n')

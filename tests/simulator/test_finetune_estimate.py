@@ -8,8 +8,8 @@ import pytest
 
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.estimate import estimate
-from simulator.flops import attention_flops_per_token
-from simulator.models import get_preset
+from simulator.model.flops import attention_flops_per_token
+from simulator.model.shapes import get_preset
 from simulator.scenario import scenario_from_dict
 
 LLAMA2_7B = get_preset("llama2-7b")
@@ -101,8 +101,8 @@ def test_lora_on_moe_mlp_rejected():
 
 def test_full_training_recompute_flops_match_the_projects_convention():
     # finetune.recompute_flops_per_token generalises flops.hardware_flops_per_token: equal for FULL
-    from simulator.finetune import FULL, flops_per_token, recompute_flops_per_token
-    from simulator.flops import hardware_flops_per_token
+    from simulator.model.finetune import FULL, flops_per_token, recompute_flops_per_token
+    from simulator.model.flops import hardware_flops_per_token
 
     for preset in ("llama2-7b", "gpt3-175b", "mixtral-8x7b"):
         m = get_preset(preset)

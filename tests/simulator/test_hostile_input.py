@@ -14,9 +14,9 @@ from hardware_catalog import load_catalog
 from simulator import ScenarioError, estimate, scenario_from_dict
 from simulator.cli import app
 from simulator.errors import InfeasiblePlanError
-from simulator.flops import attention_flops_per_token, hardware_flops_per_token, model_flops_per_token
-from simulator.models import ModelSpec, get_preset
-from simulator.plan import _divisors, enumerate_plans
+from simulator.model.flops import attention_flops_per_token, hardware_flops_per_token, model_flops_per_token
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.execution.plan import _divisors, enumerate_plans
 
 CAT = load_catalog()
 BASE = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e12},
@@ -45,10 +45,10 @@ def test_a_trillion_devices_is_refused_at_once_and_ten_million_answer_fast():
 
 
 def test_the_search_refuses_to_enumerate_more_than_its_cap(monkeypatch):
-    import simulator.plan
+    import simulator.execution.plan
 
     full = len(enumerate_plans(get_preset("llama3-8b"), 8192, 8))
-    monkeypatch.setattr(simulator.plan, "MAX_PLANS", full - 1)
+    monkeypatch.setattr(simulator.execution.plan, "MAX_PLANS", full - 1)
     with pytest.raises(InfeasiblePlanError, match=rf"parallelism: {full:,} candidate plans for 8,192 devices, more "
                                                   rf"than the search enumerates \({full - 1:,}\): fix some of"):
         enumerate_plans(get_preset("llama3-8b"), 8192, 8)
@@ -177,7 +177,7 @@ def test_unpriced_accelerator_gives_every_figure_but_the_cost(acc):
 
 
 def test_unpriced_stage_leaves_the_project_cost_empty():
-    from simulator.project import estimate_project, project_from_dict
+    from simulator.workloads.project import estimate_project, project_from_dict
 
     stage = lambda name, acc: {"name": name, "kind": "pretraining", "model": {"preset": "llama3-8b"},  # noqa: E731
                                "training": {"tokens": 1e11}, "cluster": {"accelerator": acc, "devices": 64}}
@@ -204,7 +204,7 @@ def test_user_text_is_printed_literally():
 
 
 def test_project_repeat_and_months_are_bounded():
-    from simulator.project import project_from_dict
+    from simulator.workloads.project import project_from_dict
 
     stage = {"name": "a", "kind": "pretraining", "model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
              "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 64}}

@@ -7,11 +7,11 @@ import pytest
 
 from hardware_catalog import load_catalog
 from simulator.errors import ScenarioError
-from simulator.memory import (DDP_BUCKET_BYTES, OVERHEAD_GB, TPU_RUNTIME_GB, memory_per_device, memory_stack,
+from simulator.execution.memory import (DDP_BUCKET_BYTES, OVERHEAD_GB, TPU_RUNTIME_GB, memory_per_device, memory_stack,
                               params_per_device, split_params_per_device)
-from simulator.models import ModelSpec, get_preset
-from simulator.plan import Plan, PlanGrid
-from simulator.validation_public import refused_rows
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.execution.plan import Plan, PlanGrid
+from simulator.validation.public import refused_rows
 
 # Narayanan et al. 2021 Table 1, the 1T (1008B) row: 128 layers, hidden 25600, 160 heads, seq 2048,
 # vocab 51200; TP 8, PP 64, DP 6 on 3072 A100 80GB, batch 3072 (GPT-2-style blocks as megatron-*).

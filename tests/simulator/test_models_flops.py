@@ -5,14 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError
-from simulator.flops import (
+from simulator.model.flops import (
     attention_flops_per_token,
     hardware_flops_per_token,
     model_flops_per_token,
     param_flops_per_token,
     train_flops,
 )
-from simulator.models import PRESETS, ModelSpec, get_preset
+from simulator.model.shapes import PRESETS, ModelSpec, get_preset
 
 # (preset, published total params, active params, relative tolerance, source)
 PUBLISHED = [

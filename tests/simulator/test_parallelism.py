@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardware_catalog import load_catalog
-from simulator import collectives as coll
-from simulator.efficiency import resolve_efficiency
-from simulator.memory import capacity_gb, memory_per_device, params_per_device
-from simulator.models import get_preset
-from simulator.perf_params import PerfParams
-from simulator.plan import Plan, PlanGrid, enumerate_plans, plan_problems, rule_violations
-from simulator.search import search_plans
-from simulator.steptime import step_parts
+from simulator.execution import collectives as coll
+from simulator.system.efficiency import resolve_efficiency
+from simulator.execution.memory import capacity_gb, memory_per_device, params_per_device
+from simulator.model.shapes import get_preset
+from simulator.system.perf_params import PerfParams
+from simulator.execution.plan import Plan, PlanGrid, enumerate_plans, plan_problems, rule_violations
+from simulator.execution.search import search_plans
+from simulator.execution.steptime import step_parts
 
 CAT = load_catalog(use_env=False)
 A100 = CAT.accelerator("nvidia-a100-sxm-80gb")
@@ -89,7 +89,7 @@ def test_korthikanti_activations_gpt_mlp():
     """Korthikanti 2022 Table 2: TP + SP stores 34 s b h / t bytes per layer (ffn = 4h) with the
     paper's dropout masks, 32 s b h / t without them (dropout 0, as modern LLMs train)."""
     m = get_preset("gpt3-175b")
-    from simulator.memory import activation_bytes_per_layer
+    from simulator.execution.memory import activation_bytes_per_layer
     g = grid(tp=8, microbatch=1, sequence_parallel=True, recompute="selective")
     assert activation_bytes_per_layer(m, g, dropout=True)[0] == pytest.approx(34 * 2048 * 12288 / 8)
     assert activation_bytes_per_layer(m, g)[0] == pytest.approx(32 * 2048 * 12288 / 8)
@@ -176,7 +176,7 @@ def test_zero3_regathers_only_what_deepspeed_releases_before_backward():
     GPT-3 175B (h = 12288, 4h MLP): only the MLP output (4h^2 = 604M; nothing after it) is kept;
     QKV 3h^2 + out h^2 + MLP in 4h^2 = 8h^2 of 12h^2 are gathered again. Llama 2 7B: every matrix
     is within 1e9 (2 x (16.8M + 2 x 45.1M + 45.1M) for Q/K/V), so nothing is. FSDP: inf."""
-    from simulator.steptime import _regathered_share
+    from simulator.execution.steptime import _regathered_share
 
     gpt3 = get_preset("gpt3-175b")
     assert float(_regathered_share(gpt3, 1, 1e9)) == pytest.approx(8 / 12, rel=1e-4)  # biases aside
@@ -237,7 +237,7 @@ def test_search_405b_16k_h100_full_space():
 
 
 def test_goodput_about_90pct_at_one_failure_per_3h():
-    from simulator.reliability import FAILURES_PER_DEVICE_HOUR, young_daly
+    from simulator.footprint.reliability import FAILURES_PER_DEVICE_HOUR, young_daly
     g = young_daly(16384, FAILURES_PER_DEVICE_HOUR, 30.0, 300.0)
     assert g.job_mtbf_h == pytest.approx(3.09, abs=0.05)  # Llama 3: ~1 interruption every 3 h
     assert g.goodput == pytest.approx(0.90, abs=0.02)  # Llama 3: ">90% effective training time"

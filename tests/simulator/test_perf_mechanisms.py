@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from hardware_catalog import load_catalog
-from simulator import collectives as coll
-from simulator.models import ModelSpec, get_preset
-from simulator.perf_params import PerfParams, catalog_priors, check_overrides, perf_params_for
-from simulator.plan import Plan, PlanGrid
-from simulator.steptime import _Ops, step_parts
+from simulator.execution import collectives as coll
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.system.perf_params import PerfParams, catalog_priors, check_overrides, perf_params_for
+from simulator.execution.plan import Plan, PlanGrid
+from simulator.execution.steptime import _Ops, step_parts
 
 CAT = load_catalog()
 H100 = CAT.accelerator("nvidia-h100-sxm-80gb")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator.models import ModelSpec, get_preset
-from simulator.plan import (REASONS, Plan, PlanGrid, enumerate_plans, expert_dp, expert_tp, plan_problems,
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.execution.plan import (REASONS, Plan, PlanGrid, enumerate_plans, expert_dp, expert_tp, plan_problems,
                             rule_violations)
 
 # Qwen3-235B-A22B (released config.json): 94 layers, all MoE, d_model 4096, 64 query heads of 128,

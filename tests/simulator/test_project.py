@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from hardware_catalog import load_catalog
 from simulator import ScenarioError, estimate, load_scenario, scenario_from_dict
 from simulator.cli import app
-from simulator.project import (
+from simulator.workloads.project import (
     SUMMED_KEYS,
     estimate_project,
     load_project,

@@ -1,4 +1,4 @@
-"""Published throughput rows (simulator/public_rows.py): exact reads of chosen rows, conventions."""
+"""Published throughput rows (simulator/validation/public_rows.py): exact reads of chosen rows, conventions."""
 
 from collections import Counter
 from importlib import resources
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from hardware_catalog import load_catalog
-from simulator.models import PRESETS
-from simulator.plan import Plan, plan_problems
-from simulator.public_rows import (
+from simulator.model.shapes import PRESETS
+from simulator.execution.plan import Plan, plan_problems
+from simulator.validation.public_rows import (
     ACCELERATORS,
     DATA_FILE,
     NOT_IN_CATALOG_FAMILY,

@@ -4,9 +4,9 @@ import pytest
 
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.estimate import CONTRACT_KEYS, estimate
-from simulator.flops import model_flops_per_token
-from simulator.inference import prefill_flops
-from simulator.models import get_preset
+from simulator.model.flops import model_flops_per_token
+from simulator.execution.inference import prefill_flops
+from simulator.model.shapes import get_preset
 from simulator.scenario import scenario_from_dict
 
 PHASES = ("rollout_generation", "scoring_forward", "policy_update", "critic_update")

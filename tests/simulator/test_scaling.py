@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq, minimize_scalar
 
-from simulator.scaling import (
+from simulator.model.scaling import (
     EPOCH_2024,
     FITS,
     HOFFMANN_2022,

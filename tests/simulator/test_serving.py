@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from hardware_catalog import load_catalog
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.estimate import CONTRACT_KEYS, estimate
-from simulator.inference import prefill_time_s
-from simulator.models import get_preset
-from simulator.perf_params import PerfParams, perf_params_for
+from simulator.execution.inference import prefill_time_s
+from simulator.model.shapes import get_preset
+from simulator.system.perf_params import PerfParams, perf_params_for
 from simulator.scenario import scenario_from_dict
-from simulator.serving import batch_curve
-from simulator.validation import load_serving_benchmarks, serving_check
+from simulator.workloads.serving import batch_curve
+from simulator.validation.runs import load_serving_benchmarks, serving_check
 
 CAT = load_catalog()
 H100 = CAT.accelerator("nvidia-h100-sxm-80gb")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from hardware_catalog import load_catalog
 from simulator import estimate, load_scenario
 from simulator.cli import app
-from simulator.uncertainty import (
+from simulator.footprint.uncertainty import (
     HEADLINES,
     Spreads,
     monte_carlo,

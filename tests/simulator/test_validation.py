@@ -5,7 +5,7 @@ from statistics import median
 import pytest
 
 from hardware_catalog import load_catalog
-from simulator.validation import load_runs, run_validation, summary
+from simulator.validation.runs import load_runs, run_validation, summary
 
 CHECKS = run_validation(load_catalog(use_env=False))
 

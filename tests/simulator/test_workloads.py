@@ -1,4 +1,4 @@
-"""Fine-tuning and inference workloads (simulator/finetune.py, simulator/inference.py): hand-computed values, properties."""
+"""Fine-tuning and inference workloads (simulator/model/finetune.py, simulator/execution/inference.py): hand-computed values, properties."""
 
 import numpy as np
 import pytest
@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 from hardware_catalog import load_catalog
 from simulator.errors import InfeasiblePlanError, ScenarioError
-from simulator.finetune import flops_per_token, lora_trainable_params, tuning_for
-from simulator.flops import model_flops_per_token
-from simulator.inference import decode_step, kv_cache_bytes, prefill_time_s
-from simulator.models import get_preset
-from simulator.perf_params import PerfParams
+from simulator.model.finetune import flops_per_token, lora_trainable_params, tuning_for
+from simulator.model.flops import model_flops_per_token
+from simulator.execution.inference import decode_step, kv_cache_bytes, prefill_time_s
+from simulator.model.shapes import get_preset
+from simulator.system.perf_params import PerfParams
 
 LLAMA2_7B = get_preset("llama2-7b")  # 32 layers, d 4096, 32 heads (MHA), ffn 11008, vocab 32000, T 4096
 LLAMA3_70B = get_preset("llama3-70b")  # 80 layers, d 8192, 64 heads, 8 KV heads, hd 128, ffn 28672

@@ -1,0 +1,112 @@
+"""Alpha-beta collective times on a two-tier network, vectorised.
+
+Ring algorithms (Thakur et al. 2005; NCCL-tests' bus-bandwidth conventions), for a group of n
+ranks each moving S bytes over a link of B bytes/s per direction, efficiency eta, latency alpha:
+
+    all-reduce       2 (n-1)/n * S / (B eta) + 2 (n-1) alpha
+    reduce-scatter     (n-1)/n * S / (B eta) +   (n-1) alpha     (all-gather the same)
+    all-to-all         (n-1)/n * S / (B eta) +   (n-1) alpha
+    point-to-point               S / (B eta) +         alpha
+
+Bandwidth: a group whose ranks span several scale-up domains moves data hierarchically (NCCL's
+multi-channel rings, one per NIC): reduce-scatter inside the domain over the fast fabric, the
+collective on S / n_inner across domains over each device's own NIC, all-gather inside again.
+Latency: a ring takes n - 1 steps and each step waits for its slowest hop, so the latency term is
+(n - 1) * alpha of the slowest tier the group touches, once per collective call (`calls`). On a
+torus (TPU ICI, `scale_up.topology = "torus2d" | "torus3d"`) a group inside the domain is laid out
+over the d axes and runs its rings along the axes, d * (n**(1/d) - 1) steps (jax-ml/scaling-book,
+"How to think about TPUs": collectives on a torus are per-axis rings over wraparound links).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hardware_catalog.schema import Accelerator
+from simulator.system.perf_params import PerfParams
+
+
+@dataclass(frozen=True)
+class Network:
+    """Per-device, per-direction bandwidths (bytes/s) and the scale-up domain size."""
+
+    up_bytes_per_s: float
+    up_latency_s: float
+    out_bytes_per_s: float
+    out_latency_s: float
+    domain: int
+    torus_dims: int = 0  # 0: switched fabric; 2 or 3: torus axes of the scale-up domain
+
+    @classmethod
+    def of(cls, acc: Accelerator, pp: PerfParams) -> Network:
+        domain = int(acc.scale_up.domain_devices.value)
+        up = acc.scale_up.gb_per_s_bidir.value / 2 * 1e9 if acc.scale_up.gb_per_s_bidir else None
+        out = acc.scale_out.gbit_per_s.value / 8 * 1e9 if acc.scale_out.gbit_per_s else None
+        if up is None:  # no fabric figure: everything goes over the network
+            up = out
+        if out is None:  # no NIC figure (some TPUs): the fabric carries everything
+            out = up
+        if up is None:  # a lone device (e.g. a calibrated CPU): nothing to communicate with
+            up = out = float("inf")
+        dims = {"torus2d": 2, "torus3d": 3}.get(acc.scale_up.topology, 0)
+        return cls(up * pp.scaleup_eff, pp.scaleup_latency_s, out * pp.scaleout_eff, pp.scaleout_latency_s,
+                   domain, dims)
+
+
+def _bw(n, size_bytes, bw, factor):
+    n = np.asarray(n, dtype=float)
+    return np.where(n > 1, factor * (n - 1) / n * size_bytes / bw, 0.0)
+
+
+def _split(net: Network, n, stride):
+    """Ranks of a group inside one scale-up domain, and the number of domains it spans."""
+    n = np.asarray(n)
+    inner = np.clip(net.domain // np.maximum(stride, 1), 1, None)
+    inner = np.minimum(inner, n)
+    return inner, n // inner
+
+
+def _ring_steps(net: Network, n, outer):
+    """Steps of one ring pass: n - 1 on a switch or across domains, per-axis rings on a torus."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    if not net.torus_dims:
+        return n - 1
+    inner = n / np.maximum(outer, 1)
+    torus = net.torus_dims * (inner ** (1.0 / net.torus_dims) - 1) + (outer - 1)
+    return np.minimum(n - 1, torus)
+
+
+def _latency(net: Network, n, outer, steps_factor, calls):
+    alpha = np.where(outer > 1, net.out_latency_s, net.up_latency_s)
+    return steps_factor * _ring_steps(net, n, outer) * alpha * calls
+
+
+def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):
+    inner, outer = _split(net, n, stride)
+    bw = _bw(inner, size_bytes, net.up_bytes_per_s, 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
+    return bw + _latency(net, n, outer, 2.0, calls)
+
+
+def reduce_scatter(net: Network, n, size_bytes, stride=1, calls=1):
+    """Also the time of an all-gather of the same total size."""
+    inner, outer = _split(net, n, stride)
+    bw = _bw(inner, size_bytes, net.up_bytes_per_s, 1.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 1.0)
+    return bw + _latency(net, n, outer, 1.0, calls)
+
+
+def all_to_all(net: Network, n, size_bytes, stride=1, calls=1):
+    """Each rank sends (n-1)/n of S; the cross-domain share goes over the NIC."""
+    inner, outer = _split(net, n, stride)
+    n_f = np.asarray(n, dtype=float)
+    cross = np.where(n_f > 1, (n_f - inner) / np.maximum(n_f, 1), 0.0)
+    local = np.where(n_f > 1, (inner - 1) / np.maximum(n_f, 1), 0.0)
+    return (local * size_bytes / net.up_bytes_per_s + cross * size_bytes / net.out_bytes_per_s
+            + _latency(net, n, outer, 1.0, calls))
+
+
+def p2p(net: Network, size_bytes, inside_domain):
+    bw = np.where(inside_domain, net.up_bytes_per_s, net.out_bytes_per_s)
+    lat = np.where(inside_domain, net.up_latency_s, net.out_latency_s)
+    return size_bytes / bw + lat

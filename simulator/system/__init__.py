@@ -1,0 +1,1 @@
+"""The system: per-accelerator performance priors and the power model (the hardware catalog holds the data)."""

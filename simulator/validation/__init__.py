@@ -1,0 +1,1 @@
+"""Validation: published training runs and the public throughput tables against the model."""

@@ -1,0 +1,187 @@
+"""Post-training with RL or preference optimisation: rollouts, scoring passes and updates.
+
+A scenario with an `[rlhf]` section is a sequence of phases on the same devices (colocated, as
+DeepSpeed-Chat's Hybrid Engine and OpenRLHF's colocated mode run them), summed:
+
+1. rollout generation (ppo, grpo): every prompt x `samples_per_prompt` responses decoded by the
+   policy: continuous-batching throughput of TP replicas (serving.batch_curve, the inference
+   roofline), the in-flight batch limited by the KV cache and by the sequences per replica in one
+   global batch and by `generation_batch_per_device` x TP (DeepSpeed-Chat's static batches) or
+   the engine's 256 sequences (inference.DEFAULT_MAX_BATCH);
+2. scoring: forward passes over prompt + response of the reference model (KL penalty), the policy
+   (old log-probabilities), the reward model and, for ppo, the critic (values); dpo: the
+   reference model only. Forward FLOPs = P (2 N + 4 L d_attn P) per sequence (inference.prefill_flops)
+   at the achieved model FLOP/s of the policy update;
+3. policy update: training on prompt + response tokens x `epochs` (the ordinary training estimate,
+   its plan search, memory check and goodput);
+4. critic update (ppo): training FLOPs of the critic on the same tokens at the same FLOP/s.
+
+Wall clock = (sum of phases) / goodput of the policy update's reliability model. Energy per phase:
+device power at that phase's achieved FLOP/s (energy roofline), idle power for the failure
+overhead, host power throughout, x PUE. Not modelled: re-sharding weights between training and
+generation layouts, the training states' memory during generation, asynchronous (off-policy)
+pipelines that overlap generation with training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from simulator.footprint import cost, energy
+from simulator.errors import InfeasiblePlanError, ScenarioError
+from simulator.model.flops import model_flops_per_token
+from simulator.execution.inference import DEFAULT_MAX_BATCH, dtype_bytes, prefill_flops
+from simulator.model.shapes import ModelSpec, get_preset
+from simulator.result import Estimate, uncertainty_bands
+from simulator.workloads.serving import batch_curve, choose_tp, max_batch
+from simulator.site import resolve
+from simulator.workloads.training import estimate_training, prelude
+
+
+def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> ModelSpec:
+    if spec is None:
+        return policy
+    if isinstance(spec, str):
+        try:
+            return get_preset(spec).with_seq_len(policy.seq_len)
+        except ScenarioError as exc:
+            raise ScenarioError(f"rlhf.{field}: {exc}") from None
+    return ModelSpec.from_params(spec, seq_len=policy.seq_len, field=f"rlhf.{field}")
+
+
+def _actor(scenario, catalog):
+    """The policy update: a training run over the rollouts' tokens (simulator.workloads.training), and its site."""
+    rl = scenario.rlhf
+    seq = rl.prompt_tokens + rl.response_tokens
+    trained_tokens = rl.prompts * rl.samples() * seq * rl.epochs
+    actor_sc = scenario.model_copy(update={
+        "rlhf": None, "uncertainty": type(scenario.uncertainty)(), "model": scenario.model.model_copy(update={"seq_len": seq}),
+        "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
+    site, model = resolve(actor_sc, catalog), actor_sc.model.spec()
+    return estimate_training(actor_sc, site, model, prelude(actor_sc, site, model)), site
+
+
+def _rollouts(rl, policy: ModelSpec, site, devices: int, global_batch_tokens: float) -> tuple[float, float, str]:
+    """Rollout generation (ppo, grpo): (seconds, hardware TFLOP/s per device, note), served by
+    replicas of the TP the serving model picks, as many sequences in flight as fit."""
+    if rl.algorithm == "dpo":
+        return 0.0, 0.0, ""
+    seq, dt, sequences = rl.prompt_tokens + rl.response_tokens, rl.generation_dtype, rl.prompts * rl.samples()
+    tp = choose_tp(policy, site.acc, seq, dt, dt)
+    if devices < tp:
+        raise InfeasiblePlanError(f"cluster.devices: generation needs tp = {tp} devices per replica for "
+                                  f"{policy.name}; the cluster has {devices}")
+    replicas = devices // tp
+    per_replica = math.ceil(global_batch_tokens / seq / replicas)
+    cap = rl.generation_batch_per_device * tp if rl.generation_batch_per_device else DEFAULT_MAX_BATCH
+    batch = max(1, min(max_batch(policy, site.acc, tp, seq, dt, dt), per_replica, cap))
+    curve = batch_curve(policy, site.acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, site.perf, dt, dt)
+    tok_s = float(curve.tokens_per_s[0]) * replicas
+    gen_s = sequences * rl.response_tokens / tok_s
+    flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch
+                     + prefill_flops(policy, rl.prompt_tokens))
+    gen_tflops = sequences * flops_per_seq / (devices * gen_s) / 1e12
+    return gen_s, gen_tflops, f"rollouts: tp = {tp}, {replicas} replicas, {batch} sequences in flight, {tok_s:,.0f} tokens/s"
+
+
+def _scoring(rl, policy: ModelSpec, devices: int, model_fps: float) -> tuple[float, float, float, float]:
+    """Scoring forward passes (reference; policy and reward outside dpo; critic in ppo) and the critic
+    update, at the policy update's achieved model FLOP/s: (score FLOPs, score s, critic FLOPs, critic s)."""
+    seq = rl.prompt_tokens + rl.response_tokens
+    reward = _aux_model(rl.reward_model, policy, "reward_model")
+    critic = _aux_model(rl.critic_model, reward, "critic_model") if rl.algorithm == "ppo" else None
+    fwd = [("reference", policy)] + ([] if rl.algorithm == "dpo" else [("policy", policy), ("reward", reward)])
+    if critic is not None:
+        fwd.append(("critic", critic))
+    sequences = rl.prompts * rl.samples()
+    score_flops = sequences * sum(prefill_flops(m.with_seq_len(seq), seq) for _, m in fwd)
+    trained_tokens = sequences * seq * rl.epochs
+    critic_flops = model_flops_per_token(critic.with_seq_len(seq)) * trained_tokens if critic else 0.0
+    return score_flops, score_flops / (devices * model_fps), critic_flops, critic_flops / (devices * model_fps)
+
+
+def _breakdown(phases, phase_kwh: dict, idle_kwh: float, host_kwh: float, it_kwh: float, facility_kwh: float,
+               overhead_s: float, wall_s: float, capex: float, electricity: float, ci: float,
+               embodied_t: float) -> list[dict[str, Any]]:
+    """Time, energy, cost and CO2e by phase, then failures, host, facility, electricity, embodied."""
+    rows = [{"component": name, "seconds": s, "energy_kwh": phase_kwh[name],
+             "cost_usd": capex * s / wall_s, "co2e_kg": phase_kwh[name] * ci} for name, s, _ in phases]
+    return rows + [
+        {"component": "checkpoint_and_failures", "seconds": overhead_s, "energy_kwh": idle_kwh,
+         "cost_usd": capex * overhead_s / wall_s, "co2e_kg": idle_kwh * ci},
+        {"component": "host", "seconds": 0.0, "energy_kwh": host_kwh, "cost_usd": 0.0, "co2e_kg": host_kwh * ci},
+        {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": facility_kwh - it_kwh, "cost_usd": 0.0,
+         "co2e_kg": (facility_kwh - it_kwh) * ci},
+        {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
+        {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "co2e_kg": embodied_t * 1e3},
+    ]
+
+
+def estimate_rlhf(scenario, catalog):
+    """The `Estimate` of an `[rlhf]` scenario (module docstring): the policy update as a training
+    run, rollouts and scoring passes around it, each phase at its own power."""
+    rl = scenario.rlhf
+    dtype_bytes(rl.generation_dtype, "rlhf.generation_dtype")
+    seq = rl.prompt_tokens + rl.response_tokens
+    policy = scenario.model.spec().with_seq_len(seq)
+    sequences, trained_tokens = rl.prompts * rl.samples(), rl.prompts * rl.samples() * seq * rl.epochs
+    actor, site = _actor(scenario, catalog)
+    basis, v = actor.basis, actor.values
+    devices = basis.devices
+    model_fps = v["model_tflops_per_device"] * 1e12  # achieved in the policy update
+    gen_s, gen_tflops, gen_note = _rollouts(rl, policy, site, devices, v["global_batch_tokens"])
+    score_flops, score_s, critic_flops, critic_s = _scoring(rl, policy, devices, model_fps)
+
+    train_w = basis.active_w
+    phases = [("rollout_generation", gen_s, float(basis.device_power_w(gen_tflops))),
+              ("scoring_forward", score_s, train_w),
+              ("policy_update", basis.compute_s, train_w),
+              ("critic_update", critic_s, train_w)]
+    compute_s = sum(s for _, s, _ in phases)
+    goodput = basis.compute_s / basis.wall_s
+    wall_s = compute_s / goodput
+    overhead_s = wall_s - compute_s
+    phase_kwh = {name: devices * w * s / 3.6e6 for name, s, w in phases}
+    idle_kwh = devices * basis.idle_w * overhead_s / 3.6e6
+    host_kwh = devices * basis.host_w * wall_s / 3.6e6
+    it_kwh = sum(phase_kwh.values()) + idle_kwh + host_kwh
+    facility_kwh = it_kwh * basis.pue
+    ci = basis.carbon_intensity_kg_per_kwh
+    device_hours = devices * wall_s / 3600
+    capex, electricity = cost.run_cost_usd(device_hours, basis.usd_per_device_hour, facility_kwh, basis.usd_per_kwh)
+    total_flops = v["train_flops"] + score_flops + critic_flops + gen_tflops * 1e12 * devices * gen_s
+    peak = v["model_tflops_per_device"] * 1e12 / v["mfu"]
+
+    values: dict[str, Any] = {
+        **v, "workload": f"rlhf-{rl.algorithm}", "tokens": trained_tokens, "train_flops": total_flops,
+        "mfu": total_flops / (devices * compute_s * peak),
+        "hfu": total_flops / (devices * compute_s * peak) * v["hfu"] / v["mfu"],
+        "model_tflops_per_device": total_flops / (devices * compute_s) / 1e12,
+        "tokens_per_s": trained_tokens / compute_s, "wall_clock_days": wall_s / 86400, "device_hours": device_hours,
+        "goodput": goodput, "energy_it_mwh": it_kwh / 1e3, "energy_mwh": facility_kwh / 1e3,
+        "co2e_t": energy.operational_co2e_t(facility_kwh, ci),
+        "embodied_co2e_t": energy.embodied_co2e_t(devices, basis.embodied_kg_per_device, wall_s / 3600,
+                                                  basis.lifetime_years),
+        "cost_usd": capex + electricity, "usd_per_device_hour": (capex + electricity) / device_hours,
+        "water_m3": energy.water_m3(it_kwh, basis.wue_l_per_kwh),
+        "rlhf_sequences": sequences, "rlhf_generation_s": gen_s, "rlhf_generation_share": gen_s / compute_s,
+        "rlhf_generation_tflops_per_device": gen_tflops,
+        "rlhf_generation_flops_share": gen_tflops * 1e12 * devices * gen_s / total_flops,
+    }
+    values.pop("co2e_t_hourly", None)
+    breakdown = _breakdown(phases, phase_kwh, idle_kwh, host_kwh, it_kwh, facility_kwh, overhead_s, wall_s, capex,
+                           electricity, ci, values["embodied_co2e_t"])
+    notes = [a for a in actor.assumptions if "training.tokens" not in a]
+    notes.append(f"rlhf ({rl.algorithm}): {sequences:,.0f} sequences of {seq} tokens; "
+                 + (gen_note or "no generation (offline preference pairs)"))
+    notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
+                 "between training and generation not modelled")
+    # Monte Carlo basis: the phases as one busy period at their time-weighted mean power (the same
+    # throughput multiplier scales every phase), so the neutral draw reproduces these figures.
+    mean_w = sum(w * s for _, s, w in phases) / compute_s
+    dyn = basis.dynamic_w_per_tflops
+    mc_basis = replace(basis, compute_s=compute_s, wall_s=wall_s, active_w=mean_w,
+                       hardware_tflops=(mean_w - basis.idle_w) / dyn if dyn > 0 else basis.hardware_tflops)
+    return Estimate(values, actor.plan, breakdown, notes, actor.search, mc_basis, uncertainty_bands(scenario, mc_basis))

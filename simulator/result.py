@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from simulator.scenario import Scenario
+
+T = TypeVar("T")
 
 CONTRACT_KEYS = (
     "train_flops", "model_flops_per_token", "mfu", "hfu", "model_tflops_per_device",
@@ -69,9 +71,32 @@ def uncertainty_bands(scenario: Scenario, basis: Basis) -> dict[str, dict[str, f
     return monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()
 
 
+class Value(Generic[T]):
+    """A typed, read-only figure of an `Estimate`, read from its `values` under the attribute's name
+    (`est.mfu` is `est.values["mfu"]`). `optional`: a figure only some workloads give (serving,
+    RLHF, an hourly carbon profile): None when absent."""
+
+    def __init__(self, doc: str, optional: bool = False) -> None:
+        self.__doc__, self.optional, self.key = doc, optional, ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]  (the class attribute: for help() and docs)
+        if self.optional:
+            return obj.values.get(self.key)
+        try:
+            return obj.values[self.key]
+        except KeyError:
+            raise AttributeError(f"this estimate has no {self.key}") from None
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """The result of `estimate()`: headline numbers, the plan, and a named breakdown."""
+    """The result of `estimate()`: headline numbers (`values`, also as typed attributes below),
+    the plan, a named breakdown, the assumptions made and, when asked, P10-P90 bands."""
 
     values: dict[str, Any]
     plan: dict[str, Any]
@@ -81,11 +106,81 @@ class Estimate:
     basis: Basis | None = field(default=None, repr=False, compare=False)  # inputs for uncertainty propagation
     uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)  # p10/p50/p90 when requested
 
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
+    # what was estimated
+    name = Value[str]("the scenario's name")
+    model = Value[str]("the model's name")
+    accelerator = Value[str]("catalog id of the accelerator")
+    devices = Value[int]("accelerators in the cluster")
+    region = Value[str]("catalog id of the region")
+    precision = Value[str]("training or serving precision")
+    params_total = Value[int]("parameters")
+    params_active = Value[int]("parameters active per token (MoE)")
+    finetune_method = Value[str]("full or lora")
+    trained_params = Value[int]("parameters that get gradients")
+    workload = Value["str | None"]("serving or rlhf-<algorithm>; None for training", optional=True)
+    # compute and time
+    tokens = Value[float]("tokens trained (or served)")
+    global_batch_tokens = Value[int]("tokens per optimizer step (serving: sequences in flight)")
+    train_flops = Value[float]("model FLOPs of the run (PaLM App. B convention)")
+    param_flops = Value[float]("6 N D: the weights' share of the model FLOPs")
+    model_flops_per_token = Value[float]("model FLOPs per trained token")
+    mfu = Value[float]("model FLOPs utilisation (full attention counted)")
+    hfu = Value[float]("hardware FLOPs utilisation (what the devices execute; <= 1)")
+    model_tflops_per_device = Value[float]("achieved model TFLOP/s per device")
+    hardware_tflops_per_device = Value[float]("achieved hardware TFLOP/s per device")
+    step_time_s = Value[float]("seconds per optimizer step (serving: per decode cycle)")
+    tokens_per_s = Value[float]("tokens per second of the cluster")
+    wall_clock_days = Value[float]("days from start to end, failures included")
+    device_hours = Value[float]("devices x wall-clock hours")
+    goodput = Value[float]("productive share of the wall clock (Young/Daly)")
+    plans_evaluated = Value[int]("parallelism plans the search evaluated")
+    efficiency_source = Value[str]("what set the step time")
+    # memory
+    memory_gb_per_device = Value[float]("memory per device of the chosen plan (GB)")
+    memory_capacity_gb = Value[float]("the device's memory (GB)")
+    memory_weights_gb = Value[float]("weights per device (GB)")
+    memory_gradients_gb = Value[float]("gradients per device (GB)")
+    memory_optimizer_gb = Value[float]("optimizer states per device (GB)")
+    memory_activations_gb = Value[float]("activations per device (GB)")
+    memory_buffers_gb = Value[float]("communication buffers per device (GB)")
+    memory_overhead_gb = Value[float]("runtime overhead per device (GB)")
+    # footprint
+    power_w_per_device = Value[float]("average device power while computing (W)")
+    power_source = Value[str]("where the power model comes from")
+    energy_it_mwh = Value[float]("IT energy: devices and hosts (MWh)")
+    energy_mwh = Value[float]("facility energy: IT x PUE (MWh)")
+    pue = Value[float]("power usage effectiveness")
+    carbon_intensity_kg_per_kwh = Value[float]("grid intensity (kg CO2e per kWh)")
+    co2e_t = Value[float]("operational CO2e at the annual-average intensity (t)")
+    co2e_t_hourly = Value["float | None"]("operational CO2e against an hourly profile (t)", optional=True)
+    run_start_utc = Value["str | None"]("the run's start against the hourly profile", optional=True)
+    embodied_co2e_t = Value[float]("embodied CO2e of the devices' share of their life (t)")
+    water_m3 = Value[float]("water (m3)")
+    cost_usd = Value["float | None"]("cost (USD); None without a price")
+    usd_per_device_hour = Value["float | None"]("USD per device-hour, electricity included; None without a price")
+    # serving
+    utilisation = Value["float | None"]("share of the period the fleet is busy", optional=True)
+    capacity_tokens_per_s = Value["float | None"]("output tokens/s of the fleet at full load", optional=True)
+    tokens_per_s_per_user = Value["float | None"]("output tokens/s one user sees", optional=True)
+    ttft_s = Value["float | None"]("time to first token on an idle replica (s)", optional=True)
+    output_mtok = Value["float | None"]("output tokens served (millions)", optional=True)
+    usd_per_mtok = Value["float | None"]("USD per million output tokens", optional=True)
+    decode_memory_bound = Value["bool | None"]("whether decode is bound by memory bandwidth", optional=True)
+    tp = Value["int | None"]("devices per serving replica", optional=True)
+    batch = Value["int | None"]("sequences in flight per replica", optional=True)
+    replicas = Value["int | None"]("serving replicas", optional=True)
+    devices_needed = Value["int | None"]("devices the traffic's peak needs", optional=True)
+    decode_step_s = Value["float | None"]("seconds per decode step", optional=True)
+    prefill_s = Value["float | None"]("seconds per prefill of one batch", optional=True)
+    kwh_per_mtok = Value["float | None"]("facility kWh per million output tokens", optional=True)
+    kgco2e_per_mtok = Value["float | None"]("kg CO2e per million output tokens", optional=True)
+    tokens_per_s_per_device = Value["float | None"]("output tokens/s per device at full load", optional=True)
+    # rlhf
+    rlhf_sequences = Value["float | None"]("rollout sequences: prompts x samples", optional=True)
+    rlhf_generation_s = Value["float | None"]("seconds of rollout generation", optional=True)
+    rlhf_generation_tflops_per_device = Value["float | None"]("rollout hardware TFLOP/s per device", optional=True)
+    rlhf_generation_share = Value["float | None"]("rollout generation's share of the time", optional=True)
+    rlhf_generation_flops_share = Value["float | None"]("rollout generation's share of the FLOPs", optional=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (DESIGN sec. 4)."""

@@ -67,20 +67,28 @@ def _budget_plan(names: list[str], usd: float | None, days: float | None, accele
     """`trainsim plan --usd/--days`: each fit's compute-optimal run within the budget (simulator.execution.budget)."""
     from simulator.model import scaling
     from simulator.execution.budget import plan_within_budget
+    from pydantic import ValidationError
+
+    from simulator.scenario import PricingSection
+    from simulator.site import catalog_price
 
     if devices is None:
         raise typer.BadParameter(f"{'--usd' if usd is not None else '--days'} needs --devices (the throughput the "
                                  "performance model gives depends on the cluster size)")
     cat = _catalog(catalog)
     acc = cat.accelerator(accelerator)
-    price = usd_per_device_hour if usd_per_device_hour is not None else next(
-        (p.value for p in (acc.prices.reserved_usd_per_hour, acc.prices.on_demand_usd_per_hour) if p), None)
-    if price is None and usd is not None:
-        raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
-    if price is not None and not (math.isfinite(price) and (price > 0 if usd is not None else price >= 0)):
+    given = usd_per_device_hour
+    if given is not None and not (math.isfinite(given) and (given > 0 if usd is not None else given >= 0)):
         raise typer.BadParameter(f"--usd-per-device-hour: expected a finite price {'above' if usd is not None else 'of at least'} "
                                  f"0{' with --usd (a free device-hour makes any budget infinite)' if usd is not None else ''}, "
-                                 f"got {price:g}")
+                                 f"got {given:g}")
+    # the one price lookup (simulator.site.catalog_price): the option, else the catalog's market price
+    try:
+        price = catalog_price(PricingSection(usd_per_device_hour=given), acc)
+    except ValidationError as exc:  # above the schema's bound
+        raise typer.BadParameter(f"--usd-per-device-hour: {exc.errors()[0]['msg']}") from None
+    if price is None and usd is not None:
+        raise TrainsimError(f"--usd-per-device-hour: required (the catalog has no price for {acc.id})")
     rows = []
     for name in names:
         try:

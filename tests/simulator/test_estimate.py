@@ -258,3 +258,20 @@ def test_efficiency_perf_bad_keys_and_values_name_the_field(perf, message):
     with pytest.raises(ScenarioError, match=message) as info:
         base(efficiency={"perf": perf})
     assert "Value error" not in str(info.value) and "efficiency: efficiency." not in str(info.value)
+
+
+def test_every_figure_is_a_typed_attribute():
+    """Issue 14: `Estimate` has no __getattr__; every key an estimate gives is a declared, typed
+    `Value`, so a new figure without its declaration fails here."""
+    from simulator.result import Estimate, Value
+
+    declared = {k for k, v in vars(Estimate).items() if isinstance(v, Value)}
+    assert "__getattr__" not in vars(Estimate)
+    for path in sorted(Path(__file__).parents[2].joinpath("examples").glob("*.toml")):
+        if path.name.startswith("project"):
+            continue
+        est = estimate(load_scenario(path), CAT)
+        assert set(est.values) <= declared, (path.name, set(est.values) - declared)
+        assert est.mfu == est.values["mfu"] and (est.workload is None) == ("workload" not in est.values)
+    with pytest.raises(AttributeError, match="this estimate has no mfu"):
+        Estimate({}, {}, []).mfu

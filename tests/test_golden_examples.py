@@ -27,8 +27,10 @@ def output(path: Path) -> dict:
 
     cat = load_catalog()
     if path.name.startswith("project"):
-        return json.loads(estimate_project(load_project(path), cat).to_json())
-    return json.loads(estimate(load_scenario(path), cat).to_json())
+        text = estimate_project(load_project(path), cat).to_json()
+    else:
+        text = estimate(load_scenario(path), cat).to_json()
+    return json.loads(text.replace(str(ROOT), "<checkout>"))  # stage sources are absolute paths
 
 
 def same(a, b, where: str = "") -> list[str]:

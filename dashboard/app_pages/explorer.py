@@ -2,7 +2,7 @@
 
 Top plans by an objective (`simulator.execution.explore.search`), all feasible plans by step time and memory,
 the time-energy Pareto front, why candidates were rejected, and a checker for a hand-made plan
-(`simulator.execution.plan.plan_problems`, `simulator.execution.memory.memory_per_device`).
+(`simulator.execution.explore.check_plan`: the search's rules, then memory per device).
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ from dashboard.data import (
 )
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
-from simulator.workloads.training import DEFAULT_GLOBAL_BATCH_TOKENS
-from simulator.workloads.training import batch_sequences as _batch_sequences
-from simulator.execution.explore import SearchReport, search
-from simulator.execution.memory import capacity_gb, memory_per_device, memory_stack
-from simulator.execution.plan import Plan, PlanGrid, plan_problems
+from simulator.execution.explore import SearchReport, check_plan, search
+from simulator.execution.plan import Plan
 from simulator.scenario import Scenario
 from simulator.execution.search import OBJECTIVES
 
@@ -148,11 +145,6 @@ def top_table(plans) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def batch_sequences(scenario: Scenario, seq_len: int) -> int:
-    """Sequences per global batch, as `estimate()` rounds it."""
-    return _batch_sequences(scenario.training.global_batch_tokens or DEFAULT_GLOBAL_BATCH_TOKENS, seq_len)
-
-
 def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
     st.subheader("Check a plan of your own")
     cols = st.columns(6)
@@ -167,19 +159,13 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
     devices = scenario.cluster.devices
     plan = Plan(tp=int(tp), pp=int(pp), cp=int(cp), dp=max(1, devices // (int(tp) * int(pp) * int(cp))),
                 microbatch=int(mb), zero=int(zero), recompute=rc)
-    batch_seqs = batch_sequences(scenario, spec.seq_len)
-    problems = plan_problems(plan, spec, devices, batch_seqs)
-    for msg in problems:
+    check = check_plan(scenario, plan, session_catalog())  # the library's rules and memory model
+    for msg in check.problems:
         st.error(plain(msg), icon="⚠️")
-    if problems:
+    if check.problems:
         return
-    acc = session_catalog().accelerator(scenario.cluster.accelerator)
-    capacity = capacity_gb(acc)
-    mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs,
-                            scenario.parallelism.flash_attention, scenario.finetune.tuning(spec),
-                            scenario.parallelism.cp_comm,
-                            stack=memory_stack(acc, scenario.parallelism.stack)).row(0)
-    if mem["total_gb"] > capacity:
+    mem, capacity = check.memory_gb, check.capacity_gb
+    if not check.fits:
         st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
                  f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "
                  "stage, recompute = full, more TP/PP or a smaller micro-batch.", icon="⚠️")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import ScenarioError
 from simulator.estimate import Estimate, estimate
+from simulator.execution.plan import Plan
 from simulator.scenario import Scenario
 
 
@@ -49,3 +50,36 @@ def search(scenario: Scenario, catalog: Catalog | None = None, top: int = 10, ob
     to_est = lambda i: estimate(_with_plan(scenario, res.grid.plan(int(i)).to_dict()), cat)
     return SearchReport(res.plans_evaluated, len(res), res.seconds, res.rejected,
                         [to_est(i) for i in order], [to_est(i) for i in front])
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """A hand-made plan against the framework rules and the device memory."""
+
+    plan: Plan
+    problems: list[str]  # rules it breaks (plan.plan_problems); empty when it may run
+    memory_gb: dict[str, float] | None  # per device, by part (None when a rule is broken)
+    capacity_gb: float
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems and self.memory_gb is not None and self.memory_gb["total_gb"] <= self.capacity_gb
+
+
+def check_plan(scenario: Scenario, plan: Plan, catalog: Catalog | None = None) -> PlanCheck:
+    """Whether `plan` may run the scenario's training (the rules the search applies, then memory per
+    device at the scenario's batch, software stack and fine-tuning): the Explorer's "check a plan"."""
+    from simulator.execution.memory import capacity_gb, memory_per_device, memory_stack
+    from simulator.execution.plan import PlanGrid, plan_problems
+    from simulator.workloads.training import DEFAULT_GLOBAL_BATCH_TOKENS, batch_sequences
+
+    cat = catalog or load_catalog()
+    spec, acc = scenario.model.spec(), cat.accelerator(scenario.cluster.accelerator)
+    batch_seqs = batch_sequences(scenario.training.global_batch_tokens or DEFAULT_GLOBAL_BATCH_TOKENS, spec.seq_len)
+    problems = plan_problems(plan, spec, scenario.cluster.devices, batch_seqs)
+    if problems:
+        return PlanCheck(plan, problems, None, capacity_gb(acc))
+    par = scenario.parallelism
+    mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs, par.flash_attention,
+                            scenario.finetune.tuning(spec), par.cp_comm, stack=memory_stack(acc, par.stack)).row(0)
+    return PlanCheck(plan, [], mem, capacity_gb(acc))

@@ -78,3 +78,22 @@ def test_enumerated_ep_values_are_exactly_the_valid_ones():
         sel = (g.tp == tp) & (g.cp == cp) & (g.dp == dp) & (g.pp == 256 // (tp * cp * dp))
         n = tp * cp * dp
         assert sorted(set(g.ep[sel].tolist())) == [e for e in (1, 2, 4, 8, 16, 32, 64, 128) if n % e == 0]
+
+
+def test_check_plan_is_the_explorer_check():
+    """Issue 14: one implementation of 'does this plan run and fit' (the Explorer page calls it)."""
+    from hardware_catalog import load_catalog
+    from simulator import scenario_from_dict
+    from simulator.execution.explore import check_plan
+    from simulator.execution.plan import Plan
+
+    cat = load_catalog()
+    sc = scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e12},
+                             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 1024}})
+    ok = check_plan(sc, Plan(tp=8, pp=4, cp=1, dp=32, microbatch=1, zero=1, recompute="selective"), cat)
+    assert ok.fits and not ok.problems and 0 < ok.memory_gb["total_gb"] <= ok.capacity_gb
+    broken = check_plan(sc, Plan(tp=8, pp=4, cp=1, dp=32, microbatch=1, zero=3, recompute="full"), cat)
+    assert not broken.fits and any("ZeRO-3" in p for p in broken.problems) and broken.memory_gb is None
+    small = sc.model_copy(update={"cluster": sc.cluster.model_copy(update={"devices": 8})})
+    too_big = check_plan(small, Plan(tp=1, pp=1, cp=1, dp=8, microbatch=1, zero=0, recompute="none"), cat)
+    assert not too_big.problems and not too_big.fits and too_big.memory_gb["total_gb"] > too_big.capacity_gb

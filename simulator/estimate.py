@@ -30,12 +30,8 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     """Estimate time, energy, carbon, water and cost of `scenario` (a pure function). Without a
     price (none in the scenario or the catalog) every other figure is given and the cost is empty
     (None), with a note."""
-    cat = catalog or load_catalog()
-    if scenario.rlhf is not None:
-        est, site = estimate_rlhf(scenario, cat), resolve(scenario, cat)
-    else:
-        site = resolve(scenario, cat)
-        est = _workload(scenario, site)
+    site = resolve(scenario, catalog or load_catalog())
+    est = estimate_rlhf(scenario, site) if scenario.rlhf is not None else _workload(scenario, site)
     return est if site.priced else _without_cost(est, site.acc.id)
 
 
@@ -44,9 +40,7 @@ def _workload(scenario: Scenario, site: Site) -> Estimate:
     model = scenario.model.spec()
     assumptions = prelude(scenario, site, model)
     if scenario.serving is not None:
-        return estimate_serving(scenario, model, site.acc, site.region, site.eff, site.perf, site.usd_per_device_hour,
-                                site.usd_per_kwh, site.pue, site.carbon_intensity_kg_per_kwh, site.wue_l_per_kwh,
-                                site.host_w, assumptions, site.time_source)
+        return estimate_serving(scenario, model, site, assumptions)
     return estimate_training(scenario, site, model, assumptions)
 
 

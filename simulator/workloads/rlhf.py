@@ -36,7 +36,6 @@ from simulator.execution.inference import DEFAULT_MAX_BATCH, dtype_bytes, prefil
 from simulator.model.shapes import ModelSpec, get_preset
 from simulator.result import Estimate, uncertainty_bands
 from simulator.workloads.serving import batch_curve, choose_tp, max_batch
-from simulator.site import resolve
 from simulator.workloads.training import estimate_training, prelude
 
 
@@ -51,16 +50,17 @@ def _aux_model(spec: str | float | None, policy: ModelSpec, field: str) -> Model
     return ModelSpec.from_params(spec, seq_len=policy.seq_len, field=f"rlhf.{field}")
 
 
-def _actor(scenario, catalog):
-    """The policy update: a training run over the rollouts' tokens (simulator.workloads.training), and its site."""
+def _actor(scenario, site):
+    """The policy update: a training run over the rollouts' tokens (simulator.workloads.training) at the
+    scenario's resolved `site` (the actor's scenario differs only in what the resolve stage ignores)."""
     rl = scenario.rlhf
     seq = rl.prompt_tokens + rl.response_tokens
     trained_tokens = rl.prompts * rl.samples() * seq * rl.epochs
     actor_sc = scenario.model_copy(update={
         "rlhf": None, "uncertainty": type(scenario.uncertainty)(), "model": scenario.model.model_copy(update={"seq_len": seq}),
         "training": scenario.training.model_copy(update={"tokens": trained_tokens})})
-    site, model = resolve(actor_sc, catalog), actor_sc.model.spec()
-    return estimate_training(actor_sc, site, model, prelude(actor_sc, site, model)), site
+    model = actor_sc.model.spec()
+    return estimate_training(actor_sc, site, model, prelude(actor_sc, site, model))
 
 
 def _rollouts(rl, policy: ModelSpec, site, devices: int, global_batch_tokens: float) -> tuple[float, float, str]:
@@ -119,7 +119,7 @@ def _breakdown(phases, phase_kwh: dict, idle_kwh: float, host_kwh: float, it_kwh
     ]
 
 
-def estimate_rlhf(scenario, catalog):
+def estimate_rlhf(scenario, site):
     """The `Estimate` of an `[rlhf]` scenario (module docstring): the policy update as a training
     run, rollouts and scoring passes around it, each phase at its own power."""
     rl = scenario.rlhf
@@ -127,7 +127,7 @@ def estimate_rlhf(scenario, catalog):
     seq = rl.prompt_tokens + rl.response_tokens
     policy = scenario.model.spec().with_seq_len(seq)
     sequences, trained_tokens = rl.prompts * rl.samples(), rl.prompts * rl.samples() * seq * rl.epochs
-    actor, site = _actor(scenario, catalog)
+    actor = _actor(scenario, site)
     basis, v = actor.basis, actor.values
     devices = basis.devices
     model_fps = v["model_tflops_per_device"] * 1e12  # achieved in the policy update

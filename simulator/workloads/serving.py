@@ -33,7 +33,6 @@ import numpy as np
 
 from hardware_catalog.schema import Accelerator
 from simulator.footprint import cost, energy
-from simulator.system.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.execution.inference import (
     DEFAULT_PREFILL_CHUNK_TOKENS,
@@ -190,11 +189,33 @@ def _breakdown(parts: dict[str, float], utilisation: float, hours: float, en, ca
     ]
 
 
-def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: Efficiency, perf: PerfParams,
-                     usd_per_device_hour: float, usd_per_kwh: float, pue: float, ci: float, wue: float,
-                     host_w: float, assumptions: list[str], time_src: str = ""):
-    """The serving `Estimate` of `scenario` (module docstring); rates and site figures resolved by estimate().
-    `time_src` names what set the step times (`efficiency.time_source`)."""
+def _site_values(scenario, model: ModelSpec, site, achieved_fps: float, tp: int, batch: int,
+                 ctx_max: int) -> dict[str, Any]:
+    """The figures a serving estimate shares with training's keys: what was run where, utilisation
+    (no recomputation in inference: MFU = HFU), memory per device, and where the figures came from."""
+    sv, acc = scenario.serving, site.acc
+    peak_flops = compute_peak_flops(acc, sv.dtype)
+    mem_gb = (DTYPE_BYTES[sv.dtype] * model.params_total() / tp
+              + _kv_per_seq_per_device(model, tp, ctx_max, sv.kv_dtype) * batch) / 1e9 + OVERHEAD_GB
+    return {
+        "name": scenario.name, "model": model.name, "accelerator": acc.id, "devices": scenario.cluster.devices,
+        "region": site.region.id, "precision": sv.dtype, "params_total": model.params_total(),
+        "params_active": model.params_active(), "workload": "serving", "global_batch_tokens": batch,
+        "train_flops": 0.0, "mfu": achieved_fps / peak_flops, "hfu": achieved_fps / peak_flops,
+        "model_tflops_per_device": achieved_fps / 1e12, "hardware_tflops_per_device": achieved_fps / 1e12,
+        "goodput": 1.0, "memory_gb_per_device": mem_gb, "memory_capacity_gb": acc.memory.hbm_gb.value,
+        "pue": site.pue, "carbon_intensity_kg_per_kwh": site.carbon_intensity_kg_per_kwh,
+        "efficiency_source": site.time_source or f"performance model: {site.perf.source}",
+        "power_source": site.eff.source,
+    }
+
+
+def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
+    """The serving `Estimate` of `scenario` (module docstring) at the resolved `site` (simulator.site):
+    the TP group and batch with the most tokens/s per device, the fleet load, then the footprint."""
+    acc, eff, perf, pue, host_w = site.acc, site.eff, site.perf, site.pue, site.host_w
+    ci, wue = site.carbon_intensity_kg_per_kwh, site.wue_l_per_kwh
+    usd_per_device_hour, usd_per_kwh = site.usd_per_device_hour, site.usd_per_kwh
     sv = scenario.serving
     dtype_bytes(sv.dtype, "serving.dtype")
     dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
@@ -227,25 +248,16 @@ def estimate_serving(scenario, model: ModelSpec, acc: Accelerator, region, eff: 
     emb = acc.embodied
     emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
     co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
-    peak_flops = compute_peak_flops(acc, sv.dtype)
     achieved_fps = served * flops_per_out_token / devices  # FLOP/s per device averaged over the period
-    mem_gb = (DTYPE_BYTES[sv.dtype] * model.params_total() / tp + _kv_per_seq_per_device(model, tp, ctx_max, sv.kv_dtype) * batch) / 1e9 + OVERHEAD_GB
     values: dict[str, Any] = {
-        "name": scenario.name, "model": model.name, "accelerator": acc.id, "devices": devices, "region": region.id,
-        "precision": sv.dtype, "params_total": model.params_total(), "params_active": model.params_active(),
-        "workload": "serving", "tokens": served * hours * 3600, "global_batch_tokens": batch,
-        "train_flops": 0.0, "model_flops_per_token": flops_per_out_token,
-        "mfu": achieved_fps / peak_flops, "hfu": achieved_fps / peak_flops,  # no recomputation in inference
-        "model_tflops_per_device": achieved_fps / 1e12, "hardware_tflops_per_device": achieved_fps / 1e12,
+        **_site_values(scenario, model, site, achieved_fps, tp, batch, ctx_max),
+        "tokens": served * hours * 3600, "model_flops_per_token": flops_per_out_token,
         "step_time_s": float(t_cycle[i]), "tokens_per_s": served, "wall_clock_days": hours / 24,
-        "device_hours": device_hours, "goodput": 1.0, "memory_gb_per_device": mem_gb,
-        "memory_capacity_gb": acc.memory.hbm_gb.value, "power_w_per_device": active_w,
-        "energy_it_mwh": en.it_kwh / 1e3, "energy_mwh": en.facility_kwh / 1e3, "pue": pue,
-        "carbon_intensity_kg_per_kwh": ci, "co2e_t": co2e_t,
+        "device_hours": device_hours, "power_w_per_device": active_w,
+        "energy_it_mwh": en.it_kwh / 1e3, "energy_mwh": en.facility_kwh / 1e3, "co2e_t": co2e_t,
         "embodied_co2e_t": energy.embodied_co2e_t(devices, emb_kg, hours, emb.lifetime_years.value),
         "usd_per_device_hour": cost_usd / device_hours, "cost_usd": cost_usd,
-        "water_m3": energy.water_m3(en.it_kwh, wue), "efficiency_source": time_src or f"performance model: {perf.source}",
-        "power_source": eff.source,
+        "water_m3": energy.water_m3(en.it_kwh, wue),
         # serving figures
         "tp": tp, "batch": batch, "replicas": replicas, "devices_needed": devices_needed,
         "utilisation": utilisation, "capacity_tokens_per_s": capacity,

@@ -6,7 +6,7 @@ RMSNorm -> SwiGLU MLP (or GELU MLP) -> residual] -> RMSNorm -> lm_head (optional
 No biases, no learned positions, so `WorkloadConfig.model_spec().params_total()` is exactly the
 number of parameters of the torch model.
 
-FLOPs come from `simulator.model.flops` only (DESIGN sec. 2: one convention, PaLM Appendix B). Nothing
+FLOPs come from `simulator.model.flops` only (docs/design.md section 2: one convention, PaLM Appendix B). Nothing
 here touches torch or a device at import; torch is imported lazily by the functions that need it.
 """
 
@@ -128,12 +128,12 @@ SIZES: dict[str, WorkloadConfig] = {
 
 # --- FLOPs and traffic: the simulator's formula, never a second one ---------------------------------
 def model_flops_per_step(config: WorkloadConfig) -> float:
-    """Model FLOPs per optimizer step = model_flops_per_token (PaLM App. B, DESIGN sec. 2) x B x T."""
+    """Model FLOPs per optimizer step = model_flops_per_token (PaLM App. B, docs/design.md section 2) x B x T."""
     return model_flops_per_token(config.model_spec()) * config.tokens_per_step
 
 
 def hardware_flops_per_step(config: WorkloadConfig) -> float:
-    """Hardware FLOPs per step (DESIGN sec. 2): no recomputation, and the causal attention kernel
+    """Hardware FLOPs per step (docs/design.md section 2): no recomputation, and the causal attention kernel
     (SDPA with is_causal, FlashAttention on GPUs) runs half of the attention term, as the simulator
     counts it for the power model."""
     return hardware_flops_per_token(config.model_spec(), "none", causal_skip=True) * config.tokens_per_step

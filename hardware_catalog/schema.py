@@ -92,7 +92,7 @@ class Embodied(_Strict):
 class EfficiencyPriors(_Strict):
     """Default efficiency until a calibration profile replaces it.
 
-    `mfu`: model-FLOPs utilisation a well-tuned large dense training run reaches (DESIGN sec. 2).
+    `mfu`: model-FLOPs utilisation a well-tuned large dense training run reaches (docs/design.md section 2).
     `hfu_at_tdp`: hardware-FLOPs utilisation at which the device draws its TDP; the linear power
     model P = idle + (tdp - idle) * hfu / hfu_at_tdp follows from it (energy roofline, Choi et al.
     IPDPS 2013, with only the FLOP term).

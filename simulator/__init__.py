@@ -1,6 +1,6 @@
 """trainsim simulator: from a scenario to FLOPs, time, device-hours, dollars, MWh and CO2e.
 
-Public API (DESIGN section 4): `Scenario`, `load_scenario`, `estimate`, `Estimate`, `ModelSpec`.
+Public API (docs/design.md section 4): `Scenario`, `load_scenario`, `estimate`, `Estimate`, `ModelSpec`.
 Nothing is loaded at import time.
 """
 

@@ -1,4 +1,4 @@
-"""Exceptions raised on bad user input (DESIGN section 2, "Errors").
+"""Exceptions raised on bad user input (docs/design.md section 2, "Errors").
 
 All derive from `TrainsimError`; the CLI prints `str(err)` as one line and exits non-zero.
 """

@@ -1,4 +1,4 @@
-"""`estimate(scenario) -> Estimate`: the pure function at the centre of trainsim (DESIGN sec. 1).
+"""`estimate(scenario) -> Estimate`: the pure function at the centre of trainsim (docs/design.md section 1).
 
 A short pipeline of named stages:
 
@@ -48,7 +48,7 @@ def _without_cost(est: Estimate, acc_id: str) -> Estimate:
     """`est` with its cost figures emptied (None): there was no price to compute them from."""
     values = {**est.values, "cost_usd": None, "usd_per_device_hour": None}
     breakdown = [{**row, "cost_usd": None} for row in est.breakdown]
-    bands = {k: v for k, v in est.uncertainty.items() if k != "cost_usd"}
+    bands = {pct: {k: v for k, v in band.items() if k != "cost_usd"} for pct, band in est.uncertainty.items()}
     note = (f"cost: no price for {acc_id} in the catalog; cost_usd is empty: give pricing.usd_per_device_hour "
             "(or pricing.mode = \"owned\" with a purchase price)")
     return replace(est, values=values, breakdown=breakdown, assumptions=[*est.assumptions, note], uncertainty=bands)

@@ -1,4 +1,4 @@
-"""What an estimate returns (DESIGN sec. 4): `Estimate` (headline values, plan, breakdown,
+"""What an estimate returns (docs/design.md section 4): `Estimate` (headline values, plan, breakdown,
 assumptions, P10-P90 bands) and `Basis`, the inputs that uncertainty propagation varies.
 
 Every workload (training, serving, RLHF) builds one; `estimate()` only routes to them.
@@ -183,7 +183,7 @@ class Estimate:
     rlhf_generation_flops_share = Value["float | None"]("rollout generation's share of the FLOPs", optional=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (DESIGN sec. 4)."""
+        """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (docs/design.md section 4)."""
         return {**self.values, "plan": dict(self.plan), "breakdown": [dict(b) for b in self.breakdown],
                 "assumptions": list(self.assumptions), **{k: dict(v) for k, v in self.uncertainty.items()}}
 

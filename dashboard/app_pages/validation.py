@@ -32,8 +32,9 @@ def main() -> None:
     st.title("Validation against published runs")
     st.caption("Each published run (paper, model card or benchmark) becomes a scenario; its reported figures are "
                "compared with the simulator's prediction. Error = (predicted - reported) / reported. "
-               "`reported throughput (arithmetic)` checks are round-trips, not predictions: our FLOPs divided by the "
-               "run's own MFU (they test the FLOP convention and time arithmetic; the summary lists them last); "
+               "`reported throughput (arithmetic)` and `tdp convention` checks are round-trips, not predictions: our "
+               "FLOPs divided by the run's own MFU, and the authors' device-hours x TDP x PUE redone (they test the "
+               "FLOP convention, the time and the energy arithmetic; the summary lists them last); "
                "`default model` and `parallelism model` checks use the simulator's performance model with the "
                "catalog's priors, which are fitted to the public throughput tables below.")
     items = checks()

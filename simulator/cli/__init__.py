@@ -1,4 +1,4 @@
-"""`trainsim` command line (DESIGN section 4): data on stdout, messages on stderr.
+"""`trainsim` command line (docs/design.md section 4): data on stdout, messages on stderr.
 
 Every user error (`TrainsimError`) becomes one line on stderr and exit code 1; usage errors
 are typer's (exit code 2). One module per group of commands: `run` (estimate, search, validate,

@@ -2,7 +2,7 @@
 
 The step time comes from the parallelism model (`steptime.step_parts`) for the best plan the
 search finds among those the scenario allows; there is no MFU input. The achieved throughput
-follows from it (DESIGN sec. 2):
+follows from it (docs/design.md section 2):
 
     model_flops_per_s_per_device = tokens_per_step * model_flops_per_token / (devices * step_time_s)
 """

@@ -199,10 +199,15 @@ def estimate_power_mw(est) -> tuple[float, float]:
     """
     v = est.values
     hours = float(v["wall_clock_days"]) * 24.0
-    energy_mwh = float(v["energy_mwh"])
+    return constant_power_mw(float(v["energy_mwh"]), hours), hours
+
+
+def constant_power_mw(energy_mwh: float, hours: float) -> float:
+    """The one hourly-carbon power model (estimate(), `trainsim carbon`, the dashboard): a run's
+    facility energy spread evenly over its wall clock, power = energy_mwh / hours."""
     if not (math.isfinite(hours) and hours > 0):
-        raise ScenarioError(f"wall_clock_days: the estimate has no positive run length ({v['wall_clock_days']})")
-    return energy_mwh / hours, hours
+        raise ScenarioError(f"wall_clock_days: the estimate has no positive run length ({hours / 24:g} days)")
+    return energy_mwh / hours
 
 
 def co2e_for_estimate(est, profile: HourlyProfile, start: Start | None = None) -> float:

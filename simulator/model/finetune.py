@@ -136,7 +136,7 @@ def recompute_flops_per_token(model: ModelSpec, tuning: Tuning, rc):
 
 
 def executed_flops_per_token(model: ModelSpec, tuning: Tuning, rc, causal_skip: bool):
-    """Hardware FLOPs per trained token (the HFU numerator, DESIGN section 2): the model FLOPs plus
+    """Hardware FLOPs per trained token (the HFU numerator, docs/design.md section 2): the model FLOPs plus
     recomputation, less the masked half of every attention matmul a causal FlashAttention kernel
     skips (`causal_skip`; flops.hardware_flops_per_token for FULL); `rc` may be an array."""
     extra = recompute_flops_per_token(model, tuning, rc)

@@ -1,4 +1,4 @@
-"""Training FLOPs: the project's single convention (DESIGN section 2).
+"""Training FLOPs: the project's single convention (docs/design.md section 2).
 
 Model FLOPs per token (Chowdhery et al. 2022, PaLM, Appendix B):
 
@@ -9,7 +9,7 @@ Model FLOPs per token (Chowdhery et al. 2022, PaLM, Appendix B):
 - 12 L d_attn T: the QK^T and attention-times-V matmuls, counted in full (not halved for causal
   masking), forward + backward. For MLA d_attn = H (qk_dim + v_dim) / 2 (`ModelSpec.attn_width`).
 
-Hardware FLOPs are what the devices execute (DESIGN section 2): recomputation added (full
+Hardware FLOPs are what the devices execute (docs/design.md section 2): recomputation added (full
 recompute runs the forward again, +1/3 of the model FLOPs; selective recompute, Korthikanti et al.
 2022 sec. 4.2, re-runs only the attention core, +1/3 of the attention term), and attention as the
 kernel runs it: a causal FlashAttention kernel skips the blocks above the diagonal, half of the

@@ -9,7 +9,7 @@ Counting rules (per layer, no biases unless `bias=True`):
 - norms: 2 per layer + 1 final, d weights each (x2 for LayerNorm with bias);
 - embeddings: vocab*d, plus a separate output head unless tied, plus learned positions.
 
-"Matmul" parameters (those entering 6N of the FLOP count, DESIGN section 2) are the non-embedding
+"Matmul" parameters (those entering 6N of the FLOP count, docs/design.md section 2) are the non-embedding
 weight matrices plus the output projection (which is a matmul even when tied to the input).
 """
 
@@ -152,7 +152,7 @@ class ModelSpec:
         return self._layer_matmul_params(True) + self._norm_params() + self.embedding_params()
 
     def matmul_params_active(self) -> int:
-        """N_matmul_active of DESIGN sec. 2: non-embedding matmul weights per token + output projection."""
+        """N_matmul_active of docs/design.md section 2: non-embedding matmul weights per token + output projection."""
         return self._layer_matmul_params(True) + self.vocab * self.d_model
 
     # --- constructors --------------------------------------------------------------------------

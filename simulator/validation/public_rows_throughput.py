@@ -10,7 +10,7 @@ becomes tokens/s with *that source's own* FLOPs per token:
 - MaxText @76bd53b0f (train.py `calculate_training_tflops`): 6 * N_all_parameters
   + 12 * H * L * hd * s / 2 (causal halved); its MFU is TFLOP/s over 275/197/459 (v4/v5e/v5p).
 - Llama 3 (Dubey et al. 2024 sec. 3.3.2, "BF16 MFU per Chowdhery et al."): PaLM App. B, i.e.
-  `simulator.model.flops.model_flops_per_token` (DESIGN section 2).
+  `simulator.model.flops.model_flops_per_token` (docs/design.md section 2).
 - NeMo 25.04 (the B200 long-sequence table) is read with the same Megatron formula (assumed: the
   H100 x B200 figures at 1M tokens are implausible with causal halving); those rows are unusable.
 Rows that print tokens/s keep them (MegaScale, MLPerf and DeepSeek figures were derived in rows.csv).

@@ -2,7 +2,7 @@
 
 A scenario with a `[serving]` section (and no `[training]` needed) goes through `estimate()` to
 `estimate_serving`, which returns an `Estimate` with the same headline keys as a training run
-(DESIGN sec. 4: the serving period as `wall_clock_days`, `train_flops` = 0) plus serving keys
+(docs/design.md section 4: the serving period as `wall_clock_days`, `train_flops` = 0) plus serving keys
 (`usd_per_mtok`, `kwh_per_mtok`, `kgco2e_per_mtok`, `tokens_per_s_per_device`, `devices_needed`, ...).
 
 Continuous batching (Yu et al. 2022, Orca; Kwon et al. 2023, vLLM) on one replica of `tp` devices

@@ -139,7 +139,7 @@ def _footprint(scenario: Scenario, site: Site, rt: RunTime, assumptions: list[st
 
 def _values(scenario: Scenario, site: Site, model, choice: Choice, rt: RunTime, fp: Footprint, mfpt: float,
             batch_tokens: int) -> dict[str, Any]:
-    """The headline figures (DESIGN sec. 4 keys)."""
+    """The headline figures (docs/design.md section 4 keys)."""
     tr, devices, st, acc = scenario.training, scenario.cluster.devices, rt.step, site.acc
     tuning, mem, peak = scenario.finetune.tuning(model), choice.memory_gb, acc.peak_flops(tr.precision)
     device_hours = devices * rt.wall_s / 3600
@@ -211,13 +211,14 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
 
 def _hourly_carbon(scenario: Scenario, rt: RunTime, fp: Footprint, values: dict, assumptions: list[str]) -> None:
     """co2e_t_hourly against the scenario's hourly grid profile (co2e_t stays the annual average)."""
-    from simulator.footprint.carbon_profile import load_profile_csv, run_co2e_t
+    from simulator.footprint.carbon_profile import constant_power_mw, load_profile_csv, run_co2e_t
 
     dc, wall_h = scenario.datacenter, rt.wall_s / 3600
     try:
         prof = load_profile_csv(dc.carbon_profile)
         start = dc.start_utc or prof.first_hour
-        values["co2e_t_hourly"] = float(run_co2e_t(prof, start, fp.en.facility_kwh / 1e3 / wall_h, wall_h))
+        power_mw = constant_power_mw(fp.en.facility_kwh / 1e3, wall_h)
+        values["co2e_t_hourly"] = float(run_co2e_t(prof, start, power_mw, wall_h))
     except ScenarioError as exc:
         raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
     values["run_start_utc"] = str(start)
@@ -255,7 +256,7 @@ def check_compute_bound(busy_device_hours: float, hardware_flops: float, peak_fl
 
 
 def check_physics(values: dict[str, Any], scenario: Scenario, assumptions: list[str]) -> None:
-    """The invariants every estimate keeps (DESIGN section 2): finite figures, HFU <= 1. MFU may
+    """The invariants every estimate keeps (docs/design.md section 2): finite figures, HFU <= 1. MFU may
     exceed HFU (even 1) at long causal contexts, where the PaLM convention counts the masked half of
     attention that the kernel skips: the assumptions then say so."""
     bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]

@@ -176,6 +176,15 @@ def test_unpriced_accelerator_gives_every_figure_but_the_cost(acc):
     assert priced.values["cost_usd"] == pytest.approx(2.0 * v["device_hours"])
 
 
+def test_unpriced_accelerator_has_no_cost_band_either():
+    """The P10-P90 bands drop cost too (they held a cost of 0 next to a null cost_usd)."""
+    est = estimate(scenario_from_dict({**BASE, "cluster": {"accelerator": "nvidia-b200", "devices": 64},
+                                       "uncertainty": {"samples": 200}}), CAT)
+    assert set(est.uncertainty) == {"p10", "p50", "p90"}
+    for band in est.uncertainty.values():
+        assert "cost_usd" not in band and band["wall_clock_days"] > 0
+
+
 def test_unpriced_stage_leaves_the_project_cost_empty():
     from simulator.workloads.project import estimate_project, project_from_dict
 

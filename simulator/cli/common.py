@@ -91,3 +91,29 @@ def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | No
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Compute cost and energy simulator for AI training.")
+
+DISTRIBUTION = "trainsim"  # [project] name in pyproject.toml
+
+
+def version_text() -> str:
+    """`trainsim 0.1.0`: the installed distribution's version (importlib.metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{DISTRIBUTION} {version(DISTRIBUTION)}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return f"{DISTRIBUTION} (version unknown: not installed; pip install -e .)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        _out(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Compute cost and energy simulator for AI training."""

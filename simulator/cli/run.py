@@ -40,6 +40,7 @@ RLHF_HEADLINE = [
 ]
 
 
+BANDS = ("p10", "p50", "p90")  # Monte Carlo percentiles shown next to the point estimate (--uncertainty)
 MAX_TOP = 10_000  # plans `trainsim search` prints
 
 
@@ -70,10 +71,10 @@ def estimate_cmd(
         v, band = est.values, est.uncertainty
         extra = {"serving": SERVING_HEADLINE}.get(v.get("workload"), RLHF_HEADLINE if "rlhf_sequences" in v else [])
         rows = [{"quantity": label, "value": v[k], "unit": unit,
-                 **({"p10": band["p10"][k], "p90": band["p90"][k]} if band and k in band["p10"] else {})}
+                 **({q: band[q][k] for q in BANDS} if band and k in band["p10"] else {})}
                 for k, label, unit in HEADLINE + extra]
         _print_table(f"{v['name']}: {v['model']} on {v['devices']} x {v['accelerator']} in {v['region']}",
-                     rows, ["quantity", "value", "unit"] + (["p10", "p90"] if band else []))
+                     rows, ["quantity", "value", "unit"] + (list(BANDS) if band else []))
         _print_table("plan", [est.plan])
         _print_table("breakdown", est.breakdown)
         for a in est.assumptions:

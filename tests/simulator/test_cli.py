@@ -236,3 +236,23 @@ def test_search_command_bad_input(tmp_path):
     p = write(tmp_path, GOOD + "\n[parallelism]\ntp = 3\n")
     r = run("search", p)
     assert r.exit_code == 1 and "parallelism.tp: 3" in r.stderr and "Traceback" not in r.output
+
+
+def test_version_prints_the_package_version():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout == f"{project['name']} {project['version']}\n"
+    assert run("--help").stdout.count("--version") == 1
+
+
+def test_uncertainty_table_shows_p10_p50_p90():
+    r = run("estimate", EXAMPLE, "--uncertainty", "1000")
+    assert r.exit_code == 0, r.output
+    header = next(line for line in r.stdout.splitlines() if "quantity" in line and "value" in line)
+    assert "p10" in header and "p50" in header and "p90" in header
+    assert header.index("p10") < header.index("p50") < header.index("p90")
+    wall = next(line for line in r.stdout.splitlines() if "wall clock" in line)
+    p10, p50, p90 = (float(x.replace(",", "")) for x in wall.strip("│┃ ").split("│")[-3:])
+    assert p10 < p50 < p90

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hardware_catalog import Catalog, load_catalog
+from simulator.plausibility import plausibility_warnings
 from simulator.result import CONTRACT_KEYS, Basis, Estimate, uncertainty_bands
 from simulator.workloads.rlhf import estimate_rlhf
 from simulator.scenario import Scenario
@@ -32,6 +33,7 @@ def estimate(scenario: Scenario, catalog: Catalog | None = None) -> Estimate:
     (None), with a note."""
     site = resolve(scenario, catalog or load_catalog())
     est = estimate_rlhf(scenario, site) if scenario.rlhf is not None else _workload(scenario, site)
+    est = replace(est, warnings=plausibility_warnings(scenario, site, site.catalog, scenario.model.spec().seq_len))
     return est if site.priced else _without_cost(est, site.acc.id)
 
 

@@ -27,6 +27,12 @@ TEXT = {
         "A list of sentences: the defaults the estimate chose (the global batch, the shape built from "
         "`model.params`), its approximations (hourly carbon at constant power), a missing price, MFU above HFU. "
         "`trainsim estimate` prints them on stderr as `note:` lines."),
+    "warnings": (
+        "A list of sentences, empty for a plausible scenario: inputs the schema accepts but no real run has (a "
+        "sequence far beyond any published training context, a global batch below one sequence, a PUE above 3, "
+        "a grid intensity above coal's, a price far above any cloud price), each naming the key, the value and "
+        "what it was compared with (simulator/plausibility.py). They change no figure. `trainsim estimate` prints "
+        "them on stderr as `warning:` lines and the dashboard beside the figures."),
     "bands": (
         "Only with `uncertainty.samples` > 0 (`trainsim estimate --uncertainty N`): percentiles over N joint draws "
         "of throughput, device power, failure rate, PUE, grid intensity and price (spreads in `[uncertainty]`, "
@@ -54,6 +60,7 @@ STRUCTURED = {
     "plan": ("object", "the parallelism plan the estimate used (section `plan` below)"),
     "breakdown": ("list of objects", "time, energy, cost and CO2e by component (section `breakdown` below)"),
     "assumptions": ("list of strings", "what the estimate assumed or noted (section `assumptions` below)"),
+    "warnings": ("list of strings", "inputs that are probably not what was meant (section `warnings` below)"),
     "p10": ("object", "10th percentiles of the Monte Carlo figures; only with uncertainty samples (below)"),
     "p50": ("object", "medians of the Monte Carlo figures; only with uncertainty samples"),
     "p90": ("object", "90th percentiles of the Monte Carlo figures; only with uncertainty samples"),

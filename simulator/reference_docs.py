@@ -240,6 +240,8 @@ def glossary_markdown() -> str:
         "### Components", _table(["component", "meaning"], _keyed(terms.COMPONENTS)),
         "## `assumptions`",
         terms.TEXT["assumptions"],
+        "## `warnings`",
+        terms.TEXT["warnings"],
         "## Uncertainty bands: `p10`, `p50`, `p90`",
         terms.TEXT["bands"],
         _table(["key", "meaning"], bands),

@@ -105,6 +105,7 @@ class Estimate:
     search: Any = field(default=None, repr=False, compare=False)  # the SearchResult behind the plan
     basis: Basis | None = field(default=None, repr=False, compare=False)  # inputs for uncertainty propagation
     uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)  # p10/p50/p90 when requested
+    warnings: list[str] = field(default_factory=list)  # implausible inputs (simulator.plausibility)
 
     # what was estimated
     name = Value[str]("the scenario's name")
@@ -183,9 +184,10 @@ class Estimate:
     rlhf_generation_flops_share = Value["float | None"]("rollout generation's share of the FLOPs", optional=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions` (docs/design.md section 4)."""
+        """JSON-ready dict: flat numbers, `plan`, `breakdown`, `assumptions`, `warnings` (docs/design.md section 4)."""
         return {**self.values, "plan": dict(self.plan), "breakdown": [dict(b) for b in self.breakdown],
-                "assumptions": list(self.assumptions), **{k: dict(v) for k, v in self.uncertainty.items()}}
+                "assumptions": list(self.assumptions), "warnings": list(self.warnings),
+                **{k: dict(v) for k, v in self.uncertainty.items()}}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -79,6 +79,8 @@ def estimate_cmd(
         _print_table("breakdown", est.breakdown)
         for a in est.assumptions:
             err_console.print(f"note: {a}", highlight=False, markup=False)
+    for w in est.warnings:  # also with -f json/csv: stderr, so the data on stdout stays clean
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
 
 
 @_user_errors

@@ -1,0 +1,71 @@
+"""Plausibility warnings (issue 15 item 6): accepted inputs that no real run has are named, with the
+value and what it was compared with; a plausible scenario has none, and a warning changes no figure."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hardware_catalog import load_catalog
+from simulator import estimate, scenario_from_dict
+from simulator.cli import app
+
+CAT = load_catalog(use_env=False)
+BASE = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e12, "global_batch_tokens": 4e6},
+        "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 64}, "datacenter": {"region": "us-virginia"}}
+
+
+def run(**sections):
+    data = {k: dict(v) for k, v in BASE.items()}
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return estimate(scenario_from_dict(data), CAT)
+
+
+def test_a_plausible_scenario_has_no_warning():
+    assert run().warnings == []
+
+
+LONG = {"cluster": {"devices": 8192}, "training": {"global_batch_tokens": 16 * 10_000_000.0}}
+
+
+@pytest.mark.parametrize("sections, key, words", [
+    ({"model": {"seq_len": 10_000_000}, **LONG}, "model.seq_len 10,000,000", "76x the longest published"),
+    ({"training": {"global_batch_tokens": 1000}}, "training.global_batch_tokens 1,000", "less than one sequence"),
+    ({"datacenter": {"pue": 5.0}}, "datacenter.pue 5", "industry average is 1.56"),
+    ({"datacenter": {"carbon_intensity_kg_per_kwh": 3.5}}, "datacenter.carbon_intensity_kg_per_kwh 3.5", "above coal"),
+    ({"pricing": {"usd_per_device_hour": 500.0}}, "pricing.usd_per_device_hour 500", "highest cloud price"),
+])
+def test_each_implausible_input_is_named_with_its_value(sections, key, words):
+    warnings = run(**sections).warnings
+    assert len(warnings) == 1 and warnings[0].startswith(key) and words in warnings[0], warnings
+
+
+@pytest.mark.parametrize("sections", [
+    # the threshold itself, 8 x Llama 3's 131,072 (enough devices for the context to fit)
+    {"model": {"seq_len": 1_048_576}, "cluster": {"devices": 1024}, "training": {"global_batch_tokens": 16 * 1_048_576.0}},
+    {"training": {"global_batch_tokens": 8192}},  # exactly one sequence
+    {"datacenter": {"pue": 3.0}},
+    {"datacenter": {"carbon_intensity_kg_per_kwh": 1.2}},
+])
+def test_thresholds_are_inclusive(sections):
+    assert run(**sections).warnings == []
+
+
+def test_a_warning_changes_no_figure():
+    """PUE 3 (no warning) and 3.0001 (a warning): the same time, and facility energy in the PUE ratio."""
+    quiet, loud = run(datacenter={"pue": 3.0}), run(datacenter={"pue": 3.0001})
+    assert quiet.warnings == [] and len(loud.warnings) == 1
+    assert loud.wall_clock_days == quiet.wall_clock_days
+    assert loud.energy_mwh / quiet.energy_mwh == pytest.approx(3.0001 / 3.0, rel=1e-9)
+    assert json.loads(loud.to_json())["warnings"] == loud.warnings
+
+
+def test_cli_prints_warnings_on_stderr_and_json_keeps_them(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[model]\npreset = "llama3-8b"\n[training]\ntokens = 1e12\n[cluster]\n'
+                    'accelerator = "nvidia-h100-sxm-80gb"\ndevices = 64\n[datacenter]\npue = 5.0\n')
+    result = CliRunner().invoke(app, ["estimate", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "warning: datacenter.pue 5" in result.stderr
+    assert json.loads(result.stdout)["warnings"][0].startswith("datacenter.pue 5")

@@ -29,7 +29,13 @@ from scipy.optimize import brentq
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.estimate import Estimate, estimate
-from simulator.model.scaling import FLOPS_PER_PARAM_TOKEN, BudgetPlan, ScalingFit, get_fit, plan_for_budget
+from simulator.model.scaling import (
+    FLOPS_PER_PARAM_TOKEN,
+    BudgetPlan,
+    ScalingFit,
+    get_fit,
+    plan_for_budget,
+)
 from simulator.scenario import scenario_from_dict
 
 ALLOCATION_RTOL = 1e-3  # step (1): tolerance in log C of the compute-optimal run before tokens fill the budget
@@ -63,12 +69,9 @@ def budget_scenario(n_params: float, n_tokens: float, accelerator: str, devices:
     return sc
 
 
-def plan_within_budget(fit: ScalingFit | str, *, accelerator: str, devices: int, usd: float | None = None,
-                       deadline_days: float | None = None, usd_per_device_hour: float | None = None,
-                       precision: str = "bf16", catalog: Catalog | None = None) -> BudgetRun:
-    """The compute-optimal run of `fit` that costs `usd` or takes `deadline_days` on `devices` x
-    `accelerator` (exactly one budget; module docstring). Raises ScenarioError for a bad budget,
-    InfeasiblePlanError when even the smallest model tried does not fit."""
+def _check_budget(usd: float | None, deadline_days: float | None,
+                  usd_per_device_hour: float | None) -> tuple[float, str]:
+    """(the budget, its name): exactly one positive budget; a dollar budget needs a price."""
     if (usd is None) == (deadline_days is None):
         raise ScenarioError("budget: give exactly one of usd or deadline_days")
     budget = usd if usd is not None else deadline_days
@@ -78,6 +81,16 @@ def plan_within_budget(fit: ScalingFit | str, *, accelerator: str, devices: int,
     if usd is not None and not (usd_per_device_hour is not None and usd_per_device_hour > 0):
         raise ScenarioError(f"usd_per_device_hour: a positive price is required for a dollar budget, "
                             f"got {usd_per_device_hour}")
+    return budget, what
+
+
+def plan_within_budget(fit: ScalingFit | str, *, accelerator: str, devices: int, usd: float | None = None,
+                       deadline_days: float | None = None, usd_per_device_hour: float | None = None,
+                       precision: str = "bf16", catalog: Catalog | None = None) -> BudgetRun:
+    """The compute-optimal run of `fit` that costs `usd` or takes `deadline_days` on `devices` x
+    `accelerator` (exactly one budget; module docstring). Raises ScenarioError for a bad budget,
+    InfeasiblePlanError when even the smallest model tried does not fit."""
+    budget, what = _check_budget(usd, deadline_days, usd_per_device_hour)
     fit = get_fit(fit) if isinstance(fit, str) else fit
     cat = catalog or load_catalog()
     acc = cat.accelerator(accelerator)

@@ -31,11 +31,15 @@ import numpy as np
 
 from hardware_catalog.schema import Accelerator
 from simulator.execution import collectives as coll
+from simulator.execution.memory import (
+    BYTES_ACT,
+    kv_chunk_bytes,
+    split_params_per_device,
+)
+from simulator.execution.plan import PlanGrid, expert_dp, expert_tp, microbatches
 from simulator.model.finetune import BYTES_WEIGHT, FULL, Tuning
-from simulator.execution.memory import BYTES_ACT, kv_chunk_bytes, split_params_per_device
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
-from simulator.execution.plan import PlanGrid, expert_dp, expert_tp, microbatches
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,33 @@ def _dp_sync(net, p: PerfParams, grid: PlanGrid, m, n, stride, trained, weight_b
     )
 
 
+def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams, precision: str, tuning: Tuning,
+                      overlap: bool, m, lps):
+    """Exposed data-parallel gradient sync (dense and expert groups, ZeRO stage, LoRA's trained share)
+    and the optimizer step's memory traffic, per step, for every plan in `grid`."""
+    grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
+    z3_gathers = 2 + (grid.rc == 2) * _regathered_share(model, grid.tp, p.zero3_reuse_params)
+
+    def sync(n, stride, trained, weight_bytes):
+        return _dp_sync(net, p, grid, m, n, stride, trained, weight_bytes, grad_bytes, 4 * lps, z3_gathers)
+
+    dense_local, expert_local = split_params_per_device(model, grid)
+    if tuning.frozen_base or not model.is_moe:
+        n_local = dense_local + expert_local
+        trained = tuning.trained_params(model, n_local, lps)
+        weight_bytes = n_local * tuning.base_weight_bytes + (trained * BYTES_WEIGHT if tuning.frozen_base else 0.0)
+        dp = sync(grid.dp * grid.cp, grid.tp, trained, weight_bytes)
+        opt_params = trained / np.where(grid.zero >= 1, grid.dp * grid.cp, 1)
+    else:  # expert gradients reduce over the expert-DP ranks, `ep x etp` apart (plan.expert_dp)
+        edp = expert_dp(grid)
+        dp = (sync(grid.dp * grid.cp, grid.tp, dense_local, dense_local * BYTES_WEIGHT)
+              + sync(edp, grid.ep * expert_tp(grid), expert_local, expert_local * BYTES_WEIGHT))
+        opt_params = np.where(grid.zero >= 1, dense_local / (grid.dp * grid.cp) + expert_local / edp,
+                              dense_local + expert_local)
+    dp = dp * (1 - p.dp_overlap if overlap else 1.0)
+    return dp, ops.traffic(opt_params * p.optimizer_bytes_per_param)
+
+
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
                batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL,
                cp_comm: str = "p2p") -> StepParts:
@@ -229,24 +260,6 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     t_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (grid.pp - 1) / grid.v * t_mb
 
-    grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
-    z3_gathers = 2 + (grid.rc == 2) * _regathered_share(model, tp, p.zero3_reuse_params)
-    sync = lambda n, stride, trained, weight_bytes: _dp_sync(  # noqa: E731
-        net, p, grid, m, n, stride, trained, weight_bytes, grad_bytes, 4 * lps, z3_gathers)
-    dense_local, expert_local = split_params_per_device(model, grid)
-    if tuning.frozen_base or not model.is_moe:
-        n_local = dense_local + expert_local
-        trained = tuning.trained_params(model, n_local, lps)
-        weight_bytes = n_local * tuning.base_weight_bytes + (trained * BYTES_WEIGHT if tuning.frozen_base else 0.0)
-        dp = sync(grid.dp * grid.cp, grid.tp, trained, weight_bytes)
-        opt_params = trained / np.where(grid.zero >= 1, grid.dp * grid.cp, 1)
-    else:  # expert gradients reduce over the expert-DP ranks, `ep x etp` apart (plan.expert_dp)
-        edp = expert_dp(grid)
-        dp = (sync(grid.dp * grid.cp, grid.tp, dense_local, dense_local * BYTES_WEIGHT)
-              + sync(edp, grid.ep * etp, expert_local, expert_local * BYTES_WEIGHT))
-        opt_params = np.where(grid.zero >= 1, dense_local / (grid.dp * grid.cp) + expert_local / edp,
-                              dense_local + expert_local)
-    dp = dp * (1 - p.dp_overlap if overlap else 1.0)
-    optimizer = ops.traffic(opt_params * p.optimizer_bytes_per_param)
+    dp, optimizer = _dp_and_optimizer(model, grid, net, ops, p, precision, tuning, overlap, m, lps)
 
     return StepParts(m * compute_mb, m * tp_mb, m * cp_mb, m * ep_mb, m * pp_mb, bubble, dp, optimizer)

@@ -126,6 +126,38 @@ def _unsupported(exc: BaseException) -> bool:
     return isinstance(exc, NotImplementedError) or "support" in msg or "not implemented" in msg
 
 
+def _checked_sizes(ops: Sequence[str], sizes_bytes: Sequence[int], iters: int, warmup: int) -> list[int]:
+    """The sizes as ints, after checking ops, sizes and counts (one-line MeasurementError)."""
+    bad = [op for op in ops if op not in OPS]
+    if bad:
+        raise MeasurementError(f"collective {bad[0]!r}: unknown; expected one of {', '.join(OPS)}")
+    if iters < 1 or warmup < 0:
+        raise MeasurementError(f"collective_probe: iters must be >= 1 and warmup >= 0, got {iters}, {warmup}")
+    sizes = [int(s) for s in sizes_bytes]
+    if any(s <= 0 for s in sizes):
+        raise MeasurementError(f"collective_probe: sizes must be positive byte counts, got {sizes}")
+    return sizes
+
+
+def _timed_calls(fn, warmup: int, iters: int, device: Any, group: Any, barrier_kw: dict) -> list[float]:
+    """`warmup` untimed calls, then `iters` calls each after a device sync and a barrier, timed to
+    the next device sync (this rank's seconds per call)."""
+    import torch.distributed as dist
+
+    for _ in range(warmup):
+        fn()
+    _device_sync(device)
+    times = []
+    for _ in range(iters):
+        _device_sync(device)
+        dist.barrier(group=group, **barrier_kw)
+        t0 = time.perf_counter()
+        fn()
+        _device_sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def collective_probe(sizes_bytes: Sequence[int], ops: Sequence[str] = OPS, iters: int = 5, warmup: int = 2, *,
                      device: Any = None, dtype: Any = None, group: Any = None) -> list[dict[str, Any]]:
     """Time collectives in the initialised process group; call on every rank with the same arguments.
@@ -144,14 +176,7 @@ def collective_probe(sizes_bytes: Sequence[int], ops: Sequence[str] = OPS, iters
 
     if not dist.is_available() or not dist.is_initialized():
         raise MeasurementError("collective_probe needs an initialised process group (run it under torchrun)")
-    bad = [op for op in ops if op not in OPS]
-    if bad:
-        raise MeasurementError(f"collective {bad[0]!r}: unknown; expected one of {', '.join(OPS)}")
-    if iters < 1 or warmup < 0:
-        raise MeasurementError(f"collective_probe: iters must be >= 1 and warmup >= 0, got {iters}, {warmup}")
-    sizes = [int(s) for s in sizes_bytes]
-    if any(s <= 0 for s in sizes):
-        raise MeasurementError(f"collective_probe: sizes must be positive byte counts, got {sizes}")
+    sizes = _checked_sizes(ops, sizes_bytes, iters, warmup)
     backend = str(dist.get_backend(group))
     n = dist.get_world_size(group)
     if device is None:
@@ -174,17 +199,7 @@ def collective_probe(sizes_bytes: Sequence[int], ops: Sequence[str] = OPS, iters
                 fn = None
                 continue
             try:
-                for _ in range(warmup):
-                    fn()
-                _device_sync(device)
-                times = []
-                for _ in range(iters):
-                    _device_sync(device)
-                    dist.barrier(group=group, **barrier_kw)
-                    t0 = time.perf_counter()
-                    fn()
-                    _device_sync(device)
-                    times.append(time.perf_counter() - t0)
+                times = _timed_calls(fn, warmup, iters, device, group, barrier_kw)
             except Exception as exc:  # gloo lacks some collectives on some builds
                 reason = f"not supported by {backend}" if _unsupported(exc) else f"{type(exc).__name__}: {exc}"
                 out.append({**base, "size_bytes": total, "error": reason, "detail": f"{type(exc).__name__}: {exc}"[:300]})

@@ -32,47 +32,14 @@ def launch(nproc_per_node: int, args: Sequence[str], nnodes: int = 1, timeout_s:
     workers' error lines and the tail of stderr (a failed config is still recorded by rank 0).
     `env` adds variables to the environment of torchrun and its workers.
     """
-    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
-        raise MeasurementError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
-    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
-        raise MeasurementError(f"nnodes must be a positive integer, got {nnodes!r}")
-    cmd = [sys.executable, "-m", "torch.distributed.run"]
-    if nnodes == 1 and rdzv_endpoint is None:
-        cmd += ["--standalone", "--nnodes", "1"]
-    else:
-        if not rdzv_endpoint:
-            raise MeasurementError(f"nnodes={nnodes}: a rendezvous endpoint (host:port) is required for several nodes")
-        cmd += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint,
-                "--rdzv_id", rdzv_id]
-    cmd += ["--nproc_per_node", str(nproc_per_node), "--max_restarts", "0", "-m", "calibrate.distributed",
-            *[str(a) for a in args]]
+    cmd = _torchrun_command(nproc_per_node, args, nnodes, rdzv_endpoint, rdzv_id)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
                                 env=full_env, start_new_session=True)
     except OSError as exc:
         raise MeasurementError(f"cannot start torchrun ({cmd[0]}): {exc}") from exc
-    err_tail: collections.deque[str] = collections.deque(maxlen=40)
-    worker_errors: list[str] = []
-
-    def pump(stream, sink, keep: bool):
-        for line in stream:
-            if echo:
-                try:
-                    sink.write(line)
-                    sink.flush()
-                except Exception:
-                    pass
-            if keep:
-                err_tail.append(line.rstrip("\n"))
-                if _ERROR_LINE in line and len(worker_errors) < 20:
-                    worker_errors.append(line.strip())
-        stream.close()
-
-    pumps = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout, False), daemon=True),
-             threading.Thread(target=pump, args=(proc.stderr, sys.stderr, True), daemon=True)]
-    for t in pumps:
-        t.start()
+    pumps, err_tail, worker_errors = _stream(proc, echo)
     timed_out = False
     try:
         rc = proc.wait(timeout=timeout_s)
@@ -95,6 +62,53 @@ def launch(nproc_per_node: int, args: Sequence[str], nnodes: int = 1, timeout_s:
         err.returncode = rc
         raise err
     return rc
+
+
+def _torchrun_command(nproc_per_node: int, args: Sequence[str], nnodes: int, rdzv_endpoint: str | None,
+                      rdzv_id: str) -> list[str]:
+    """torchrun's argument list: `--standalone` on one node, a c10d rendezvous on several."""
+    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
+        raise MeasurementError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}")
+    if isinstance(nnodes, bool) or not isinstance(nnodes, int) or nnodes < 1:
+        raise MeasurementError(f"nnodes must be a positive integer, got {nnodes!r}")
+    cmd = [sys.executable, "-m", "torch.distributed.run"]
+    if nnodes == 1 and rdzv_endpoint is None:
+        cmd += ["--standalone", "--nnodes", "1"]
+    else:
+        if not rdzv_endpoint:
+            raise MeasurementError(f"nnodes={nnodes}: a rendezvous endpoint (host:port) is required for several nodes")
+        cmd += ["--nnodes", str(nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", rdzv_endpoint,
+                "--rdzv_id", rdzv_id]
+    cmd += ["--nproc_per_node", str(nproc_per_node), "--max_restarts", "0", "-m", "calibrate.distributed",
+            *[str(a) for a in args]]
+    return cmd
+
+
+def _stream(proc: subprocess.Popen, echo: bool):
+    """Threads copying torchrun's stdout and stderr through (when `echo`), keeping stderr's tail and
+    the workers' one-line errors; returns (threads, tail, errors)."""
+    err_tail: collections.deque[str] = collections.deque(maxlen=40)
+    worker_errors: list[str] = []
+
+    def pump(stream, sink, keep: bool):
+        for line in stream:
+            if echo:
+                try:
+                    sink.write(line)
+                    sink.flush()
+                except Exception:
+                    pass
+            if keep:
+                err_tail.append(line.rstrip("\n"))
+                if _ERROR_LINE in line and len(worker_errors) < 20:
+                    worker_errors.append(line.strip())
+        stream.close()
+
+    pumps = [threading.Thread(target=pump, args=(proc.stdout, sys.stdout, False), daemon=True),
+             threading.Thread(target=pump, args=(proc.stderr, sys.stderr, True), daemon=True)]
+    for t in pumps:
+        t.start()
+    return pumps, err_tail, worker_errors
 
 
 def _tail_text(worker_errors: list[str], tail: Iterable[str], n: int = 12) -> str:

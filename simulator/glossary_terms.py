@@ -201,7 +201,10 @@ TDP and hosts are left out, the convention of many published reports.""",
 (`carbon_intensity_kg_per_kwh`; location-based, GHG Protocol scope 2). `co2e_t_hourly` appears only
 with `datacenter.carbon_profile`: the same facility energy, at constant power from `run_start_utc`,
 against an hourly intensity profile, to show how much the start time matters (`trainsim carbon`
-sweeps the start); `co2e_t` stays the annual-average figure. `embodied_co2e_t` is the devices'
+sweeps the start); `co2e_t` stays the annual-average figure. A profile belongs to its region (its
+CSV's `# region: <id>` line): one for another region than `datacenter.region` is refused, one without
+the line is used with a note that its region is unknown, and a profile whose mean differs from
+`carbon_intensity_kg_per_kwh` by more than 5% is used as given (not rescaled), with a note. `embodied_co2e_t` is the devices'
 manufacturing footprint, the run's share of their life (per-device footprint x devices x run time /
 lifetime, the linear amortisation of LLMCarbon). It is not in `co2e_t`: the total is `co2e_t +
 embodied_co2e_t`, which is also what the breakdown's `co2e_kg` adds up to.""",

@@ -255,7 +255,8 @@ class DatacenterSection(_Section):
         "calibrated: device power from achieved TFLOP/s plus host power; tdp: device-hours x TDP, hosts "
         "excluded (the common reporting convention)"))
     carbon_profile: str | None = Field(default=None, description=(
-        "hourly grid-intensity CSV (simulator/footprint/hourly_profile.py): adds co2e_t_hourly"))
+        "hourly grid-intensity CSV (simulator/footprint/hourly_profile.py) of datacenter.region (its "
+        "'# region:' line; another region's is refused): adds co2e_t_hourly"))
     start_utc: str | None = Field(default=None, description=(
         "when the run starts against carbon_profile, ISO 8601; default: the profile's first hour"))
 

@@ -31,6 +31,7 @@ def carbon_cmd(
         as_utc,
         estimate_power_mw,
         load_profile_csv,
+        profile_notes,
         run_co2e_t,
         start_time_sweep,
     )
@@ -38,11 +39,15 @@ def carbon_cmd(
     prof = load_profile_csv(profile)  # a bad profile fails before the (slower) estimate
     start_time = prof.first_hour if start is None else as_utc(start, "--start")
     sc = load_scenario(scenario, set_ or [])
+    cat = _catalog(catalog)
+    field = "--profile (datacenter.carbon_profile)"
+    profile_notes(prof, sc.datacenter.region, None, cat, field)  # another region's profile: before the estimate
     try:
-        est = estimate(sc, _catalog(catalog))
+        est = estimate(sc, cat)
     except TrainsimError as exc:
         raise type(exc)(f"{scenario}: {exc}") from None
     v = est.values
+    notes = profile_notes(prof, v["region"], v["carbon_intensity_kg_per_kwh"], cat, field)
     power_mw, hours = estimate_power_mw(est)
     hourly = run_co2e_t(prof, start_time, power_mw, hours)
     sweep = start_time_sweep(prof, power_mw, hours)
@@ -56,19 +61,21 @@ def carbon_cmd(
         return (a - b) / b * 100.0 if b else None
 
     result = {
-        "scenario": str(scenario), "profile": str(profile), "region": v["region"],
+        "scenario": str(scenario), "profile": str(profile), "region": v["region"], "profile_region": prof.region,
         "energy_mwh": v["energy_mwh"], "run_hours": hours, "facility_power_mw": power_mw,
         "carbon_intensity_kg_per_kwh": v["carbon_intensity_kg_per_kwh"],
         "profile_mean_kg_per_kwh": prof.annual_mean(), "profile_hours": prof.hours,
         "co2e_t_annual_average": annual, "co2e_t_hourly": hourly, "start": iso(start_time),
         "hourly_vs_annual_pct": pct(hourly, annual),
         "best_start": iso(best_at), "best_co2e_t": best, "worst_start": iso(worst_at), "worst_co2e_t": worst,
-        "worst_vs_best_pct": pct(worst, best),
+        "worst_vs_best_pct": pct(worst, best), "notes": notes,
     }
     if fmt is Format.json:
         _out(json.dumps(result, indent=2))
     elif fmt is Format.csv:
-        _out(_csv([result]))
+        _out(_csv([{k: val for k, val in result.items() if k != "notes"}]))
+        for note in notes:
+            err_console.print(f"note: {note}", highlight=False)
     else:
         _show(result, v, prof)
 
@@ -81,7 +88,8 @@ def _show(result: dict, v: dict, prof) -> None:
         {"quantity": "run length", "value": hours, "unit": "h", "start": ""},
         {"quantity": "facility power (constant)", "value": result["facility_power_mw"], "unit": "MW", "start": ""},
         {"quantity": f"annual-average intensity ({v['region']})", "value": ci, "unit": "kg/kWh", "start": ""},
-        {"quantity": "profile mean intensity", "value": prof.annual_mean(), "unit": "kg/kWh", "start": ""},
+        {"quantity": f"profile mean intensity ({prof.region or 'region unknown'})", "value": prof.annual_mean(),
+         "unit": "kg/kWh", "start": ""},
         {"quantity": "CO2e, annual average", "value": result["co2e_t_annual_average"], "unit": "t", "start": ""},
         {"quantity": "CO2e, hourly profile", "value": result["co2e_t_hourly"], "unit": "t", "start": result["start"]},
         {"quantity": "CO2e, best start", "value": result["best_co2e_t"], "unit": "t", "start": result["best_start"]},
@@ -97,9 +105,7 @@ def _show(result: dict, v: dict, prof) -> None:
     if hours > prof.hours:
         err_console.print(f"note: the run ({hours:,.0f} h) is longer than the profile ({prof.hours} h): "
                           "it wraps around and repeats", highlight=False)
-    if ci and abs(prof.annual_mean() - ci) / ci > 0.05:
-        err_console.print(f"note: the profile's mean ({prof.annual_mean():.4g} kg/kWh) differs from the "
-                          f"scenario's annual intensity ({ci:.4g} kg/kWh, {v['region']}) by more than 5%: "
-                          "the hourly figure mixes region and timing", highlight=False)
+    for note in result["notes"]:  # region unknown; mean far from the annual intensity
+        err_console.print(f"note: {note}", highlight=False)
     for line in prof.comments[:1]:
         err_console.print(f"profile: {line}", highlight=False)

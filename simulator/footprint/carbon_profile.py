@@ -7,7 +7,17 @@ less depending on when it starts. This module takes an hourly profile for a regi
 - `run_co2e_t(profile, start, facility_power_mw, hours)`: the run's operational CO2e;
 - `start_time_sweep(...)`: the CO2e for every start hour of the profile, with the best and worst;
 - `co2e_for_estimate(est, profile, start)` / `sweep_for_estimate(est, profile)`: the same for an
-  `Estimate`.
+  `Estimate`;
+- `profile_notes(profile, region, annual_kg_per_kwh)`: whether a profile may stand for a region.
+
+A profile belongs to its region (the file's `# region: <id>` line, `simulator.footprint.hourly_profile`):
+the estimate, `trainsim carbon`, `co2e_for_estimate` and `sweep_for_estimate` refuse a profile for
+another region than the scenario's `datacenter.region` (ids and aliases compared through the
+catalog). A profile without a region is used as given, with a note that its region is unknown.
+The profile is **not rescaled** to the region's annual intensity: a measured hourly profile is the
+more specific figure, so the hourly CO2e keeps the profile's own mean; when that mean differs from
+the annual intensity behind `co2e_t` by more than `MEAN_TOLERANCE`, a note says so and by how much
+(the shipped example's mean is the catalog's us-virginia figure, so it has no such note).
 
 It is also the entry point other code imports from, so it re-exports the profile and its CSV
 format (`simulator.footprint.hourly_profile`: `HourlyProfile`, `load_profile_csv(path)` /
@@ -32,6 +42,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -68,13 +79,14 @@ from simulator.footprint.hourly_profile import (
 
 __all__ = [
     "EXAMPLE_FILE", "EXAMPLE_LAT_DEG", "EXAMPLE_LON_DEG", "EXAMPLE_MEAN_KG_PER_KWH", "EXAMPLE_REGION",
-    "EXAMPLE_SOLAR_PEAK_SHARE", "EXAMPLE_YEAR", "INTENSITY", "MAX_KG_PER_KWH", "MIN_ROWS", "TIE_REL_TOL",
-    "TIMESTAMP", "HourlyProfile", "Start", "StartSweep", "as_utc", "co2e_for_estimate", "estimate_power_mw",
-    "example_comments", "example_profile_csv", "example_profile_path", "load_example", "load_profile_csv",
-    "parse_profile_csv", "profile_to_csv", "run_co2e_t", "solar_elevation_sin", "start_time_sweep",
-    "sweep_for_estimate", "synthetic_example", "write_example",
+    "EXAMPLE_SOLAR_PEAK_SHARE", "EXAMPLE_YEAR", "INTENSITY", "MAX_KG_PER_KWH", "MEAN_TOLERANCE", "MIN_ROWS",
+    "TIE_REL_TOL", "TIMESTAMP", "HourlyProfile", "Start", "StartSweep", "as_utc", "co2e_for_estimate",
+    "estimate_power_mw", "example_comments", "example_profile_csv", "example_profile_path", "load_example",
+    "load_profile_csv", "parse_profile_csv", "profile_notes", "profile_to_csv", "run_co2e_t", "same_region",
+    "solar_elevation_sin", "start_time_sweep", "sweep_for_estimate", "synthetic_example", "write_example",
 ]
 
+MEAN_TOLERANCE = 0.05  # a profile mean this far (relative) from the annual intensity gets a note
 TIE_REL_TOL = 1e-9  # start times whose CO2e differ by less than this (relative) are ties
 _SWEEP_CHUNK = 2_000_000  # elements per block in the array-power sweep (bounds memory, not a per-hour loop)
 
@@ -187,6 +199,48 @@ def start_time_sweep(profile: HourlyProfile, facility_power_mw: float | np.ndarr
 
 
 # --------------------------------------------------------------------------------------------
+# A profile and its region
+
+
+def _canonical(region: str, catalog) -> str:
+    """The catalog id of a region id or alias (case-insensitive); the name itself if the catalog lacks it."""
+    from hardware_catalog import CatalogError, load_catalog
+
+    try:
+        return (catalog or load_catalog()).region(region).id
+    except CatalogError:
+        return region
+
+
+def same_region(profile_region: str | None, region: str, catalog=None) -> bool:
+    """Whether a profile's region (None: unknown) names `region`, through the catalog's ids and aliases."""
+    return profile_region is not None and (
+        _canonical(profile_region, catalog).lower() == _canonical(region, catalog).lower())
+
+
+def profile_notes(profile: HourlyProfile, region: str, annual_kg_per_kwh: float | None = None, catalog=None,
+                  field: str = "datacenter.carbon_profile") -> list[str]:
+    """Notes for using `profile` with a run in `region` (module docstring): its region unknown, its
+    mean far from `annual_kg_per_kwh`. Raises `ScenarioError` (one line, naming `field`) when the
+    profile belongs to another region."""
+    notes, name = [], Path(profile.source).name  # the file name only: an upload may name a shipped file
+    if profile.region is None:
+        notes.append(f"{field}: {name} names no region (no '# region: <id>' line): its region is "
+                     f"unknown; its hours are taken as {region}'s grid")
+    elif not same_region(profile.region, region, catalog):
+        raise ScenarioError(
+            f"{field}: {name} is an hourly profile for region '{profile.region}', not for "
+            f"datacenter.region '{region}': use a profile for {region} (its CSV's '# region: {region}' line), "
+            f"or set datacenter.region = \"{profile.region}\"")
+    mean = profile.annual_mean()
+    if annual_kg_per_kwh and abs(mean - annual_kg_per_kwh) / annual_kg_per_kwh > MEAN_TOLERANCE:
+        notes.append(f"{field}: the profile's mean ({mean:.4g} kg/kWh) differs from the annual intensity "
+                     f"({annual_kg_per_kwh:.4g} kg/kWh, {region}) by {(mean / annual_kg_per_kwh - 1) * 100:+.0f}%; "
+                     "the hourly CO2e uses the profile as given (not rescaled)")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------
 # With an Estimate
 
 
@@ -210,18 +264,22 @@ def constant_power_mw(energy_mwh: float, hours: float) -> float:
     return energy_mwh / hours
 
 
-def co2e_for_estimate(est, profile: HourlyProfile, start: Start | None = None) -> float:
+def co2e_for_estimate(est, profile: HourlyProfile, start: Start | None = None, catalog=None) -> float:
     """Operational CO2e (t) of `est` run from `start` (default: the profile's first hour) under `profile`.
 
     Uses `estimate_power_mw` (constant facility power over the run); compare with
-    `est.values["co2e_t"]`, which uses the scenario's annual-average intensity.
+    `est.values["co2e_t"]`, which uses the scenario's annual-average intensity. Refuses a profile
+    for another region than the estimate's (`profile_notes`).
     """
+    profile_notes(profile, est.values["region"], catalog=catalog)
     power, hours = estimate_power_mw(est)
     return run_co2e_t(profile, profile.first_hour if start is None else start, power, hours)
 
 
-def sweep_for_estimate(est, profile: HourlyProfile, starts=None) -> StartSweep:
-    """`start_time_sweep` for an `Estimate` (every hour of the profile by default)."""
+def sweep_for_estimate(est, profile: HourlyProfile, starts=None, catalog=None) -> StartSweep:
+    """`start_time_sweep` for an `Estimate` (every hour of the profile by default); refuses a
+    profile for another region than the estimate's (`profile_notes`)."""
+    profile_notes(profile, est.values["region"], catalog=catalog)
     power, hours = estimate_power_mw(est)
     return start_time_sweep(profile, power, hours, starts)
 

@@ -10,6 +10,14 @@
 - Embodied CO2e = per-device manufacturing footprint x devices x run time / lifetime
   (linear amortisation as in LLMCarbon, Faiz et al. ICLR 2024, sec. 3.5).
 - Water = WUE x IT energy (The Green Grid WUE: on-site litres per IT kWh).
+
+Caveat (`memory_bound_note`): the device power curve has a FLOP term only. Memory-bound phases
+(serving decode, RLHF rollout generation) move HBM traffic at low FLOP/s, so the curve prices them
+near idle and errs low. A two-term model (FLOPs + memory traffic) is what `calibrate fit` reports
+(`PowerFit.memory_term`), but its memory term is fitted per machine against a training proxy
+(activation elements/s) and there is no sourced prior per accelerator family, so the library does
+not use it: it states the caveat with its bound instead. The bound is TDP, the device's power limit:
+the phase's true energy lies between the figure given and the phase's busy device-hours at TDP.
 """
 
 from __future__ import annotations
@@ -60,3 +68,20 @@ def embodied_co2e_t(devices: int, kgco2e_per_device: float, run_h: float, lifeti
 def water_m3(it_kwh: float, wue_l_per_kwh: float) -> float:
     """On-site water use in cubic metres."""
     return it_kwh * wue_l_per_kwh / 1e3
+
+
+MEMORY_BOUND_NOTE = "HBM traffic power not modelled"  # in every memory_bound_note (the dashboard finds it)
+
+
+def memory_bound_note(phase: str, power_w: float, tdp_w: float, busy_device_h: float, pue: float,
+                      facility_mwh: float) -> str:
+    """The caveat for a memory-bound phase priced with the FLOP-only power curve (module docstring):
+    its power per device, and how much facility energy it would add at TDP (the upper bound)."""
+    if power_w >= tdp_w:  # the `tdp` convention or the cap: the missing term cannot raise it
+        return (f"{phase}: {power_w:,.0f} W per device, the {tdp_w:,.0f} W TDP ({MEMORY_BOUND_NOTE}; "
+                "at TDP it cannot raise the figure)")
+    extra_mwh = busy_device_h * (tdp_w - power_w) * pue / 1e6
+    share = f" (+{extra_mwh / facility_mwh:.0%} of energy_mwh)" if facility_mwh > 0 else ""
+    return (f"{phase}: decode priced at {power_w:,.0f} W per device by the FLOP-only power curve "
+            f"({MEMORY_BOUND_NOTE}), so its energy errs low: at the {tdp_w:,.0f} W TDP, the most a device "
+            f"draws, it would add up to {extra_mwh:.3g} MWh{share}")

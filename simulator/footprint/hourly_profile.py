@@ -7,6 +7,7 @@ What a profile means for a run's CO2e is `simulator.footprint.carbon_profile`.
 
 CSV format (UTF-8; lines starting with `#` are comments; other columns are ignored)::
 
+    # region: us-virginia
     # any comment lines
     timestamp,carbon_intensity_kg_per_kwh
     2023-01-01T00:00:00Z,0.3412
@@ -20,6 +21,11 @@ CSV format (UTF-8; lines starting with `#` are comments; other columns are ignor
   timestamp, kg CO2e per kWh, finite and non-negative. Values above 2 kg/kWh are rejected as
   probably g/kWh (the most carbon-intensive grids are around 1 kg/kWh).
 - At least 24 rows (one day). One year (8760 or 8784 rows) is the intended use.
+- `# region: <id>` (optional, at most one, before the header): the grid region the profile
+  belongs to, a catalog region id or alias (`trainsim catalog list --kind regions`), one word.
+  `HourlyProfile.region` holds it. An estimate refuses a profile for another region than
+  `datacenter.region` (`simulator.footprint.carbon_profile.profile_notes`); a profile without the
+  line is used as given, and the output says its region is unknown.
 
 Conventions:
 
@@ -39,6 +45,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -50,6 +57,7 @@ from hardware_catalog.files import read_user_text
 from simulator.errors import ScenarioError
 
 TIMESTAMP = "timestamp"
+REGION = "region"  # the `# region: <id>` comment line
 INTENSITY = "carbon_intensity_kg_per_kwh"
 MIN_ROWS = 24
 MAX_KG_PER_KWH = 2.0  # above this a value is almost certainly g/kWh (coal-heavy grids are ~1 kg/kWh)
@@ -62,13 +70,15 @@ Start = datetime | str
 class HourlyProfile:
     """Hourly grid carbon intensity of one region, repeating cyclically (module docstring).
 
-    `first_hour`: UTC time at which row 0 starts; `intensity_kg_per_kwh`: one value per hour.
+    `first_hour`: UTC time at which row 0 starts; `intensity_kg_per_kwh`: one value per hour;
+    `region`: the grid region it belongs to (the file's `# region:` line), None when unknown.
     """
 
     first_hour: datetime
     intensity_kg_per_kwh: np.ndarray
     source: str = "<memory>"
     comments: tuple[str, ...] = field(default=())
+    region: str | None = None
 
     def __post_init__(self) -> None:
         values = np.array(self.intensity_kg_per_kwh, dtype=float)  # own copy, frozen
@@ -114,7 +124,8 @@ class HourlyProfile:
         if current == 0:
             raise ScenarioError(f"{self.source}: an all-zero profile cannot be rescaled to a mean")
         return HourlyProfile(self.first_hour, self.intensity_kg_per_kwh * (mean_kg_per_kwh / current),
-                             f"{self.source} (scaled to mean {mean_kg_per_kwh:g} kg/kWh)", self.comments)
+                             f"{self.source} (scaled to mean {mean_kg_per_kwh:g} kg/kWh)", self.comments,
+                             self.region)
 
     def integral(self, x_h: np.ndarray | float) -> np.ndarray:
         """Integral of intensity from the first row to offset `x_h` hours (kg/kWh x h), cyclic.
@@ -188,7 +199,18 @@ def parse_profile_csv(text: str, source: str = "<text>") -> HourlyProfile:
         last = lines[-1] if lines else header_line
         raise ScenarioError(f"{source}: line {last}: column {INTENSITY}: only {len(values)} hourly row(s); "
                             f"at least {MIN_ROWS} (one day) needed")
-    return HourlyProfile(stamps[0], np.array(values), source, tuple(comments))
+    return HourlyProfile(stamps[0], np.array(values), source, tuple(comments), _region(comments, source))
+
+
+def _region(comments: list[str], source: str) -> str | None:
+    """The region of a `# region: <id>` comment line (format in the module docstring), or None."""
+    found = [c.split(":", 1)[1].strip() for c in comments if c.split(":", 1)[0].strip().lower() == REGION]
+    if len(found) > 1:
+        raise ScenarioError(f"{source}: '# {REGION}:' appears {len(found)} times; a profile belongs to one region")
+    if found and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", found[0]):
+        raise ScenarioError(f"{source}: '# {REGION}: {found[0]}': expected one catalog region id, e.g. "
+                            "'# region: us-virginia' (`trainsim catalog list --kind regions`)")
+    return found[0] if found else None
 
 
 def _rows(text: str, source: str):
@@ -269,8 +291,11 @@ def as_utc(t: Any, name: str) -> datetime:
 
 
 def profile_to_csv(profile: HourlyProfile, comments: Sequence[str] = (), decimals: int = 5) -> str:
-    """The profile as CSV text in the format `load_profile_csv` reads (comment lines first)."""
+    """The profile as CSV text in the format `load_profile_csv` reads (comment lines first; a
+    `# region:` line for `profile.region` unless `comments` have one)."""
     out = io.StringIO()
+    if profile.region and not any(c.split(":", 1)[0].strip().lower() == REGION for c in comments):
+        out.write(f"# {REGION}: {profile.region}\n")
     for c in comments:
         out.write(f"# {c}\n" if c else "#\n")
     out.write(f"{TIMESTAMP},{INTENSITY}\n")

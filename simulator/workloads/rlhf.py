@@ -178,6 +178,9 @@ def estimate_rlhf(scenario, site):
                  + (gen_note or "no generation (offline preference pairs)"))
     notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
                  "between training and generation not modelled")
+    if gen_s > 0:
+        notes.append(energy.memory_bound_note("rlhf rollout_generation", phases[0][2], basis.tdp_w,
+                                              devices * gen_s / 3600, basis.pue, facility_kwh / 1e3))
     # Monte Carlo basis: the phases as one busy period at their time-weighted mean power (the same
     # throughput multiplier scales every phase), so the neutral draw reproduces these figures.
     mean_w = sum(w * s for _, s, w in phases) / compute_s

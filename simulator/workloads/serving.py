@@ -280,5 +280,7 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
                   emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=utilisation)
     if traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
-    assumptions.append("serving power: FLOP-term energy roofline (HBM traffic power not modelled: memory-bound decode errs low)")
+    if dec.memory_bound[i]:
+        assumptions.append(energy.memory_bound_note("serving power", active_w, eff.tdp_w,
+                                                    devices * utilisation * hours, pue, en.facility_kwh / 1e3))
     return Estimate(values, plan, breakdown, assumptions, basis=basis, uncertainty=uncertainty_bands(scenario, basis))

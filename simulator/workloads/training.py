@@ -209,13 +209,19 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
                  dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w)
 
 
-def _hourly_carbon(scenario: Scenario, rt: RunTime, fp: Footprint, values: dict, assumptions: list[str]) -> None:
-    """co2e_t_hourly against the scenario's hourly grid profile (co2e_t stays the annual average)."""
-    from simulator.footprint.carbon_profile import constant_power_mw, load_profile_csv, run_co2e_t
+def _hourly_carbon(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, values: dict,
+                   assumptions: list[str]) -> None:
+    """co2e_t_hourly against the scenario's hourly grid profile (co2e_t stays the annual average); a
+    profile for another region is refused (simulator.footprint.carbon_profile.profile_notes)."""
+    from simulator.footprint.carbon_profile import constant_power_mw, load_profile_csv, profile_notes, run_co2e_t
 
     dc, wall_h = scenario.datacenter, rt.wall_s / 3600
     try:
         prof = load_profile_csv(dc.carbon_profile)
+    except ScenarioError as exc:
+        raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
+    notes = profile_notes(prof, site.region.id, site.carbon_intensity_kg_per_kwh, site.catalog)
+    try:
         start = dc.start_utc or prof.first_hour
         power_mw = constant_power_mw(fp.en.facility_kwh / 1e3, wall_h)
         values["co2e_t_hourly"] = float(run_co2e_t(prof, start, power_mw, wall_h))
@@ -223,6 +229,7 @@ def _hourly_carbon(scenario: Scenario, rt: RunTime, fp: Footprint, values: dict,
         raise ScenarioError(f"datacenter.carbon_profile: {exc}") from None
     values["run_start_utc"] = str(start)
     assumptions.append("co2e_t_hourly: constant facility power over the run against the hourly profile")
+    assumptions.extend(notes)
 
 
 def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[str]) -> Estimate:
@@ -237,7 +244,7 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     breakdown = _breakdown(site, rt, fp)
     basis = _basis(scenario, site, rt, fp)
     if scenario.datacenter.carbon_profile:
-        _hourly_carbon(scenario, rt, fp, values, assumptions)
+        _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     check_physics(values, scenario, assumptions)
     return Estimate(values, choice.plan.to_dict(), breakdown, assumptions, choice.search, basis,
                     uncertainty_bands(scenario, basis))

@@ -324,7 +324,13 @@ def test_uploaded_carbon_profile_path_reveals_nothing_about_the_server():
         messages.append(str(info.value))
     assert len(set(messages)) == 1 and "root" not in messages[0] and "/etc" not in messages[0]
     assert messages[0].startswith("up.toml: stage 1 'p': datacenter.carbon_profile: an uploaded scenario cannot name")
-    shipped = inline_stage("p", datacenter={"carbon_profile": "carbon_profile_us-virginia_example.csv"})
+    shipped = inline_stage("p", datacenter={"carbon_profile": "carbon_profile_us-virginia_example.csv",
+                                            "region": "us-virginia"})  # the example's region (issue 15 item 1)
+    with pytest.raises(ScenarioError, match="carbon_profile_us-virginia_example.csv is an hourly profile for "
+                                            "region 'us-virginia', not for datacenter.region 'WORLD'") as info:
+        estimate_project(project_from_dict({"stage": [inline_stage(
+            "p", datacenter={"carbon_profile": "carbon_profile_us-virginia_example.csv"})]}, "up.toml", None), CAT)
+    assert "/" not in str(info.value).split("datacenter.carbon_profile: ", 1)[1]  # no server path
     proj = project_from_dict({"stage": [shipped]}, "up.toml", None)
     est = estimate_project(proj, CAT)
     assert est.stages[0].estimate.values["co2e_t_hourly"] > 0

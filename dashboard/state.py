@@ -2,32 +2,37 @@
 
 Every planner input is a keyed widget bound to the URL (`bind="query-params"`), so the page URL is
 the shareable scenario. `scenario_data()` turns the widget values into the scenario file's
-structure (DESIGN section 4); `state_from_scenario()` does the reverse for uploaded TOML files.
+structure (docs/design.md section 4); `state_from_scenario()` does the reverse for uploaded TOML files.
 `serving_data()` does the same for the Serving page's inputs (keys prefixed `sv_`), `rlhf_data()` for the
-Post-training page's (keys prefixed `rl_`).
+Post-training page's (keys prefixed `rl_`). `NUMBERS` says what each number field accepts (the
+widgets parse typed text with it, the entry point checks a link's numbers with it); `choices()` lists
+the values a link may give each choice field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dashboard.fields import Num, parse_number
 from simulator.model.finetune import ATTN_TARGETS
+from simulator.model.shapes import PRESETS
 
-# Default scenario: a Llama-3-70B-class run on 4,096 H100s in Northern Virginia.
+# Default scenario: examples/llama3-70b-h100.toml, Llama 3 70B on 4,096 H100s in Northern Virginia
+# (tests/dashboard/test_inputs.py checks that both give the same estimate).
 DEFAULTS: dict[str, Any] = {
     "model": "llama3-70b",   # a preset, "params" (size only) or "optimal" (compute-optimal for a budget)
     "params_b": 70.0,        # billions of parameters, for model = params
     "budget_flops": 1e24,    # for model = optimal (Epoch 2024 fit)
     "tokens_t": 15.0,        # trillions of training tokens
     "seq": 8192,
-    "batch_m": 16.0,         # global batch, millions of tokens
+    "batch_m": 16.777216,    # global batch, millions of tokens (2^24)
     "precision": "bf16",
     "hw": "nvidia-h100-sxm-80gb",
     "n_dev": 4096,
     "region": "us-virginia",
-    "pue": 0.0,              # 0 = the region's default
+    "pue": 1.1,              # 0 = the region's default
     "price": 0.0,            # USD per device-hour, 0 = catalog market price
-    "plan": "auto",          # auto | manual
+    "plan": "auto",          # auto (the plan search) | manual (the fields below)
     "stack": "auto",         # software stack of the catalog's [perf] priors: auto (reference) | megatron | fsdp | maxtext
     "tp": 8, "pp": 4, "cp": 1, "zero": 1, "recompute": "selective", "mb": 1,
     "ft": "full",            # what the run trains: full | lora ([finetune] section)
@@ -38,9 +43,19 @@ PLAN_KEYS = ("tp", "pp", "cp", "zero", "recompute", "mb")
 LORA_TARGETS = {"attention": ATTN_TARGETS, "all": "all"}  # widget value -> finetune.lora_targets
 
 
+class _Parsed(dict):
+    """Widget values whose number fields may still be the typed text (another page reading the Planner's
+    session values): parsed when read, so a value the scenario does not use is never looked at."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return parse_number(value, NUMBERS[key]) if isinstance(value, str) and key in NUMBERS else value
+
+
 def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
-    """The scenario mapping for widget values `v` (missing keys take DEFAULTS)."""
-    v = {**DEFAULTS, **{k: x for k, x in v.items() if x is not None}}
+    """The scenario mapping for widget values `v` (missing keys take DEFAULTS; number fields may be text,
+    ValueError with the field's message when one cannot be read)."""
+    v = _Parsed({**DEFAULTS, **{k: x for k, x in v.items() if x is not None}})
     if v["model"] == "params":
         model: dict[str, Any] = {"params": float(v["params_b"]) * 1e9}
     elif v["model"] == "optimal":
@@ -106,13 +121,11 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out["n_dev"] = int(c["devices"])
     dc = data.get("datacenter", {})
     out["region"] = dc.get("region", "WORLD")  # a file without a region is the world average
-    if "pue" in dc:
-        out["pue"] = float(dc["pue"])
-    if "usd_per_device_hour" in data.get("pricing", {}):
-        out["price"] = float(data["pricing"]["usd_per_device_hour"])
+    out["pue"] = float(dc.get("pue", 0.0))  # 0: the region's default, as in a file without one
+    out["price"] = float(data.get("pricing", {}).get("usd_per_device_hour", 0.0))  # 0: the catalog's
     par = data.get("parallelism", {})
-    if {"tp", "pp"} <= set(par):
-        out["plan"] = "manual"
+    out["plan"] = "manual" if {"tp", "pp"} <= set(par) else "auto"  # no tp and pp: the search's best plan
+    if out["plan"] == "manual":
         out.update({k: par[k2] for k, k2 in (("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("zero", "zero"),
                                              ("recompute", "recompute"), ("mb", "microbatch")) if k2 in par})
     out["stack"] = par.get("stack") or "auto"
@@ -148,7 +161,7 @@ def left_out(data: dict[str, Any]) -> list[str]:
         return _flat(out)
 
     given, shown = settings(data), settings(scenario_data(state_from_scenario(data)))
-    show = lambda v: "default" if v is None else repr(v)  # noqa: E731
+    show = lambda v: "default" if v is None else repr(v)
     return [f"{k} (file: {show(given.get(k))}, planner: {show(shown.get(k))})"
             for k in sorted(set(given) | set(shown)) if given.get(k) != shown.get(k)]
 
@@ -218,3 +231,105 @@ def rlhf_data(v: dict[str, Any]) -> dict[str, Any]:
     if float(v["rl_price"]) > 0:
         data["pricing"] = {"usd_per_device_hour": float(v["rl_price"])}
     return data
+
+
+# ---------------------------------------------------------------- Compare and Explorer pages' own inputs
+COMPARE_DEFAULTS: dict[str, Any] = {"cmp_price": 0.0}  # fallback USD/device-hour; 0 = leave unpriced ones out
+DEVICE_CHOICES = sorted({2 ** k for k in range(3, 17)} | {3072, 6144, 12288, 24576, 49152})
+EXPLORER_DEFAULTS: dict[str, Any] = {"exp_top": 10, "exp_tp": DEFAULTS["tp"], "exp_pp": DEFAULTS["pp"],
+                                     "exp_cp": DEFAULTS["cp"], "exp_mb": DEFAULTS["mb"]}
+OBJECTIVE_LABELS = {"time": "step time", "cost": "cost", "energy": "energy", "memory": "memory per device"}
+
+# ---------------------------------------------------------------- what each input accepts
+MODEL_CHOICES = [*PRESETS, "params", "optimal"]
+PRECISIONS = ["bf16", "fp8", "fp4", "fp16", "tf32"]
+STACKS = ["auto", "megatron", "fsdp", "maxtext"]
+RECOMPUTE = ["none", "selective", "full"]
+DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]  # serving weights
+ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
+
+
+_WHOLE = {"integer": True, "low": 1}
+_PRICE = "Price USD per device-hour (0 = catalog)"
+NUMBERS: dict[str, Num] = {
+    # Planner (and the Compare / Explorer pages, which show the same scenario)
+    "params_b": Num("Parameters (billions)", open_low=True),
+    "budget_flops": Num("Compute budget (FLOPs)", low=1e15),
+    "tokens_t": Num("Training tokens (trillions)", open_low=True),
+    "seq": Num("Sequence length", **_WHOLE),
+    "batch_m": Num("Global batch (million tokens)", open_low=True),
+    "n_dev": Num("Devices", **_WHOLE),
+    "pue": Num("PUE (0 = region default)"),
+    "price": Num(_PRICE),
+    "lora_rank": Num("LoRA rank", **_WHOLE),
+    "tp": Num("TP", **_WHOLE), "pp": Num("PP", **_WHOLE), "cp": Num("CP", **_WHOLE), "mb": Num("Micro-batch", **_WHOLE),
+    # Serving
+    "sv_dev": Num("Devices", **_WHOLE),
+    "sv_tp": Num("TP per replica (0 = auto)", integer=True,
+                 help="devices per replica; auto: the TP group with the most output tokens/s per device"),
+    "sv_months": Num("Months", open_low=True),
+    "sv_price": Num(_PRICE),
+    "sv_prompt": Num("Prompt tokens", **_WHOLE), "sv_output": Num("Output tokens", **_WHOLE),
+    "sv_rps": Num("Requests per second (0 = full load)"),
+    "sv_peak": Num("Peak-to-average traffic", low=1,
+                   help="the fleet is sized for the peak; it is busy only the mean's share of the time"),
+    "sv_min_user": Num("Minimum tokens/s per user",
+                       help="the batch is the largest-throughput one at which each user still sees this speed"),
+    # Post-training (RL)
+    "rl_prompts": Num("Prompts", **_WHOLE, help="over the whole run"),
+    "rl_prompt": Num("Prompt tokens", **_WHOLE), "rl_response": Num("Response tokens", **_WHOLE),
+    "rl_samples": Num("Samples per prompt (0 = default)", integer=True,
+                      help="responses per prompt; 0: the algorithm's default, ppo 1, grpo 8 (the group), "
+                           "dpo 2 (chosen and rejected)"),
+    "rl_epochs": Num("Epochs", **_WHOLE, help="optimisation passes over each batch of rollouts"),
+    "rl_batch_m": Num("Global batch (million tokens)", open_low=True,
+                      help="tokens per optimizer step of the policy update (default 2^21)"),
+    "rl_dev": Num("Devices", **_WHOLE),
+    "rl_price": Num(_PRICE),
+    # Compare and Explorer
+    "cmp_price": Num("Fallback USD/device-h", help="Price for accelerators the catalog has no price for "
+                                                    "(0 = leave them out)."),
+    "exp_top": Num("Top plans", integer=True, low=1, high=50),
+    "exp_tp": Num("TP", **_WHOLE), "exp_pp": Num("PP", **_WHOLE), "exp_cp": Num("CP", **_WHOLE),
+    "exp_mb": Num("Micro-batch", **_WHOLE),
+}
+ALL_DEFAULTS = {**DEFAULTS, **SERVING_DEFAULTS, **RLHF_DEFAULTS, **COMPARE_DEFAULTS, **EXPLORER_DEFAULTS}
+
+
+def choices(cat) -> dict[str, list[str]]:
+    """The values a link may give each choice field (as the URL holds them: a bound widget with a
+    format_func holds its label), for catalog `cat`."""
+    from dashboard.charts_compare import VIEWS
+
+    accelerators, regions = sorted(cat.accelerators), sorted(cat.regions)
+    presets = list(PRESETS)
+    out = {"model": MODEL_CHOICES, "precision": PRECISIONS, "plan": ["auto", "manual"], "stack": STACKS,
+           "ft": ["full", "lora"], "lora_targets": list(LORA_TARGETS), "zero": ["0", "1", "2", "3"],
+           "recompute": RECOMPUTE, "sv_model": presets, "sv_dtype": DTYPES, "sv_kv": ["bf16", "fp8"],
+           "rl_model": presets, "rl_algo": ALGORITHMS, "rl_reward": [SAME_AS_POLICY, *presets],
+           "cmp_hw": accelerators, "cmp_region": [region_label(r, cat) for r in regions],
+           "cmp_devices": [str(n) for n in DEVICE_CHOICES], "cmp_view": list(VIEWS),
+           "exp_objective": list(OBJECTIVE_LABELS.values()), "exp_color": ["cost per step", "energy per step"],
+           "exp_zero": ["0", "1", "2", "3"], "exp_recompute": RECOMPUTE}
+    out.update({k: accelerators for k in ("hw", "sv_hw", "rl_hw")})
+    out.update({k: regions for k in ("region", "sv_region", "rl_region")})
+    return out
+
+
+def region_label(rid: str, cat) -> str:
+    """A region as the Compare page lists it (and its link holds it): "FR (France)"."""
+    return f"{rid} ({cat.regions[rid].name})"
+
+
+# ---------------------------------------------------------------- which inputs each page shows
+# (url_path -> keys): a page switch carries their values into the new page's link (widgets.restore_inputs)
+_PLAN = ("plan", *PLAN_KEYS)
+PAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "": tuple(DEFAULTS), "planner": tuple(DEFAULTS),
+    "compare": (*(k for k in DEFAULTS if k not in _PLAN and k not in ("hw", "n_dev", "region", "pue", "price",
+                                                                        "stack")),
+                "cmp_hw", "cmp_region", "cmp_devices", "cmp_price", "cmp_view"),
+    "explorer": (*(k for k in DEFAULTS if k not in _PLAN), "exp_objective", "exp_top", "exp_color", "exp_tp",
+                 "exp_pp", "exp_cp", "exp_zero", "exp_mb", "exp_recompute"),
+    "serving": tuple(SERVING_DEFAULTS), "posttraining": tuple(RLHF_DEFAULTS),
+}

@@ -2,26 +2,149 @@
 
 from __future__ import annotations
 
-import math
+import difflib
 
 import streamlit as st
 
+from dashboard.fields import parse_number, text_of
+from dashboard.state import ALL_DEFAULTS, NUMBERS, choices, region_label
 
-def drop_non_finite_query_params() -> list[str]:
-    """Remove link parameters that parse as numbers but are not finite (`?seq=1e999`, `?rl_prompts=inf`,
-    `nan`): Streamlit's number inputs cannot take them (it raised OverflowError while seeding the
-    widget from the URL). Returns "name=value" of each one removed, for a warning."""
-    dropped = []
+
+def number(key: str, defaults: dict):
+    """A number field bound to the URL: typed text (scientific notation too) parsed by `parse_number`
+    with NUMBERS[key]. Returns the number, or None after showing under the field why it cannot be read."""
+    spec = NUMBERS[key]
+    text = st.text_input(spec.label, value=text_of(defaults[key]), key=key, bind="query-params",
+                         help=spec.help)
+    remember(key, text, text_of(defaults[key]))
+    try:
+        return parse_number(text, spec)
+    except ValueError as exc:
+        st.error(str(exc), icon="⚠️")
+        return None
+
+
+def read_numbers(defaults: dict) -> tuple[dict, list[str]]:
+    """The values of a page whose every input is shown on each run (keys of `defaults`): number fields
+    parsed, None where they cannot be; and the labels of those."""
+    values, bad = {}, []
+    for key, default in defaults.items():
+        value = st.session_state.get(key, default)
+        if key in NUMBERS:
+            try:
+                value = parse_number(value, NUMBERS[key])
+            except ValueError:
+                value = None
+                bad.append(NUMBERS[key].label)
+        values[key] = value
+    return values, bad
+
+
+def invalid(values: dict) -> list[str]:
+    """Labels of the number fields in `values` that could not be read (None)."""
+    return [NUMBERS[k].label for k, v in values.items() if v is None and k in NUMBERS]
+
+
+def no_figures(labels: list[str], where=st) -> None:
+    """Instead of the figures while an input cannot be read: say which, so no earlier figures stay."""
+    where.warning(f"No figures while {', '.join(labels)} cannot be read: see the message under "
+                  f"{'that field' if len(labels) == 1 else 'those fields'}.", icon="⚠️")
+
+
+# what a choice field picks, by part of its name (for "no such accelerator")
+KINDS = {"hw": "accelerator", "region": "region", "model": "model", "reward": "model", "devices": "device count"}
+
+
+def closest(value: str, options: list[str], aliases: dict[str, str] | None = None) -> str:
+    """The option nearest to `value` (difflib's ratio, case-insensitive); `aliases` maps other names
+    (a region's place name) to options."""
+    names = {o.lower(): o for o in options} | {a.lower(): o for a, o in (aliases or {}).items()}
+    best = difflib.get_close_matches(value.lower(), list(names), n=1, cutoff=0.0)
+    return names[best[0]] if best else options[0]
+
+
+def link_problem(name: str, values: list[str], options: dict[str, list[str]],
+                 aliases: dict[str, dict[str, str]] | None = None) -> tuple[list[str], str | None]:
+    """(values to keep, note) for link parameter `name` with `values`. The note says what was ignored
+    and what the field takes (for a choice, the closest valid value); None when every value fits or the
+    name is not an input's. A value that is another name of an option (`aliases[name]`: "France" or
+    "FR" for the Compare page's "FR (France)") is kept as that option."""
+    if name in NUMBERS:
+        spec = NUMBERS[name]
+        bad = []
+        for value in values:
+            try:
+                parse_number(value, spec)
+            except ValueError:
+                bad.append(value)
+        if not bad:
+            return values, None
+        return [], (f"{name}={bad[0][:40]}: {spec.label} takes {spec.expected()}; the default "
+                    f"{text_of(ALL_DEFAULTS[name])} is used")
+    if name not in options:
+        return values, None
+    valid, named = options[name], {a.lower(): o for a, o in ((aliases or {}).get(name) or {}).items()}
+    kept = [v if v in valid else named[v.lower()] for v in values if v in valid or v.lower() in named]
+    bad = [v for v in values if v not in valid and v.lower() not in named]
+    if not bad:
+        return kept, None
+    kind = next((k for part, k in KINDS.items() if part in name), "choice")
+    near = ", ".join(closest(v, valid, (aliases or {}).get(name)) for v in bad)
+    rest = "the other values are kept" if kept else f"the default {ALL_DEFAULTS.get(name, 'selection')} is used"
+    return kept, f"{name}={', '.join(v[:40] for v in bad)}: no such {kind}; closest valid value {near}; {rest}"
+
+
+def check_link(cat) -> tuple[list[str], bool]:
+    """Correct the page's link: remove the parameters the inputs cannot take (`?hw=nvidia-h100-sxm-8gb`,
+    `?region=Mars`, `?n_dev=abc`, `?seq=1e999`), put an option's own name for another of its names.
+    Returns a note for each removal (see link_problem) and whether the link changed."""
+    options = choices(cat)
+    places = {r.name: rid for rid, r in cat.regions.items()}  # ?region=France finds FR
+    aliases = {k: places for k in ("region", "sv_region", "rl_region")}
+    aliases["cmp_region"] = {n: region_label(rid, cat) for n, rid in (places | {r: r for r in cat.regions}).items()}
+    notes, changed = [], False
     for name in list(st.query_params):
-        value = st.query_params[name]
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            continue  # not a number: the widget shows it or resets it
-        if not math.isfinite(number):
-            dropped.append(f"{name}={value[:40]}")
-            del st.query_params[name]
-    return dropped
+        values = st.query_params.get_all(name)
+        kept, note = link_problem(name, values, options, aliases)
+        notes += [note] if note else []
+        if kept != values:
+            changed = True
+            if kept:
+                st.query_params[name] = kept
+            else:
+                del st.query_params[name]
+    return notes, changed
+
+
+STORE = "input_values"  # session_state: key -> (link form, widget value) of each input's last non-default value
+
+
+def remember(key: str, url_value, default_url) -> None:
+    """Keep input `key`'s value for the other pages that show it; `url_value` as its link parameter holds it."""
+    store = st.session_state.setdefault(STORE, {})
+    if url_value == default_url:
+        store.pop(key, None)
+    else:
+        store[key] = (url_value, st.session_state[key])
+
+
+def restore_inputs(keys) -> bool:
+    """On a page switch (Streamlit opens the new page with an empty link and its widgets at their
+    defaults): put the last values of the inputs this page shares with others (`keys`) in its link, so
+    its widgets start from them and its address restores them. Returns whether the link changed (the
+    widgets seed from the link as it was when the run started: rerun)."""
+    from streamlit.errors import StreamlitAPIException
+
+    store, changed = st.session_state.get(STORE, {}), False
+    for key in keys:
+        if key in store and key not in st.query_params:
+            url_value, value = store[key]
+            try:
+                st.query_params[key] = url_value
+                changed = True
+            except StreamlitAPIException:  # still bound to the last page's widget (AppTest): set the value
+                st.session_state[key] = value
+    return changed
 
 
 def bound(kind: str, label: str, key: str, defaults: dict, **kw):
@@ -30,7 +153,9 @@ def bound(kind: str, label: str, key: str, defaults: dict, **kw):
         kw["index"] = kw["options"].index(defaults[key]) if defaults[key] in kw["options"] else 0
     else:
         kw["value"] = defaults[key]
-    return getattr(st, kind)(label, key=key, bind="query-params", **kw)
+    value = getattr(st, kind)(label, key=key, bind="query-params", **kw)
+    remember(key, str(value), str(defaults[key]))
+    return value
 
 
 def region(key: str, defaults: dict, cat) -> str:

@@ -1,7 +1,9 @@
 """Compare: the planner's model and tokens on several accelerators x regions x device counts.
 
 One `estimate()` per combination (cached per scenario). A combination that fails (no plan fits in
-memory, no interconnect, ...) stays in the table with its reason. Inputs are bound to the URL.
+memory, no interconnect, ...) stays in the table with its reason. Inputs are bound to the URL: the
+Planner's model and data (the same widgets, dashboard/inputs.py) and this page's selections, so the
+page address restores the comparison.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts_compare as cc
+from dashboard import inputs, widgets
 from dashboard.data import cached_estimate, plain, scenario_from, session_catalog
-from dashboard.state import DEFAULTS, scenario_data
+from dashboard.state import (
+    COMPARE_DEFAULTS,
+    DEVICE_CHOICES,
+    NUMBERS,
+    region_label,
+    scenario_data,
+)
 from hardware_catalog.errors import TrainsimError
 
-# Planner inputs that describe the run (model, data, batch, what is trained); hardware, site and plan vary here.
-RUN_KEYS = ("model", "params_b", "budget_flops", "tokens_t", "seq", "batch_m", "precision",
-            "ft", "lora_rank", "lora_targets")
 DEFAULT_HW = ["nvidia-h100-sxm-80gb", "nvidia-b200", "amd-mi300x", "google-tpu-v5p"]
 DEFAULT_REGIONS = ["us-virginia", "FR", "SE"]
 DEFAULT_DEVICES = [2048, 4096, 8192]
-DEVICE_CHOICES = sorted({2 ** k for k in range(3, 17)} | {3072, 6144, 12288, 24576, 49152} | set(DEFAULT_DEVICES))
 COLUMNS = {  # table column -> (label, format)
     "accelerator": ("Accelerator", None), "region": ("Region", None), "devices": ("Devices", "%d"),
     "days": ("Days", "%.1f"), "device_hours_m": ("Device-hours (M)", "%.2f"), "cost_usd": ("Cost", "dollar"),
@@ -50,30 +55,26 @@ def combination(run: dict, hw: str, region: str, devices: int, price: float) -> 
 def main() -> None:
     st.title("Compare hardware, regions and cluster sizes")
     cat = session_catalog()
-    run = {k: st.session_state.get(k, DEFAULTS[k]) for k in RUN_KEYS}
+    with st.expander("Model and data (the Planner's: a change here is a change there)"):
+        run = inputs.model_and_data()  # hardware, site and plan vary below
+    bad = widgets.invalid(run)
+    if bad:
+        widgets.no_figures(bad)
+        return
     try:
         base = scenario_from(scenario_data(run))
         spec = base.model.spec()
     except TrainsimError as exc:
-        st.error(f"The planner's model and data are not valid: {plain(str(exc))}", icon="⚠️")
+        st.error(f"The model and data are not valid: {plain(str(exc))}", icon="⚠️")
         return
     st.caption(f"{spec.name} ({spec.params_total() / 1e9:.1f}B parameters), "
                f"{base.training.tokens / 1e12:.2f}T tokens, {base.training.precision}"
                f"{', LoRA rank ' + str(base.finetune.lora_rank) if base.finetune.method == 'lora' else ''} "
-               "(from the Planner page). Each combination uses its best plan for time.")
-
-    hw_options, regions = sorted(cat.accelerators), sorted(cat.regions)
-    a, b, c, d = st.columns([3, 2, 2, 1])
-    hws = a.multiselect("Accelerators", hw_options, default=[h for h in DEFAULT_HW if h in hw_options],
-                        key="cmp_hw", bind="query-params")
-    sites = b.multiselect("Regions", regions, default=[r for r in DEFAULT_REGIONS if r in regions],
-                          format_func=lambda r: f"{r} ({cat.regions[r].name})", key="cmp_region",
-                          bind="query-params")
-    counts = c.multiselect("Devices", DEVICE_CHOICES, default=DEFAULT_DEVICES, key="cmp_devices",
-                           bind="query-params")
-    fallback = d.number_input("Fallback USD/device-h", min_value=0.0, value=0.0, step=0.5, key="cmp_price",
-                              bind="query-params", help="Price for accelerators the catalog has no price for "
-                                                        "(0 = leave them out).")
+               "(the Planner's model and data). Each combination uses its best plan for time.")
+    hws, sites, counts, fallback = _selections(cat)
+    if fallback is None:
+        widgets.no_figures([NUMBERS["cmp_price"].label])
+        return
     if not (hws and sites and counts):
         st.info("Pick at least one accelerator, one region and one device count.")
         return
@@ -91,6 +92,25 @@ def main() -> None:
     show_results(df)
 
 
+def _selections(cat) -> tuple[list, list, list, float | None]:
+    """The accelerators, regions and device counts to compare, and the fallback price (None: unreadable)."""
+    hw_options, regions = sorted(cat.accelerators), sorted(cat.regions)
+    a, b, c, d = st.columns([3, 2, 2, 1])
+    hws = a.multiselect("Accelerators", hw_options, default=[h for h in DEFAULT_HW if h in hw_options],
+                        key="cmp_hw", bind="query-params")
+    sites = b.multiselect("Regions", regions, default=[r for r in DEFAULT_REGIONS if r in regions],
+                          format_func=lambda r: region_label(r, cat), key="cmp_region", bind="query-params")
+    counts = c.multiselect("Devices", DEVICE_CHOICES, default=DEFAULT_DEVICES, key="cmp_devices",
+                           bind="query-params")
+    with d:
+        fallback = widgets.number("cmp_price", COMPARE_DEFAULTS)
+    label = lambda r: region_label(r, cat)  # as the link holds a region
+    widgets.remember("cmp_hw", hws, [h for h in DEFAULT_HW if h in hw_options])
+    widgets.remember("cmp_region", [label(r) for r in sites], [label(r) for r in DEFAULT_REGIONS if r in regions])
+    widgets.remember("cmp_devices", [str(n) for n in counts], [str(n) for n in DEFAULT_DEVICES])
+    return hws, sites, counts, fallback
+
+
 def show_results(df: pd.DataFrame) -> None:
     failed = df["reason"].fillna("") != ""
     if failed.any():
@@ -106,6 +126,7 @@ def show_results(df: pd.DataFrame) -> None:
     with left:
         view = st.radio("Trade-off", list(cc.VIEWS), horizontal=True, key="cmp_view", bind="query-params",
                         label_visibility="collapsed")
+        widgets.remember("cmp_view", view, next(iter(cc.VIEWS)))
         st.plotly_chart(cc.tradeoff_scatter(df, *cc.VIEWS[view]), key="cmp_scatter")
         st.caption("Cloud prices include electricity, so cost and time do not depend on the region; "
                    "the region sets the emissions.")

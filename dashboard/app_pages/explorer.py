@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, inputs, widgets
 from dashboard import charts_compare as cc
 from dashboard.data import (
     UPLOADS_KEY,
@@ -21,12 +21,19 @@ from dashboard.data import (
     session_catalog,
     usd,
 )
-from dashboard.state import DEFAULTS, scenario_data
+from dashboard.state import (
+    DEFAULTS,
+    EXPLORER_DEFAULTS,
+    NUMBERS,
+    OBJECTIVE_LABELS,
+    RECOMPUTE,
+    scenario_data,
+)
 from hardware_catalog.errors import TrainsimError
 from simulator.execution.explore import SearchReport, check_plan, search
 from simulator.execution.plan import Plan
-from simulator.scenario import Scenario
 from simulator.execution.search import OBJECTIVES
+from simulator.scenario import Scenario
 
 MAX_POINTS = 5000
 MEMORY_NAMES = ("weights_gb", "gradients_gb", "optimizer_gb", "activations_gb", "buffers_gb", "overhead_gb")
@@ -51,16 +58,21 @@ def memory_of(values: dict) -> dict[str, float]:
 def main() -> None:
     st.title("Parallelism explorer")
     cat = session_catalog()
-    planner = {k: st.session_state.get(k, DEFAULTS[k]) for k in DEFAULTS}
+    with st.expander("Scenario (the Planner's: a change here is a change there)"):
+        planner = inputs.scenario_columns(cat)
+    bad = widgets.invalid(planner)
+    if bad:
+        widgets.no_figures(bad)
+        return
     try:
         scenario = scenario_from(scenario_data({**planner, "plan": "auto"}))
         spec = scenario.model.spec()
     except TrainsimError as exc:
-        st.error(f"The planner's scenario is not valid: {plain(str(exc))}", icon="⚠️")
+        st.error(f"The scenario is not valid: {plain(str(exc))}", icon="⚠️")
         return
     devices, acc_id = scenario.cluster.devices, scenario.cluster.accelerator
-    st.caption(f"{spec.name} on {devices:,} x {acc_id} in {scenario.datacenter.region} (the Planner page's "
-               "scenario; change it there). Every plan DP x TP x PP x CP x EP x ZeRO x recompute x micro-batch "
+    st.caption(f"{spec.name} on {devices:,} x {acc_id} in {scenario.datacenter.region} (the Planner's "
+               "scenario). Every plan DP x TP x PP x CP x EP x ZeRO x recompute x micro-batch "
                "x interleaving is checked against the rules and device memory, then timed.")
     if planner["ft"] == "lora":
         st.caption(f"LoRA fine-tuning (rank {scenario.finetune.lora_rank}): frozen base weights, adapter "
@@ -68,15 +80,19 @@ def main() -> None:
 
     a, b, c = st.columns(3)
     objective = a.selectbox("Rank plans by", OBJECTIVES, key="exp_objective", bind="query-params",
-                            format_func=lambda o: {"time": "step time", "cost": "cost", "energy": "energy",
-                                                   "memory": "memory per device"}[o])
-    top = b.number_input("Top plans", min_value=1, max_value=50, value=10, step=1, key="exp_top",
-                         bind="query-params")
+                            format_func=OBJECTIVE_LABELS.get)
+    with b:
+        top = widgets.number("exp_top", EXPLORER_DEFAULTS)
     colour = c.radio("Colour plans by", ["cost", "energy"], horizontal=True, key="exp_color",
                      bind="query-params", format_func=lambda x: f"{x} per step")
+    widgets.remember("exp_objective", OBJECTIVE_LABELS[objective], OBJECTIVE_LABELS[OBJECTIVES[0]])
+    widgets.remember("exp_color", f"{colour} per step", "cost per step")
+    if top is None:
+        widgets.no_figures([NUMBERS["exp_top"].label])
+        return
     try:
         best = cached_estimate(scenario)
-        report = cached_search(scenario, objective, int(top), cat)
+        report = cached_search(scenario, objective, top, cat)
     except TrainsimError as exc:
         st.error(plain(str(exc)), icon="⚠️")
     else:
@@ -145,17 +161,32 @@ def top_table(plans) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _own_plan() -> dict:
+    """The hand-made plan's inputs; a number that cannot be read is None (its message under it)."""
+    cols = st.columns(6)
+    v = {}
+    for col, key in zip(cols[:3], ("exp_tp", "exp_pp", "exp_cp")):
+        with col:
+            v[key] = widgets.number(key, EXPLORER_DEFAULTS)
+    v["exp_zero"] = cols[3].selectbox("ZeRO", [0, 1, 2, 3], index=DEFAULTS["zero"], key="exp_zero",
+                                      bind="query-params")
+    with cols[4]:
+        v["exp_mb"] = widgets.number("exp_mb", EXPLORER_DEFAULTS)
+    v["exp_recompute"] = cols[5].selectbox("Recompute", RECOMPUTE, index=RECOMPUTE.index(DEFAULTS["recompute"]),
+                                           key="exp_recompute", bind="query-params")
+    widgets.remember("exp_zero", str(v["exp_zero"]), str(DEFAULTS["zero"]))
+    widgets.remember("exp_recompute", v["exp_recompute"], DEFAULTS["recompute"])
+    return v
+
+
 def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
     st.subheader("Check a plan of your own")
-    cols = st.columns(6)
-    tp = cols[0].number_input("TP", min_value=1, value=DEFAULTS["tp"], step=1, key="exp_tp", bind="query-params")
-    pp = cols[1].number_input("PP", min_value=1, value=DEFAULTS["pp"], step=1, key="exp_pp", bind="query-params")
-    cp = cols[2].number_input("CP", min_value=1, value=DEFAULTS["cp"], step=1, key="exp_cp", bind="query-params")
-    zero = cols[3].selectbox("ZeRO", [0, 1, 2, 3], index=DEFAULTS["zero"], key="exp_zero", bind="query-params")
-    mb = cols[4].number_input("Micro-batch", min_value=1, value=DEFAULTS["mb"], step=1, key="exp_mb",
-                              bind="query-params")
-    rc = cols[5].selectbox("Recompute", ["none", "selective", "full"], index=1, key="exp_recompute",
-                           bind="query-params")
+    v = _own_plan()
+    bad = widgets.invalid(v)
+    if bad:
+        widgets.no_figures(bad)
+        return
+    tp, pp, cp, zero, mb, rc = (v[k] for k in ("exp_tp", "exp_pp", "exp_cp", "exp_zero", "exp_mb", "exp_recompute"))
     devices = scenario.cluster.devices
     plan = Plan(tp=int(tp), pp=int(pp), cp=int(cp), dp=max(1, devices // (int(tp) * int(pp) * int(cp))),
                 microbatch=int(mb), zero=int(zero), recompute=rc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, widgets
+from dashboard import charts, inputs, widgets
 from dashboard.data import (
     PROFILE_KEY,
     cached_estimate,
@@ -15,21 +15,13 @@ from dashboard.data import (
     scenario_from,
     usd,
 )
-from dashboard.state import DEFAULTS, left_out, scenario_data, state_from_scenario
+from dashboard.state import NUMBERS, left_out, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
 from hardware_catalog.files import loads_toml
-from simulator import PRESETS
-from simulator.system.efficiency import load_profile as read_profile
 from simulator.errors import ScenarioError
 from simulator.scenario import scenario_from_dict
+from simulator.system.efficiency import load_profile as read_profile
 from simulator.uploads import scenario_for_upload
-
-MODEL_CHOICES = list(PRESETS) + ["params", "optimal"]
-
-
-def _widget(kind, label: str, key: str, **kw):
-    """A keyed widget bound to the URL; its default (left out of the URL) comes from DEFAULTS."""
-    return widgets.bound(kind, label, key, DEFAULTS, **kw)
 
 
 def _profile_banner(slot):
@@ -70,7 +62,7 @@ def _read_upload() -> str | None:
         if section in data:  # the planner has no inputs for it: its figures would silently leave it out
             return f"{up.name}: a [{section}] scenario; the planner estimates pre-training and fine-tuning runs: {where}"
     for key, value in state_from_scenario(data).items():
-        st.session_state[key] = value
+        st.session_state[key] = widgets.text_of(value) if key in NUMBERS else value  # number fields hold text
     missing = left_out(data)
     st.session_state["pl_upload_left_out"] = (
         f"{up.name}: the planner cannot show {len(missing)} setting(s) of this file, so its figures leave them "
@@ -90,19 +82,23 @@ def _upload() -> None:
         st.warning(plain(st.session_state["pl_upload_left_out"]))
 
 
-def _finetune() -> None:
-    """What the run trains: every weight, or LoRA adapters on a frozen base (the [finetune] section)."""
-    # no format_func: a bound widget's URL value is its displayed label, so the labels are the values
-    ft = _widget("radio", "Fine-tuning", "ft", options=["full", "lora"], horizontal=True,
-                 help="full: every weight trained (pre-training or full fine-tuning); lora: low-rank adapters "
-                      "on a frozen base (no weight gradients for the base)")
-    if ft == "lora":
-        a, b = st.columns(2)
-        with a:
-            _widget("number_input", "LoRA rank", "lora_rank", min_value=1, step=8)
-        with b:
-            _widget("selectbox", "LoRA targets", "lora_targets", options=["attention", "all"],
-                    help="attention: the q, k, v, o projections; all: every linear layer (+ gate, up, down)")
+def _inputs(cat, profile) -> tuple[dict, dict]:
+    """The scenario's inputs in three columns: (values, message slot per scenario section)."""
+    c_model, c_hw, c_plan = st.columns(3)
+    with c_model:
+        st.subheader("Model and data")
+        values = inputs.model_and_data()
+        msg_model = st.empty()
+    with c_hw:
+        st.subheader("Hardware and site")
+        values |= inputs.hardware_and_site(cat, {profile.accelerator} if profile else set())
+        msg_hw = st.empty()
+    with c_plan:
+        st.subheader("Parallelism plan")
+        values |= inputs.plan()
+        msg_plan = st.empty()
+    return values, {"model": msg_model, "training": msg_model, "finetune": msg_model, "cluster": msg_hw,
+                    "datacenter": msg_hw, "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan}
 
 
 def main() -> None:
@@ -110,53 +106,12 @@ def main() -> None:
     top = st.container()
     cat = widgets.page_catalog(top)
     profile = _profile_banner(top)
-    c_model, c_hw, c_plan = st.columns(3)
-    with c_model:
-        st.subheader("Model and data")
-        model = _widget("selectbox", "Model", "model", options=MODEL_CHOICES,
-                        help="a preset; 'params': a standard shape for a size; 'optimal': compute-optimal for a budget")
-        if model == "params":
-            _widget("number_input", "Parameters (billions)", "params_b", min_value=0.01, step=1.0)
-        if model == "optimal":
-            _widget("number_input", "Compute budget (FLOPs)", "budget_flops", min_value=1e15, format="%.3e")
-        else:
-            _widget("number_input", "Training tokens (trillions)", "tokens_t", min_value=1e-6, step=0.5, format="%.3f")
-        _widget("number_input", "Sequence length", "seq", min_value=1, step=1024)
-        _widget("number_input", "Global batch (million tokens)", "batch_m", min_value=0.001, step=1.0)
-        _widget("selectbox", "Precision", "precision", options=["bf16", "fp8", "fp4", "fp16", "tf32"])
-        _finetune()
-        msg_model = st.empty()
-    with c_hw:
-        st.subheader("Hardware and site")
-        accelerators = sorted(set(cat.accelerators) | ({profile.accelerator} if profile else set()))
-        _widget("selectbox", "Accelerator", "hw", options=accelerators)
-        _widget("number_input", "Devices", "n_dev", min_value=1, step=512)
-        widgets.region("region", DEFAULTS, cat)
-        _widget("number_input", "PUE (0 = region default)", "pue", min_value=0.0, step=0.05)
-        _widget("number_input", "Price USD per device-hour (0 = catalog)", "price", min_value=0.0, step=0.25)
-        msg_hw = st.empty()
-    with c_plan:
-        st.subheader("Parallelism plan")
-        plan = _widget("radio", "Plan", "plan", options=["auto", "manual"], horizontal=True,
-                       help="auto: the best plan the search finds; manual: your own")
-        _widget("selectbox", "Software stack", "stack", options=["auto", "megatron", "fsdp", "maxtext"],
-                help="whose fitted performance parameters the catalog's [perf] table gives: auto = the reference "
-                     "(Megatron-Core/NeMo on GPUs, MaxText on TPUs); fsdp = PyTorch FSDP stacks such as llm-foundry")
-        if plan == "manual":
-            a, b = st.columns(2)
-            with a:
-                _widget("number_input", "TP", "tp", min_value=1, step=1)
-                _widget("number_input", "CP", "cp", min_value=1, step=1)
-                _widget("number_input", "Micro-batch", "mb", min_value=1, step=1)
-            with b:
-                _widget("number_input", "PP", "pp", min_value=1, step=1)
-                _widget("selectbox", "ZeRO", "zero", options=[0, 1, 2, 3])
-                _widget("selectbox", "Recompute", "recompute", options=["none", "selective", "full"])
-        msg_plan = st.empty()
-
-    slots = {"model": msg_model, "training": msg_model, "finetune": msg_model, "cluster": msg_hw,
-             "datacenter": msg_hw, "pricing": msg_hw, "parallelism": msg_plan, "reliability": msg_plan}
-    values = {k: st.session_state.get(k) for k in DEFAULTS}
+    values, slots = _inputs(cat, profile)
+    bad = widgets.invalid(values)
+    if bad:  # no estimate, so no figures of an earlier scenario stay on the page
+        widgets.no_figures(bad)
+        _upload()
+        return
     data = scenario_data(values)
     if profile is not None and values["hw"] == profile.accelerator:
         data["efficiency"] = {"profile": st.session_state[PROFILE_KEY]}
@@ -164,7 +119,8 @@ def main() -> None:
         scenario = scenario_from(data)
         est = cached_estimate(scenario)
     except TrainsimError as exc:
-        widgets.route_error(str(exc), slots, top)
+        hint = " Or choose Plan = auto: the search finds one." if values["plan"] == "manual" else ""
+        widgets.route_error(str(exc) + hint * str(exc).startswith("parallelism"), slots, top)
         _upload()
         return
     show_estimate(est, scenario)
@@ -191,25 +147,39 @@ def _uncertainty(est) -> None:
 
 
 def _start_time(est) -> None:
-    """Operational CO2e against an hourly grid profile for every start hour (best and worst start)."""
+    """Operational CO2e against an hourly grid profile for every start hour (best and worst start).
+    A profile belongs to its region (simulator.footprint.carbon_profile.profile_notes): the shipped
+    example only for us-virginia, an upload only for its own region (or with its region unknown)."""
     from simulator.footprint.carbon_profile import (
+        EXAMPLE_REGION,
         load_example,
         parse_profile_csv,
+        profile_notes,
+        same_region,
         sweep_for_estimate,
     )
 
+    region = est.values["region"]
     with st.expander("When the run starts (hourly grid-intensity profile)"):
-        up = st.file_uploader("Hourly profile CSV (timestamp, carbon_intensity_kg_per_kwh)", type=["csv"],
-                              key="pl_profile_csv")
+        up = st.file_uploader(f"Hourly profile CSV for {region} (timestamp, carbon_intensity_kg_per_kwh; "
+                              f"a '# region: {region}' line)", type=["csv"], key="pl_profile_csv")
+        if up is None and not same_region(EXAMPLE_REGION, region):
+            st.info(f"No hourly grid profile for {region}: the shipped example is for {EXAMPLE_REGION} only, "
+                    f"and another grid's hours would contradict {region}'s annual figure ({est.co2e_t:,.0f} t). "
+                    f"Upload an hourly CSV for {region} above to see how the start time changes the CO2e.")
+            return
         try:
             profile = (parse_profile_csv(up.getvalue().decode("utf-8"), up.name) if up is not None
                        else load_example())
+            notes = profile_notes(profile, region, est.values["carbon_intensity_kg_per_kwh"])
         except (TrainsimError, UnicodeDecodeError) as exc:
             st.error(plain(str(exc)))
             return
         if up is None:
-            st.caption("Shipped example: synthetic, illustrative (Northern Virginia annual mean with a solar "
-                       "shape); upload your own region's hourly data for real figures.")
+            st.caption(f"Shipped example for {EXAMPLE_REGION}: synthetic, illustrative (Northern Virginia annual "
+                       "mean with a solar shape); upload your own hourly data for real figures.")
+        for note in notes:
+            st.caption(plain(note))
         sweep = sweep_for_estimate(est, profile)
         (best_t, best), (worst_t, worst) = sweep.best(), sweep.worst()
         c = st.columns(3)
@@ -249,6 +219,7 @@ def show_estimate(est, scenario) -> None:
     _start_time(est)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
+    st.plotly_chart(charts.energy_split_chart(est), key="pl_energy_split")
     if v["cost_usd"] is not None:
         st.plotly_chart(charts.cost_breakdown(est), key="pl_cost")
     left, right = st.columns(2)

@@ -16,11 +16,10 @@ from dashboard.data import (
     scenario_from,
     usd,
 )
-from dashboard.state import RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
+from dashboard.state import ALGORITHMS, RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
 from hardware_catalog.errors import TrainsimError
+from simulator.footprint.energy import MEMORY_BOUND_NOTE
 from simulator import PRESETS
-
-ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
 
 
 def _widget(kind, label: str, key: str, **kw):
@@ -47,33 +46,33 @@ def main() -> None:
         msg_model = st.empty()
     with c_data:
         st.subheader("Prompts and rollouts")
-        _widget("number_input", "Prompts", "rl_prompts", min_value=1, step=10_000, help="over the whole run")
+        widgets.number("rl_prompts", RLHF_DEFAULTS)
         a, b = st.columns(2)
         with a:
-            _widget("number_input", "Prompt tokens", "rl_prompt", min_value=1, step=128)
-            _widget("number_input", "Samples per prompt (0 = default)", "rl_samples", min_value=0, step=1,
-                    help="responses per prompt; 0: the algorithm's default, ppo 1, grpo 8 (the group), "
-                         "dpo 2 (chosen and rejected)")
+            widgets.number("rl_prompt", RLHF_DEFAULTS)
+            widgets.number("rl_samples", RLHF_DEFAULTS)
         with b:
-            _widget("number_input", "Response tokens", "rl_response", min_value=1, step=128)
-            _widget("number_input", "Epochs", "rl_epochs", min_value=1, step=1,
-                    help="optimisation passes over each batch of rollouts")
-        _widget("number_input", "Global batch (million tokens)", "rl_batch_m", min_value=0.001, step=0.5,
-                format="%.3f", help="tokens per optimizer step of the policy update (default 2^21)")
+            widgets.number("rl_response", RLHF_DEFAULTS)
+            widgets.number("rl_epochs", RLHF_DEFAULTS)
+        widgets.number("rl_batch_m", RLHF_DEFAULTS)
         msg_data = st.empty()
     with c_hw:
         st.subheader("Cluster and site")
         _widget("selectbox", "Accelerator", "rl_hw", options=sorted(cat.accelerators))
-        _widget("number_input", "Devices", "rl_dev", min_value=1, step=8)
+        widgets.number("rl_dev", RLHF_DEFAULTS)
         widgets.region("rl_region", RLHF_DEFAULTS, cat)
-        _widget("number_input", "Price USD per device-hour (0 = catalog)", "rl_price", min_value=0.0, step=0.25)
+        widgets.number("rl_price", RLHF_DEFAULTS)
         msg_hw = st.empty()
 
     slots = {"model.": msg_model, "rlhf.reward_model": msg_model, "rlhf.critic_model": msg_model,
              "rlhf.": msg_data, "training.": msg_data, "cluster.": msg_hw, "parallelism": msg_hw,
              "datacenter.": msg_hw, "pricing.": msg_hw}
+    values, bad = widgets.read_numbers(RLHF_DEFAULTS)
+    if bad:  # no estimate, so no figures of an earlier scenario stay on the page
+        widgets.no_figures(bad)
+        return
     try:
-        scenario = scenario_from(rlhf_data({k: st.session_state.get(k) for k in RLHF_DEFAULTS}))
+        scenario = scenario_from(rlhf_data(values))
         est = cached_estimate(scenario)
     except TrainsimError as exc:
         widgets.route_error(str(exc), slots, top)
@@ -106,6 +105,10 @@ def show_estimate(est, scenario) -> None:
                 help=f"decoding runs at {v['rlhf_generation_tflops_per_device']:,.0f} TFLOP/s per device")
     m[3].metric("Sequences", f"{v['rlhf_sequences']:,.0f}", help="prompts x samples per prompt")
     rollout = next((a for a in est.assumptions if a.startswith("rlhf (")), "")
+    # the library's caveat on memory-bound power (simulator.footprint.energy), shown by the energy figure
+    caveat = next((a for a in est.assumptions if MEMORY_BOUND_NOTE in a), None)
+    if caveat:
+        st.caption(f"Energy: {plain(caveat)}.")
     st.caption(f"Policy update plan: tp {p['tp']}, pp {p['pp']}, dp {p['dp']}, ZeRO {p['zero']}, recompute "
                f"{p['recompute']}, microbatch {p['microbatch']}; memory {v['memory_gb_per_device']:,.1f} / "
                f"{v['memory_capacity_gb']:g} GB per device; MFU {v['mfu']:.1%} over all phases. {plain(rollout)}")
@@ -114,7 +117,7 @@ def show_estimate(est, scenario) -> None:
     st.subheader("Breakdown")
     widgets.breakdown_table(est.breakdown, "rl_breakdown", 2)
     for note in est.assumptions:
-        if note != rollout:
+        if note not in (rollout, caveat):
             st.info(plain(note))
     widgets.downloads(scenario, est, "rlhf", "rl")
 

@@ -17,13 +17,12 @@ from dashboard.data import (
     scenario_from,
     usd,
 )
-from dashboard.state import SERVING_DEFAULTS, serving_data
+from dashboard.state import DTYPES, SERVING_DEFAULTS, serving_data
 from hardware_catalog.errors import TrainsimError
+from simulator.footprint.energy import MEMORY_BOUND_NOTE
 from simulator import PRESETS
 from simulator.site import resolve_device
 from simulator.workloads.serving import batch_curve, max_batch
-
-DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]
 
 
 def _widget(kind, label: str, key: str, **kw):
@@ -49,32 +48,33 @@ def main() -> None:
         _widget("selectbox", "Accelerator", "sv_hw", options=sorted(cat.accelerators))
         a, b = st.columns(2)
         with a:
-            _widget("number_input", "Devices", "sv_dev", min_value=1, step=8)
+            widgets.number("sv_dev", SERVING_DEFAULTS)
         with b:
-            _widget("number_input", "TP per replica (0 = auto)", "sv_tp", min_value=0, step=1,
-                    help="devices per replica; auto: the TP group with the most output tokens/s per device")
+            widgets.number("sv_tp", SERVING_DEFAULTS)
         widgets.region("sv_region", SERVING_DEFAULTS, cat)
-        _widget("number_input", "Months", "sv_months", min_value=0.01, step=1.0)
-        _widget("number_input", "Price USD per device-hour (0 = catalog)", "sv_price", min_value=0.0, step=0.25)
+        widgets.number("sv_months", SERVING_DEFAULTS)
+        widgets.number("sv_price", SERVING_DEFAULTS)
         msg_hw = st.empty()
     with c_traffic:
         st.subheader("Traffic")
         a, b = st.columns(2)
         with a:
-            _widget("number_input", "Prompt tokens", "sv_prompt", min_value=1, step=256)
+            widgets.number("sv_prompt", SERVING_DEFAULTS)
         with b:
-            _widget("number_input", "Output tokens", "sv_output", min_value=1, step=128)
-        _widget("number_input", "Requests per second (0 = full load)", "sv_rps", min_value=0.0, step=1.0)
-        _widget("number_input", "Peak-to-average traffic", "sv_peak", min_value=1.0, step=0.25,
-                help="the fleet is sized for the peak; it is busy only the mean's share of the time")
-        _widget("number_input", "Minimum tokens/s per user", "sv_min_user", min_value=0.0, step=5.0,
-                help="the batch is the largest-throughput one at which each user still sees this speed")
+            widgets.number("sv_output", SERVING_DEFAULTS)
+        widgets.number("sv_rps", SERVING_DEFAULTS)
+        widgets.number("sv_peak", SERVING_DEFAULTS)
+        widgets.number("sv_min_user", SERVING_DEFAULTS)
         msg_traffic = st.empty()
 
     slots = {"model.": msg_model, "serving.dtype": msg_model, "serving.kv_dtype": msg_model, "cluster.": msg_hw,
              "datacenter.": msg_hw, "pricing.": msg_hw, "serving.tp": msg_hw, "serving.": msg_traffic}
+    values, bad = widgets.read_numbers(SERVING_DEFAULTS)
+    if bad:  # no estimate, so no figures of an earlier scenario stay on the page
+        widgets.no_figures(bad)
+        return
     try:
-        scenario = scenario_from(serving_data({k: st.session_state.get(k) for k in SERVING_DEFAULTS}))
+        scenario = scenario_from(serving_data(values))
         est = cached_estimate(scenario)
     except TrainsimError as exc:
         widgets.route_error(str(exc), slots, top)
@@ -115,9 +115,12 @@ def show_estimate(est, scenario, cat) -> None:
     m[3].metric("Cost for the period", usd(v["cost_usd"]), help=f"{sv.months:g} months")
     m[4].metric("Energy for the period", f"{v['energy_mwh']:,.2f} MWh",
                 help=f"{v['co2e_t']:,.2f} tCO2e operational + {v['embodied_co2e_t']:,.2f} t embodied")
+    # the library's caveat on memory-bound power (simulator.footprint.energy), shown by the energy figure
+    caveat = next((a for a in est.assumptions if MEMORY_BOUND_NOTE in a), None)
     st.caption(f"Decode step {v['decode_step_s'] * 1e3:,.1f} ms ({'memory' if v['decode_memory_bound'] else 'compute'}"
                f"-bound); fleet capacity {v['capacity_tokens_per_s']:,.0f} output tokens/s; memory "
-               f"{v['memory_gb_per_device']:,.1f} / {v['memory_capacity_gb']:g} GB per device.")
+               f"{v['memory_gb_per_device']:,.1f} / {v['memory_capacity_gb']:g} GB per device."
+               + (f" Energy: {plain(caveat)}." if caveat else ""))
 
     curve = replica_curve(est, scenario, cat)
     st.plotly_chart(charts_serving.throughput_latency(curve.batch, curve.tokens_per_s, curve.tokens_per_s_per_user,
@@ -125,7 +128,8 @@ def show_estimate(est, scenario, cat) -> None:
     st.subheader("Breakdown")
     widgets.breakdown_table(est.breakdown, "sv_breakdown", 1)
     for note in est.assumptions:
-        st.info(plain(note))
+        if note != caveat:  # already shown by the energy figure
+            st.info(plain(note))
     widgets.downloads(scenario, est, "serving", "sv")
 
 

@@ -29,7 +29,8 @@ def dashboard_cmd(
         raise typer.BadParameter("--port must be 1..65535")
     app_file = str(resources.files("dashboard").joinpath("streamlit_app.py"))
     cmd = [sys.executable, "-m", "streamlit", "run", app_file, "--server.port", str(port),
-           "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]  # no "Deploy" button: a planner's tool, not a Streamlit demo
     err_console.print(f"trainsim dashboard on http://localhost:{port}", highlight=False)
     # Become Streamlit (same pid): SIGTERM/SIGINT sent to `trainsim dashboard` then reach the
     # server itself and no orphaned server is left behind. Flush first: exec drops unwritten buffers.

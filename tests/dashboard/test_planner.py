@@ -26,7 +26,7 @@ def test_default_render_matches_the_library(app):
 def test_more_devices_shorter_run(app):
     at = app.run()
     before = metric(at, "Wall clock")
-    at.number_input(key="n_dev").set_value(8192).run()
+    at.text_input(key="n_dev").input("8192").run()
     assert not at.exception
     after = metric(at, "Wall clock")
     assert float(after.split()[0].replace(",", "")) < float(before.split()[0].replace(",", ""))
@@ -51,22 +51,23 @@ def test_software_stack_selects_the_fitted_stack(app):
     assert not at.exception
     est = estimate(scenario_from_dict(scenario_data({**DEFAULTS, "stack": "fsdp"})))
     assert metric(at, "Wall clock") == f"{est.wall_clock_days:,.1f} days" != before
-    data = scenario_data({**DEFAULTS, "stack": "fsdp"})
+    data = scenario_data({**DEFAULTS, "stack": "fsdp", "plan": "auto"})
     assert data["parallelism"] == {"stack": "fsdp"} and state_from_scenario(data)["stack"] == "fsdp"
-    assert "parallelism" not in scenario_data(DEFAULTS)
+    assert "parallelism" not in scenario_data({**DEFAULTS, "plan": "auto"})
 
 
 def test_bad_manual_plan_shows_the_rule(app):
     at = app.run()
     at.radio(key="plan").set_value("manual").run()
-    at.number_input(key="tp").set_value(3).run()
+    at.text_input(key="tp").input("3").run()
     assert not at.exception
     assert any("parallelism.tp: 3" in e.value for e in at.error)
 
 
 def test_plan_that_does_not_fit_says_by_how_much(app):
     at = app.run()
-    at.number_input(key="n_dev").set_value(2).run()
+    at.radio(key="plan").set_value("auto").run()  # the search: none of its plans fits
+    at.text_input(key="n_dev").input("2").run()
     assert any("no plan fits" in e.value and "over by" in e.value for e in at.error)
 
 
@@ -74,7 +75,7 @@ def test_share_link_seeds_the_widgets(app):
     app.query_params["n_dev"] = "2048"
     app.query_params["hw"] = "amd-mi300x"
     at = app.run()
-    assert at.number_input(key="n_dev").value == 2048
+    assert at.text_input(key="n_dev").value == "2048"
     assert at.selectbox(key="hw").value == "amd-mi300x"
     assert any("amd-mi300x" in c.value for c in at.caption)
 

@@ -6,8 +6,8 @@ import pytest
 from apptools import array, metrics, number
 
 from dashboard.charts_rlhf import PHASES, phases
-from dashboard.widgets import duration
 from dashboard.state import RLHF_DEFAULTS, rlhf_data
+from dashboard.widgets import duration
 from simulator import estimate, scenario_from_dict
 from simulator.errors import InfeasiblePlanError
 
@@ -115,7 +115,7 @@ def test_dpo_has_no_rollouts(at):
 
 def test_twice_the_prompts_twice_the_wall_clock(at):
     before = metrics(at)
-    at.number_input(key="rl_prompts").set_value(200_000).run()
+    at.text_input(key="rl_prompts").input("2e5").run()
     assert not at.exception and not at.error
     v = library(rl_prompts=200_000).values
     assert_headline(at, v)
@@ -137,14 +137,14 @@ def test_bigger_reward_model_slows_scoring(at):
 
 def test_no_plan_fits_shows_the_library_message_beside_the_devices(at):
     at.selectbox(key="rl_model").select("llama3-70b")
-    at.number_input(key="rl_dev").set_value(1).run()
+    at.text_input(key="rl_dev").input("1").run()
     assert not at.exception
     with pytest.raises(InfeasiblePlanError) as exc:
         library(rl_model="llama3-70b", rl_dev=1)
     message = str(exc.value)
     assert message.startswith("parallelism: no plan fits in 80 GiB") and "over by" in message
     assert [e.value for e in at.error] == [message.replace("*", r"\*")]
-    hw_column = next(c for c in at.columns if any(n.key == "rl_dev" for n in c.number_input))
+    hw_column = next(c for c in at.columns if any(n.key == "rl_dev" for n in c.text_input))
     assert [e.value for e in hw_column.error] == [e.value for e in at.error]  # next to the Devices input
     assert not at.metric and not at.get("plotly_chart")
 
@@ -154,7 +154,7 @@ def test_unpriced_accelerator_gives_all_but_the_cost_until_priced(at):
     at.selectbox(key="rl_hw").select("nvidia-b200").run()
     assert not at.exception and not at.error
     assert next(m.value for m in at.metric if m.label == "Cost") == "n/a"
-    at.number_input(key="rl_price").set_value(6.0).run()
+    at.text_input(key="rl_price").input("6").run()
     assert not at.exception and not at.error
     v = library(rl_hw="nvidia-b200", rl_price=6.0).values
     assert_headline(at, v)
@@ -195,7 +195,7 @@ def test_share_link_restores_the_inputs(app):
     at = app.switch_page(PAGE).run()
     assert not at.exception and not at.error
     assert at.selectbox(key="rl_algo").value == "ppo"
-    assert at.number_input(key="rl_prompts").value == 50_000 and at.number_input(key="rl_dev").value == 128
+    assert at.text_input(key="rl_prompts").value == "50000" and at.text_input(key="rl_dev").value == "128"
     v = library(rl_algo="ppo", rl_prompts=50_000, rl_dev=128).values
     assert v["devices"] == 128 and v["rlhf_sequences"] == 50_000
     assert_headline(at, v)

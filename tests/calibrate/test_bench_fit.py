@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,14 +25,16 @@ FAST = BenchSettings(warmup_steps=1, windows=2, window_s=0.05, min_steps=2, mete
 
 @pytest.fixture(scope="module")
 def cpu_runs(tmp_path_factory):
-    """A tiny CPU sweep: 2 sizes x 2 batches x 2 sequence lengths, fp32, one thread (steadier timings)."""
+    """A tiny live CPU sweep (2 sizes x 2 batches, fp32, one thread): the
+    plumbing of run -> records -> fit. Its timings are too short and noisy to judge the fit's
+    accuracy; `test_fit_predicts_a_held_out_measured_config` does that on committed records."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     runs = tmp_path_factory.mktemp("runs")
-    configs = sweep_configs(["tiny", "mini"], [1, 4], [64, 128], dtype="fp32")
-    settings = dataclasses.replace(FAST, windows=3, window_s=0.15)
+    configs = sweep_configs(["tiny", "mini"], [1, 4], [64], dtype="fp32")
+    settings = dataclasses.replace(FAST, windows=2, window_s=0.05)
     try:
         records = run_sweep(configs, runs, settings, meter=NullMeter(), progress=False)
     finally:
@@ -41,10 +44,10 @@ def cpu_runs(tmp_path_factory):
 
 def test_sweep_records_every_config(cpu_runs):
     runs, records = cpu_runs
-    assert len(records) == 8 and all(r.status == "ok" for r in records)
-    assert len(load_records(runs)) == 8
+    assert len(records) == 4 and all(r.status == "ok" for r in records)
+    assert len(load_records(runs)) == 4
     r = records[0]
-    assert len(r.windows) == 3 and all(w.steps >= 2 for w in r.windows)
+    assert len(r.windows) == 2 and all(w.steps >= 2 for w in r.windows)
     assert r.model_flops_per_step == model_flops_per_step(SIZES["tiny"].__class__.from_dict(r.config))
     assert 0 < r.mfu < 1.5 and r.tokens_per_s > 0
 
@@ -52,7 +55,7 @@ def test_sweep_records_every_config(cpu_runs):
 def test_resume_skips_recorded_and_never_rewrites(cpu_runs):
     runs, _ = cpu_runs
     before = (runs / RECORDS_FILE).read_bytes()
-    again = run_sweep(sweep_configs(["tiny"], [1, 4], [64, 128], dtype="fp32"), runs, FAST, meter=NullMeter(),
+    again = run_sweep(sweep_configs(["tiny"], [1, 4], [64], dtype="fp32"), runs, FAST, meter=NullMeter(),
                       progress=False)
     assert again == []
     assert (runs / RECORDS_FILE).read_bytes() == before
@@ -86,36 +89,56 @@ def test_malformed_runs_file_names_the_line(tmp_path):
         load_records(tmp_path / "empty")
 
 
-def test_run_fit_estimate_predicts_held_out_config(cpu_runs, tmp_path):
-    """Fit on 7 configs, predict the 8th through `estimate()` with the profile."""
-    _, records = cpu_runs
-    held = next(r for r in records if r.config["name"] == "mini-b4-s128")
-    train = [r for r in records if r is not held]
-    report = fit_records(train, bootstrap=3)
-    prof = write_profile(tmp_path / "cpu.toml", build_profile(report, train, "test"))
-    c = held.config
-    sc = scenario_from_dict({
+# Raw records of one CPU sweep on the 2-core development machine (one thread, 5 windows of >= 1 s),
+# committed so the held-out check below is deterministic. Re-measure with:
+#   OMP_NUM_THREADS=1 trainsim calibrate run -o tests/data/cpu_sweep --sizes tiny,mini --batch 1,4 \
+#       --seq 64,128 --dtype fp32 --warmup 3 --windows 5 --window-s 1 --min-steps 5 --meter none --device cpu
+MEASURED_CPU = Path(__file__).parents[1] / "data" / "cpu_sweep"
+
+
+def _estimate_with_profile(record, profile):
+    c = record.config
+    return estimate(scenario_from_dict({
         "model": {"layers": c["layers"], "d_model": c["d_model"], "heads": c["heads"], "kv_heads": c["kv_heads"],
                   "ffn_dim": c["ffn_dim"], "vocab": c["vocab"], "seq_len": c["seq_len"], "gated_mlp": c["gated_mlp"]},
         "training": {"tokens": 1e6, "global_batch_tokens": c["batch_size"] * c["seq_len"], "precision": "tf32"},
-        "cluster": {"accelerator": held.device["name"].replace("_", "-"), "devices": 1},
+        "cluster": {"accelerator": record.device["name"].replace("_", "-"), "devices": 1},
         "parallelism": {"tp": 1, "pp": 1, "microbatch": c["batch_size"], "zero": 0, "recompute": "none",
                         "sequence_parallel": False},
-        "efficiency": {"profile": str(prof)},
+        "efficiency": {"profile": str(profile)},
         "reliability": {"failures_per_device_hour": 0.0},
         "pricing": {"usd_per_device_hour": 0.0},
-    })
-    est = estimate(sc)
-    err = est.step_time_s / held.step_time_s - 1
-    print(f"held-out mini-b4-s128: predicted {est.step_time_s:.4f} s, measured {held.step_time_s:.4f} s, {100 * err:+.1f}%")
-    # noisy shared CPU (seen: -10% to +28% across runs of the whole suite); a broken fit is off by 2x or more
-    assert abs(err) < 0.35
-    assert report.step_loco_mape < 25
+    }))
+
+
+def test_fit_predicts_a_held_out_measured_config(tmp_path):
+    """Fit on 7 measured CPU configs, predict the 8th (the largest) through `estimate()` with the profile."""
+    records = load_records(MEASURED_CPU)
+    held = next(r for r in records if r.config["name"] == "mini-b4-s128")
+    train = [r for r in records if r is not held]
+    report = fit_records(train, bootstrap=0)
+    prof = write_profile(tmp_path / "cpu.toml", build_profile(report, train, "test"))
+    err = _estimate_with_profile(held, prof).step_time_s / held.step_time_s - 1
+    # deterministic (committed records): -1.3% and a leave-one-out MAPE of 6.8% when written; every
+    # config held out in turn: -8.3% to +16.5%. A broken fit or step model is off by far more.
+    assert abs(err) < 0.10, f"{100 * err:+.1f}%"
+    assert report.step_loco_mape < 12
+
+
+def test_live_sweep_fits_and_estimates(cpu_runs, tmp_path):
+    """The live sweep's records fit and give a positive, finite held-out prediction (no accuracy bar)."""
+    _, records = cpu_runs
+    train = records[:-1]
+    report = fit_records(train, bootstrap=0)
+    prof = write_profile(tmp_path / "cpu.toml", build_profile(report, train, "test"))
+    assert 0 < _estimate_with_profile(records[-1], prof).step_time_s < 10 * records[-1].step_time_s
 
 
 def test_profile_for_another_accelerator_is_rejected(cpu_runs, tmp_path):
     _, records = cpu_runs
-    prof = write_profile(tmp_path / "p.toml", build_profile(fit_records(records, bootstrap=0), records, "t"))
+    report = fit_records(records, bootstrap=0)
+    assert report.intervals == {}  # bootstrap=0 asks for none
+    prof = write_profile(tmp_path / "p.toml", build_profile(report, records, "t"))
     sc = scenario_from_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
                              "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8},
                              "efficiency": {"profile": str(prof)}})
@@ -153,7 +176,7 @@ def _synthetic(noise: float, seed: int = 0, w_per_gelem: float = 0.0):
 
 def test_fit_recovers_known_parameters_with_noise():
     records = _synthetic(noise=0.01)
-    report = fit_records(records, bootstrap=0)
+    report = fit_records(records, bootstrap=8)
     p = report.params
     assert p.gemm_half_gflop == pytest.approx(TRUE.gemm_half_gflop, rel=0.15)
     assert p.gemm_eff_max == pytest.approx(TRUE.gemm_eff_max, rel=0.05)
@@ -166,7 +189,11 @@ def test_fit_recovers_known_parameters_with_noise():
     # synthetic power has no memory term: the two-term fit finds (nearly) none
     two = report.power.memory_term
     assert two["w_per_tflops"] == pytest.approx(0.9, rel=0.05) and two["w_per_gelem_per_s"] < 0.5
-    assert set(report.intervals) == set() or set(report.intervals) <= set(FIT_BOUNDS)
+    # 5-95% bootstrap intervals (resampling configurations) contain the values that made the data
+    assert set(report.intervals) == set(FIT_BOUNDS)
+    for name, (lo, hi) in report.intervals.items():
+        truth = getattr(TRUE, name)
+        assert 0 < hi - lo < 0.2 * truth and lo * 0.99 <= truth <= hi * 1.01, (name, lo, truth, hi)
 
 
 def test_fit_needs_three_usable_configs_and_energy_for_power():

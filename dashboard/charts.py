@@ -9,12 +9,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from simulator import Estimate
+from simulator.footprint import energy_split as split
 
 _SAFE = px.colors.qualitative.Safe
 COMPONENT_COLORS = {
     "compute": _SAFE[0], "tp_comm": _SAFE[1], "cp_comm": _SAFE[2], "ep_comm": _SAFE[3], "pp_comm": _SAFE[4],
     "bubble": _SAFE[5], "dp_comm": _SAFE[6], "optimizer": _SAFE[7], "checkpoint_and_failures": _SAFE[8],
-    "host": _SAFE[9], "facility_overhead": _SAFE[10], "embodied": "#888888", "capex": _SAFE[1],
+    "host": _SAFE[9], "network": "#DDAA33", "storage": "#004488", "facility_overhead": _SAFE[10],
+    "embodied": "#888888", "capex": _SAFE[1],
     "electricity": _SAFE[4], "weights": _SAFE[0], "gradients": _SAFE[1], "optimizer_states": _SAFE[2],
     "activations": _SAFE[3], "buffers": _SAFE[4], "overhead": "#888888",
 }
@@ -45,6 +47,26 @@ def energy_breakdown(est: Estimate) -> go.Figure:
     """Facility MWh by component: devices (per step part), idle, host, cooling and facility."""
     rows = [(r["component"], r["energy_kwh"] / 1e3) for r in est.breakdown]
     return _bar(rows, "Energy (MWh)", "MWh", ",.1f")
+
+
+def energy_split_chart(est: Estimate) -> go.Figure:
+    """The energy split as people report it (simulator.footprint.energy_split): accelerators, hosts,
+    network, storage, cooling & facility, each with its share of the facility energy."""
+    colors = {"accelerators": _SAFE[0], "hosts": COMPONENT_COLORS["host"], "network": COMPONENT_COLORS["network"],
+              "storage": COMPONENT_COLORS["storage"], "facility_overhead": COMPONENT_COLORS["facility_overhead"]}
+    kwh, share = split.energy_split_kwh(est), split.energy_split(est)
+    fig = go.Figure()
+    for group, value in kwh.items():
+        if value > 0:
+            label = f"{split.SPLIT_LABELS[group]} {share[group]:.1%}"
+            fig.add_trace(go.Bar(x=[100 * share[group]], y=["split"], name=label, orientation="h",
+                                 marker_color=colors[group], customdata=[value / 1e3],
+                                 hovertemplate=f"{label}: %{{customdata:,.1f}} MWh<extra></extra>"))
+    fig.update_layout(barmode="stack", height=170, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      xaxis={"title": "% of facility energy", "range": [0, 100]}, legend={"orientation": "h", "y": -0.6},
+                      yaxis={"showticklabels": False},
+                      title={"text": "Energy split (% of facility energy)", "x": 0, "font": {"size": 14}})
+    return fig
 
 
 def cost_breakdown(est: Estimate) -> go.Figure:

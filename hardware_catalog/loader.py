@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from hardware_catalog.errors import CatalogError
 from hardware_catalog.files import field_path, loads_toml, read_user_text
-from hardware_catalog.schema import Accelerator, Region, RegionFile
+from hardware_catalog.schema import Accelerator, Infrastructure, Region, RegionFile
 
 ENV_VAR = "TRAINSIM_CATALOG"
 
@@ -37,18 +37,24 @@ def _format_validation(err: ValidationError, origin: str) -> str:
     return f"{origin}: " + "; ".join(parts)
 
 
-def parse_toml_text(text: str, origin: str) -> list[Accelerator | Region]:
-    """Parse and validate one catalog TOML document (an accelerator or a `[[region]]` file)."""
+Entry = Accelerator | Region | Infrastructure
+
+
+def parse_toml_text(text: str, origin: str) -> list[Entry]:
+    """Parse and validate one catalog TOML document (an accelerator, a `[[region]]` file, or the
+    network and storage defaults: a document with `[storage]` and no `id`)."""
     data = loads_toml(text, origin, CatalogError)
     try:
         if "region" in data:
             return list(RegionFile.model_validate(data).region)
+        if "storage" in data and "id" not in data:
+            return [Infrastructure.model_validate(data)]
         return [Accelerator.model_validate(data)]
     except ValidationError as exc:
         raise CatalogError(_format_validation(exc, origin)) from None
 
 
-def parse_file(path: Path) -> list[Accelerator | Region]:
+def parse_file(path: Path) -> list[Entry]:
     """Validate one catalog file; raise `CatalogError` naming the file and field on any problem."""
     return parse_toml_text(read_user_text(path, "catalog file", CatalogError), str(path))
 
@@ -77,11 +83,13 @@ def _check_unique_names(kind: str, table: Mapping, origins: Mapping[str, str]) -
 
 @dataclass(frozen=True)
 class Catalog:
-    """Validated accelerators and regions, with the file each came from."""
+    """Validated accelerators and regions, with the file each came from, and the network and
+    storage defaults (`infrastructure.toml`; None in a catalog built without them)."""
 
     accelerators: Mapping[str, Accelerator]
     regions: Mapping[str, Region]
     origins: Mapping[str, str] = field(default_factory=dict)
+    infrastructure: Infrastructure | None = None
 
     def _lookup(self, kind: str, table: Mapping, key: str):
         if key in table:
@@ -103,10 +111,17 @@ class Catalog:
         """The region with this id or alias (case-insensitive)."""
         return self._lookup("region", self.regions, key)
 
-    def with_entries(self, entries: Iterable[tuple[Accelerator | Region, str]]) -> Catalog:
+    def with_entries(self, entries: Iterable[tuple[Entry, str]]) -> Catalog:
         """A new catalog with `entries` (item, origin) overlaid; duplicates need `override = true`."""
         accs, regs, origins = dict(self.accelerators), dict(self.regions), dict(self.origins)
+        infra = self.infrastructure
         for item, origin in entries:
+            if isinstance(item, Infrastructure):
+                if infra is not None and not item.override:
+                    raise CatalogError(f"{origin}: the network and storage defaults are already defined in "
+                                       f"{origins.get('infrastructure', '?')}; set `override = true` to replace them")
+                infra, origins["infrastructure"] = item, origin
+                continue
             table, kind = (accs, "accelerator") if isinstance(item, Accelerator) else (regs, "region")
             key = f"{kind}:{item.id}"
             if item.id in table and not item.override:
@@ -118,7 +133,7 @@ class Catalog:
             origins[key] = origin
         for kind, table in (("accelerator", accs), ("region", regs)):
             _check_unique_names(kind, table, origins)
-        return Catalog(accs, regs, origins)
+        return Catalog(accs, regs, origins, infra)
 
     def with_paths(self, paths: Iterable[str | os.PathLike]) -> Catalog:
         """A new catalog with the TOML files (or folders of them) at `paths` overlaid."""
@@ -133,13 +148,29 @@ class Catalog:
 def packaged_catalog() -> Catalog:
     """The catalog shipped with the package (loaded once, lazily)."""
     root = resources.files("hardware_catalog")
-    entries = []
+    entries: list[tuple[Entry, str]] = [(infrastructure_defaults(), "hardware_catalog/infrastructure.toml")]
     for sub in ("accelerators", "regions"):
         for res in sorted(root.joinpath(sub).iterdir(), key=lambda r: r.name):
             if res.name.endswith(".toml"):
                 origin = f"hardware_catalog/{sub}/{res.name}"
                 entries += [(item, origin) for item in parse_toml_text(res.read_text("utf-8"), origin)]
     return Catalog({}, {}).with_entries(entries)
+
+
+def parse_infrastructure_text(text: str, origin: str) -> Infrastructure:
+    """Parse and validate the network and storage defaults (`infrastructure.toml`'s schema)."""
+    data = loads_toml(text, origin, CatalogError)
+    try:
+        return Infrastructure.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(_format_validation(exc, origin)) from None
+
+
+@functools.cache
+def infrastructure_defaults() -> Infrastructure:
+    """The packaged network and storage defaults (`hardware_catalog/infrastructure.toml`; loaded once, lazily)."""
+    res = resources.files("hardware_catalog").joinpath("infrastructure.toml")
+    return parse_infrastructure_text(res.read_text("utf-8"), "hardware_catalog/infrastructure.toml")
 
 
 def load_catalog(extra_paths: Iterable[str | os.PathLike] = (), use_env: bool = True) -> Catalog:

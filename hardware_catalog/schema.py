@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DType = Literal["fp64", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"]
 
@@ -69,6 +69,44 @@ class ScaleOut(_Strict):
     """Scale-out network (InfiniBand/RoCE/EFA/DCN): backend NIC bandwidth per device."""
 
     gbit_per_s: Sourced | None = None
+
+
+class Network(_Strict):
+    """Power of the scale-out fabric (simulator/footprint/infrastructure.py): a non-blocking fat tree
+    of `switch_ports`-port switches at `port_gbit_per_s` per port, with optics on every switch port.
+    The shared default is `hardware_catalog/infrastructure.toml`; an accelerator's own `[network]`
+    replaces it. NICs and the server-side optics are powered by the server: they are in
+    `node.host_power_w_per_device`, not here."""
+
+    name: str
+    switch_ports: Sourced
+    port_gbit_per_s: Sourced
+    switch_w: Sourced  # one switch without optics (passive cables), typical
+    optics_w_per_port: Sourced  # transceiver power per switch port
+
+    @field_validator("switch_ports")
+    @classmethod
+    def _whole_even_radix(cls, v: Sourced) -> Sourced:
+        k = v.value
+        if k < 4 or k != int(k) or int(k) % 2:
+            raise ValueError(f"a fat tree needs a whole, even number of switch ports >= 4, got {k:g}")
+        return v
+
+
+class Storage(_Strict):
+    """High-speed (training) storage: capacity provisioned per device and its power per PB."""
+
+    tb_per_device: Sourced
+    w_per_pb: Sourced
+
+
+class Infrastructure(_Strict):
+    """The shared network and storage defaults (`hardware_catalog/infrastructure.toml`)."""
+
+    schema_version: Literal[1] = 1
+    override: bool = False  # a user's file replacing the packaged defaults says so
+    network: Network
+    storage: Storage
 
 
 class Node(_Strict):
@@ -186,6 +224,7 @@ class Accelerator(_Strict):
     embodied: Embodied
     efficiency: EfficiencyPriors
     perf: PerfPriors | None = None
+    network: Network | None = None  # this family's scale-out fabric; default: infrastructure.toml's
 
     @model_validator(mode="after")
     def _needs_bf16(self) -> Accelerator:

@@ -104,7 +104,12 @@ COMPONENTS = {
     "dp_comm": "data-parallel gradient reduction and ZeRO gathers not hidden behind compute",
     "optimizer": "the optimizer (AdamW) update",
     "checkpoint_and_failures": "time lost to checkpoints, failures and restarts (1 - goodput), at idle power",
-    "host": "the hosts' energy (CPUs, memory, NICs)",
+    "host": "the hosts' energy (CPUs, memory, NICs and their optics, fans; scale-up switches such as NVSwitch)",
+    "network": "the scale-out network's switches and their optics (a fat tree sized for the cluster, "
+               "simulator/footprint/infrastructure.py), at constant power over the whole wall clock; "
+               "0 inside one scale-up domain and under the tdp convention",
+    "storage": "the high-speed storage kept powered for the run (PB x W per PB), over the whole wall clock; "
+               "0 under the tdp convention",
     "facility_overhead": "facility energy beyond IT: cooling and power distribution (PUE - 1)",
     "embodied": "embodied CO2e of the devices' share of their life (co2e_kg only)",
     "capex": "owned hardware: the amortised purchase (cost only)",
@@ -190,12 +195,17 @@ set in the scenario or a calibration profile come first, joined by ` over `. `po
 power model's parameters. `<...>` stands for a part that varies:""",
     "IT energy and facility energy": """\
 `energy_it_mwh` is the IT equipment's energy: the accelerators (while computing, at the power their
-achieved TFLOP/s implies, capped at TDP; idle while checkpointing, restarting or waiting for traffic)
-and their hosts (CPUs, memory, NICs: the catalog's host power per device). `energy_mwh` is the
-facility's: IT energy x PUE (The Green Grid), which adds cooling and power distribution (the
-`facility_overhead` row). Operational CO2e and the electricity bill use facility energy; water uses IT
-energy (WUE is litres per IT kWh). With `datacenter.power_model = "tdp"` the IT energy is device-hours x
-TDP and hosts are left out, the convention of many published reports.""",
+achieved TFLOP/s implies, capped at TDP; idle while checkpointing, restarting or waiting for traffic),
+their hosts (CPUs, memory, NICs: the catalog's host power per device), the scale-out network's
+switches and optics (a fat tree sized for the cluster) and the high-speed storage, the last three at
+constant power over the whole wall clock. `energy_mwh` is the facility's: IT energy x PUE (The Green
+Grid), which adds cooling and power distribution (the `facility_overhead` row). Operational CO2e and
+the electricity bill use facility energy; water uses IT energy (WUE is litres per IT kWh). With
+`datacenter.power_model = "tdp"` the IT energy is device-hours x TDP and hosts, network and storage are
+left out, the convention of many published reports. The split people quote ("GPU compute 80%, cooling
+16%, networking and storage 4%") is `simulator.footprint.energy_split.energy_split(est)`: the shares
+of facility energy of accelerators, hosts, network, storage and cooling & facility, from the breakdown
+rows (the Planner draws it).""",
     "Operational, hourly and embodied CO2e": """\
 `co2e_t` is operational: facility energy x the grid's annual-average intensity
 (`carbon_intensity_kg_per_kwh`; location-based, GHG Protocol scope 2). `co2e_t_hourly` appears only

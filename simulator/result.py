@@ -51,6 +51,7 @@ class Basis:
     tdp_w: float
     # Serving: the share of the (fixed) period the fleet is busy at full load; None for training.
     busy_fraction: float | None = None
+    infra_w: float = 0.0  # network and storage W per device, over the whole wall clock as host_w
 
     def device_power_w(self, hardware_tflops):
         """Device power (W) at an achieved hardware TFLOP/s (array or float): the efficiency's

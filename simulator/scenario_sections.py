@@ -252,8 +252,16 @@ class DatacenterSection(_Section):
     wue_l_per_kwh: float | None = Field(default=None, ge=0, le=100.0, description=(
         "water usage effectiveness (litres per IT kWh); default: the region's"))
     power_model: Literal["calibrated", "tdp"] = Field(default="calibrated", description=(
-        "calibrated: device power from achieved TFLOP/s plus host power; tdp: device-hours x TDP, hosts "
-        "excluded (the common reporting convention)"))
+        "calibrated: device power from achieved TFLOP/s plus host, network and storage power; tdp: "
+        "device-hours x TDP, hosts, network and storage excluded (the common reporting convention)"))
+    network_w_per_device: float | None = Field(default=None, ge=0, le=1e5, description=(
+        "scale-out network power per device (W: switches and their optics; NICs are in the host power); "
+        "default: a fat tree of the catalog's switches for the cluster's size (0 inside one scale-up domain)"))
+    storage_pb: float | None = Field(default=None, ge=0, le=1e7, description=(
+        "high-speed storage the run keeps powered (PB); default: devices x the catalog's TB per device "
+        "(Llama 3's 240 PB for 24,576 GPUs)"))
+    storage_w_per_pb: float | None = Field(default=None, ge=0, le=1e6, description=(
+        "storage power per PB (W); default: the catalog's (hardware_catalog/infrastructure.toml)"))
     carbon_profile: str | None = Field(default=None, description=(
         "hourly grid-intensity CSV (simulator/footprint/hourly_profile.py) of datacenter.region (its "
         "'# region:' line; another region's is refused): adds co2e_t_hourly"))

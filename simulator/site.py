@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware_catalog import Catalog, CatalogError
-from simulator.footprint import energy
+from hardware_catalog.loader import infrastructure_defaults
+from simulator.footprint import energy, infrastructure
 from simulator.system.efficiency import Efficiency, load_profile, resolve_efficiency, time_source
 from simulator.errors import ScenarioError
 from simulator.system.perf_params import PerfParams, perf_params_for
@@ -104,6 +105,57 @@ class Site:
     usd_per_kwh: float
     pricing_mode: str  # cloud | owned
     priced: bool  # False: no price anywhere, the cost is emptied
+    network_w: float = 0.0  # scale-out switches and optics, W per device
+    storage_w: float = 0.0  # high-speed storage, W per device (the cluster's / devices)
+    infra_notes: tuple[str, ...] = ()  # how the network and storage power were sized
+
+    @property
+    def constant_w(self) -> float:
+        """W per device drawn over the whole wall clock: host, network and storage."""
+        return self.host_w + self.network_w + self.storage_w
+
+
+def _network(scenario: Scenario, acc, infra) -> tuple[float, str]:
+    """(W per device, note) of the scale-out network: the scenario's, else the fat tree of the
+    accelerator's (or the catalog's default) switches (simulator.footprint.infrastructure)."""
+    dc, devices = scenario.datacenter, scenario.cluster.devices
+    if dc.network_w_per_device is not None:
+        return dc.network_w_per_device, f"network: {dc.network_w_per_device:,.4g} W per device (datacenter.network_w_per_device)"
+    net = acc.network or infra.network
+    nic = acc.scale_out.gbit_per_s.value if acc.scale_out.gbit_per_s else None
+    domain = acc.scale_up.domain_devices.value
+    fab = infrastructure.fabric(devices, domain, nic, net.port_gbit_per_s.value, int(net.switch_ports.value),
+                                net.switch_w.value, net.optics_w_per_port.value)
+    if fab.tiers == 0:
+        why = f"inside one scale-up domain of {domain:,.0f}" if devices <= domain else "no scale-out NIC in the catalog"
+        return 0.0, f"network: no scale-out fabric ({devices:,} devices {why})"
+    return fab.w_per_device, (
+        f"network: {fab.links:,.4g} links of {net.port_gbit_per_s.value:g} Gb/s in a non-blocking {fab.tiers}-tier fat tree of "
+        f"{net.switch_ports.value:g}-port switches ({net.name.split(':')[0]}): {fab.switches:,} "
+        f"switch{'es' if fab.switches > 1 else ''}, "
+        f"{fab.w_per_device:,.0f} W per device with their optics (NICs are in the host power)")
+
+
+def _storage(scenario: Scenario, infra) -> tuple[float, str]:
+    """(W per device, note) of the high-speed storage: the scenario's PB and W per PB, else the
+    catalog's TB per device and W per PB."""
+    dc, devices, st = scenario.datacenter, scenario.cluster.devices, infra.storage
+    pb = dc.storage_pb if dc.storage_pb is not None else devices * st.tb_per_device.value / 1e3
+    w_per_pb = dc.storage_w_per_pb if dc.storage_w_per_pb is not None else st.w_per_pb.value
+    watts = infrastructure.storage_w(pb, w_per_pb)
+    return watts / devices, (f"storage: {pb:,.4g} PB of high-speed storage at {w_per_pb:,.0f} W per PB, "
+                             f"{watts / 1e3:,.4g} kW ({watts / devices:,.1f} W per device)")
+
+
+def network_and_storage(scenario: Scenario, cat: Catalog, acc) -> tuple[float, float, tuple[str, ...]]:
+    """(network W per device, storage W per device, notes); none under the `tdp` convention. The
+    defaults are the catalog's (`infrastructure.toml`, or a user's file replacing it)."""
+    if scenario.datacenter.power_model == "tdp":
+        return 0.0, 0.0, ()
+    infra = cat.infrastructure or infrastructure_defaults()
+    network_w, net_note = _network(scenario, acc, infra)
+    storage_w, storage_note = _storage(scenario, infra)
+    return network_w, storage_w, (net_note, storage_note)
 
 
 def resolve(scenario: Scenario, catalog: Catalog) -> Site:
@@ -113,6 +165,7 @@ def resolve(scenario: Scenario, catalog: Catalog) -> Site:
     region = lookup(cat, "region", "datacenter.region", dc.region)
     path = scenario.efficiency.profile
     usd_per_device_hour, usd_per_kwh, mode = rates(pr, acc, region)
+    network_w, storage_w, infra_notes = network_and_storage(scenario, cat, acc)
     return Site(
         catalog=cat, acc=acc, region=region, perf=perf, eff=resolve_efficiency(acc, profile, path or ""),
         time_source=time_source(perf, profile, path, scenario.efficiency.perf,
@@ -124,4 +177,5 @@ def resolve(scenario: Scenario, catalog: Catalog) -> Site:
         wue_l_per_kwh=dc.wue_l_per_kwh if dc.wue_l_per_kwh is not None else region.wue_l_per_kwh.value,
         host_w=0.0 if dc.power_model == "tdp" else acc.node.host_power_w_per_device.value,
         usd_per_device_hour=usd_per_device_hour, usd_per_kwh=usd_per_kwh, pricing_mode=mode,
-        priced=mode == "owned" or catalog_price(pr, acc) is not None)
+        priced=mode == "owned" or catalog_price(pr, acc) is not None,
+        network_w=network_w, storage_w=storage_w, infra_notes=infra_notes)

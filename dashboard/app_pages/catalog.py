@@ -16,6 +16,7 @@ from calibrate.profile import dumps
 from dashboard import charts_model
 from dashboard.data import UPLOADS_KEY, packaged_catalog, plain, session_catalog
 from hardware_catalog import Accelerator, Catalog, CatalogError, Region, parse_toml_text
+from hardware_catalog.schema import Infrastructure
 
 DEFAULT_ACC = "nvidia-h100-sxm-80gb"
 DEFAULT_REGION = "us-virginia"
@@ -74,7 +75,8 @@ def add_upload(name: str, content: bytes) -> tuple[str, str]:
     except CatalogError as exc:
         return "error", str(exc)
     st.session_state[UPLOADS_KEY] = _uploads() + [(origin, text)]
-    names = ", ".join(f"{'accelerator' if isinstance(i, Accelerator) else 'region'} '{i.id}'" for i in items)
+    names = ", ".join("the network and storage defaults" if isinstance(i, Infrastructure) else
+                      f"{'accelerator' if isinstance(i, Accelerator) else 'region'} '{i.id}'" for i in items)
     return "success", f"Added {names} for this browser session; the Planner's lists include it now."
 
 

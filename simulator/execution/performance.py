@@ -48,8 +48,8 @@ def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: in
                 cp_comm: str = "p2p", stack: str | None = None) -> Choice:
     """Best plan for `objective` among those `fixed` allows, with its step time.
 
-    `rates` = (USD per device-hour, USD per device kWh incl. PUE, host W per device) price the
-    "cost" objective.
+    `rates` = (USD per device-hour, USD per device kWh incl. PUE, W per device drawn over the whole
+    wall clock: host, network and storage) price the "cost" objective.
     """
     res = search_plans(model, acc, devices, batch_seqs, precision, params, eff, fixed, flash, overlap=overlap,
                        rates=rates, tuning=tuning, cp_comm=cp_comm, stack=stack)

@@ -3,8 +3,10 @@
 - Device power while computing: `Efficiency.device_power_w` (idle + dynamic x achieved TFLOP/s,
   capped at TDP); while checkpointing, restarting or recomputing lost work: idle.
 - Host (CPU, DRAM, NICs, fans) per device: the catalog's `node.host_power_w_per_device`.
-- `power_model = "tdp"` reproduces the common reporting convention: device-hours x TDP, host
-  excluded (e.g. Touvron et al. 2023 Table 15; Luccioni et al. 2023 sec. 4.2).
+- Network (scale-out switches and their optics) and storage: constant power over the whole wall
+  clock, as the host (`simulator.footprint.infrastructure`); part of the IT energy, so PUE applies.
+- `power_model = "tdp"` reproduces the common reporting convention: device-hours x TDP, host,
+  network and storage excluded (e.g. Touvron et al. 2023 Table 15; Luccioni et al. 2023 sec. 4.2).
 - Facility energy = IT energy x PUE (The Green Grid, PUE definition).
 - Operational CO2e = facility energy x grid intensity (location-based; GHG Protocol Scope 2).
 - Embodied CO2e = per-device manufacturing footprint x devices x run time / lifetime
@@ -35,10 +37,12 @@ class EnergyParts:
     devices_idle_kwh: float
     host_kwh: float
     facility_overhead_kwh: float
+    network_kwh: float = 0.0
+    storage_kwh: float = 0.0
 
     @property
     def it_kwh(self) -> float:
-        return self.devices_compute_kwh + self.devices_idle_kwh + self.host_kwh
+        return self.devices_compute_kwh + self.devices_idle_kwh + self.host_kwh + self.network_kwh + self.storage_kwh
 
     @property
     def facility_kwh(self) -> float:
@@ -46,13 +50,14 @@ class EnergyParts:
 
 
 def run_energy(devices: int, compute_h: float, overhead_h: float, active_w: float, idle_w: float,
-               host_w: float, pue: float) -> EnergyParts:
-    """Energy of `devices` computing for `compute_h` and idling for `overhead_h` hours (kWh)."""
+               host_w: float, pue: float, network_w: float = 0.0, storage_w: float = 0.0) -> EnergyParts:
+    """Energy of `devices` computing for `compute_h` and idling for `overhead_h` hours (kWh); host,
+    network and storage (W per device) draw over both."""
     compute = devices * active_w * compute_h / 1e3
     idle = devices * idle_w * overhead_h / 1e3
-    host = devices * host_w * (compute_h + overhead_h) / 1e3
-    it = compute + idle + host
-    return EnergyParts(compute, idle, host, it * (pue - 1.0))
+    host, network, storage = (devices * w * (compute_h + overhead_h) / 1e3 for w in (host_w, network_w, storage_w))
+    it = compute + idle + host + network + storage
+    return EnergyParts(compute, idle, host, it * (pue - 1.0), network, storage)
 
 
 def operational_co2e_t(facility_kwh: float, carbon_intensity_kg_per_kwh: float) -> float:

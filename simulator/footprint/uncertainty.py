@@ -81,7 +81,7 @@ def propagate(b, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             tflops = b.hardware_tflops * m["throughput"]
     active_w, idle_w = b.device_power_w(tflops) * m["power"], b.idle_w * m["power"]
     wall_h, compute_h = wall_s / 3600, compute_s / 3600
-    it_kwh = b.devices * (active_w * compute_h + idle_w * (wall_h - compute_h) + b.host_w * wall_h) / 1e3
+    it_kwh = b.devices * (active_w * compute_h + idle_w * (wall_h - compute_h) + (b.host_w + b.infra_w) * wall_h) / 1e3
     pue = np.maximum(1.0, b.pue + m["pue"])
     facility_kwh = it_kwh * pue
     device_hours = b.devices * wall_h

@@ -8,7 +8,9 @@ Each row becomes a scenario and up to four checks:
   run's year (`_era`), and goodput;
 - `energy_mwh`: with the run's device-hours and PUE; `power_model = "tdp"` for rows whose authors
   computed device-hours x TDP (a round-trip of their arithmetic, listed apart like the first),
-  the default (calibrated) power model for measured rows;
+  the default (calibrated) power model for measured rows, in the reports' scope: processors and
+  hosts (Patterson et al.'s system power per processor includes memory, NIC, fans and host CPU),
+  never switches or storage, so those rows set the network and storage power to 0;
 - `co2e_t`: predicted energy x the run's own grid intensity;
 - `tflops_per_device`: the parallelism model's throughput for the run's plan, in the run's own
   FLOP convention (Megatron's, Narayanan et al. 2021 eq. 3, counts recomputation), for the
@@ -221,6 +223,8 @@ def checks_for_row(row: pd.Series, catalog: Catalog) -> list[Check]:
         pue = setup.get("pue", _num(row, "reported_pue") or 1.0)
         ci = _num(row, "reported_grid_intensity_kgco2_per_kwh")
         dc: dict[str, Any] = {"pue": pue, "power_model": "tdp" if kind == "tdp" else "calibrated"}
+        if kind == "measured":  # the reports count processors and hosts only (module docstring)
+            dc.update(network_w_per_device=0.0, storage_pb=0.0)
         if ci:
             dc["carbon_intensity_kg_per_kwh"] = ci
         sc = _with(base, training={"device_hours": reported_dh}, datacenter=dc, reliability=no_failures)

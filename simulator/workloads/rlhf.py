@@ -102,16 +102,18 @@ def _scoring(rl, policy: ModelSpec, devices: int, model_fps: float) -> tuple[flo
     return score_flops, score_flops / (devices * model_fps), critic_flops, critic_flops / (devices * model_fps)
 
 
-def _breakdown(phases, phase_kwh: dict, idle_kwh: float, host_kwh: float, it_kwh: float, facility_kwh: float,
+def _breakdown(phases, phase_kwh: dict, idle_kwh: float, constant_kwh: dict, it_kwh: float, facility_kwh: float,
                overhead_s: float, wall_s: float, capex: float, electricity: float, ci: float,
                embodied_t: float) -> list[dict[str, Any]]:
-    """Time, energy, cost and CO2e by phase, then failures, host, facility, electricity, embodied."""
+    """Time, energy, cost and CO2e by phase, then failures, host, network, storage (`constant_kwh`),
+    facility, electricity, embodied."""
     rows = [{"component": name, "seconds": s, "energy_kwh": phase_kwh[name],
              "cost_usd": capex * s / wall_s, "co2e_kg": phase_kwh[name] * ci} for name, s, _ in phases]
     return rows + [
         {"component": "checkpoint_and_failures", "seconds": overhead_s, "energy_kwh": idle_kwh,
          "cost_usd": capex * overhead_s / wall_s, "co2e_kg": idle_kwh * ci},
-        {"component": "host", "seconds": 0.0, "energy_kwh": host_kwh, "cost_usd": 0.0, "co2e_kg": host_kwh * ci},
+        *({"component": k, "seconds": 0.0, "energy_kwh": v, "cost_usd": 0.0, "co2e_kg": v * ci}
+          for k, v in constant_kwh.items()),
         {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": facility_kwh - it_kwh, "cost_usd": 0.0,
          "co2e_kg": (facility_kwh - it_kwh) * ci},
         {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
@@ -145,8 +147,9 @@ def estimate_rlhf(scenario, site):
     overhead_s = wall_s - compute_s
     phase_kwh = {name: devices * w * s / 3.6e6 for name, s, w in phases}
     idle_kwh = devices * basis.idle_w * overhead_s / 3.6e6
-    host_kwh = devices * basis.host_w * wall_s / 3.6e6
-    it_kwh = sum(phase_kwh.values()) + idle_kwh + host_kwh
+    constant_kwh = {k: devices * w * wall_s / 3.6e6  # over the whole wall clock
+                    for k, w in (("host", basis.host_w), ("network", site.network_w), ("storage", site.storage_w))}
+    it_kwh = sum(phase_kwh.values()) + idle_kwh + sum(constant_kwh.values())
     facility_kwh = it_kwh * basis.pue
     ci = basis.carbon_intensity_kg_per_kwh
     device_hours = devices * wall_s / 3600
@@ -171,7 +174,7 @@ def estimate_rlhf(scenario, site):
         "rlhf_generation_flops_share": gen_tflops * 1e12 * devices * gen_s / total_flops,
     }
     values.pop("co2e_t_hourly", None)
-    breakdown = _breakdown(phases, phase_kwh, idle_kwh, host_kwh, it_kwh, facility_kwh, overhead_s, wall_s, capex,
+    breakdown = _breakdown(phases, phase_kwh, idle_kwh, constant_kwh, it_kwh, facility_kwh, overhead_s, wall_s, capex,
                            electricity, ci, values["embodied_co2e_t"])
     notes = [a for a in actor.assumptions if "training.tokens" not in a]
     notes.append(f"rlhf ({rl.algorithm}): {sequences:,.0f} sequences of {seq} tokens; "

@@ -172,8 +172,9 @@ def _fleet_load(sv, replica_tokens_per_s: float, tp: int, devices: int) -> tuple
 
 def _breakdown(parts: dict[str, float], utilisation: float, hours: float, en, capex: float, electricity: float,
                ci: float, embodied_t: float) -> list[dict[str, Any]]:
-    """The busy time split by the cycle's parts, then idle capacity, host, facility, electricity and
-    embodied carbon; device time (rental or amortised capex) is split by time, electricity is its own row."""
+    """The busy time split by the cycle's parts, then idle capacity, host, network, storage, facility,
+    electricity and embodied carbon; device time (rental or amortised capex) is split by time,
+    electricity is its own row."""
     busy_s, cycle = utilisation * hours * 3600, sum(parts.values())
     rows = [{"component": k, "seconds": busy_s * v / cycle, "energy_kwh": en.devices_compute_kwh * v / cycle,
              "cost_usd": capex * utilisation * v / cycle, "co2e_kg": en.devices_compute_kwh * v / cycle * ci}
@@ -182,6 +183,10 @@ def _breakdown(parts: dict[str, float], utilisation: float, hours: float, en, ca
         {"component": "idle_capacity", "seconds": (1 - utilisation) * hours * 3600, "energy_kwh": en.devices_idle_kwh,
          "cost_usd": capex * (1 - utilisation), "co2e_kg": en.devices_idle_kwh * ci},
         {"component": "host", "seconds": 0.0, "energy_kwh": en.host_kwh, "cost_usd": 0.0, "co2e_kg": en.host_kwh * ci},
+        {"component": "network", "seconds": 0.0, "energy_kwh": en.network_kwh, "cost_usd": 0.0,
+         "co2e_kg": en.network_kwh * ci},
+        {"component": "storage", "seconds": 0.0, "energy_kwh": en.storage_kwh, "cost_usd": 0.0,
+         "co2e_kg": en.storage_kwh * ci},
         {"component": "facility_overhead", "seconds": 0.0, "energy_kwh": en.facility_overhead_kwh, "cost_usd": 0.0,
          "co2e_kg": en.facility_overhead_kwh * ci},
         {"component": "electricity", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": electricity, "co2e_kg": 0.0},
@@ -239,7 +244,8 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
     active_w = eff.tdp_w if tdp_model else eff.device_power_w(full_tflops)
     idle_w = eff.tdp_w if tdp_model else eff.idle_w
     hours = sv.months * HOURS_PER_MONTH
-    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, idle_w, host_w, pue)
+    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, idle_w, host_w, pue,
+                           site.network_w, site.storage_w)
     device_hours = devices * hours
     capex, electricity = cost.run_cost_usd(device_hours, usd_per_device_hour, en.facility_kwh, usd_per_kwh)
     cost_usd = capex + electricity
@@ -277,7 +283,8 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
     # Monte Carlo basis: the period is fixed; the fleet is busy `utilisation` of it at full-load power
     basis = Basis(devices, utilisation * hours * 3600, hours * 3600, True, full_tflops, active_w, idle_w, host_w,
                   tdp_model, pue, ci, wue, usd_per_device_hour, usd_per_kwh, 0.0, 0.0, 0.0, emb_kg,
-                  emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=utilisation)
+                  emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=utilisation,
+                  infra_w=site.network_w + site.storage_w)
     if traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
     if dec.memory_bound[i]:

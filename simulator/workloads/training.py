@@ -65,10 +65,11 @@ def prelude(scenario: Scenario, site: Site, model) -> list[str]:
     if devices > 1 and acc.scale_up.gb_per_s_bidir is None and acc.scale_out.gbit_per_s is None:
         raise ScenarioError(f"cluster.devices: {acc.id} has no interconnect bandwidth in the catalog "
                             "(scale_up.gb_per_s_bidir or scale_out.gbit_per_s), so only devices = 1 can be simulated")
+    notes = list(site.infra_notes)
     if scenario.model.from_params():
-        return [f"model.params {scenario.model.params:.3g}: built the closest Llama-style shape, "
-                f"{model.layers} layers x d_model {model.d_model}, {model.params_total():.3g} parameters"]
-    return []
+        notes.insert(0, f"model.params {scenario.model.params:.3g}: built the closest Llama-style shape, "
+                        f"{model.layers} layers x d_model {model.d_model}, {model.params_total():.3g} parameters")
+    return notes
 
 
 def _batch(scenario: Scenario, seq_len: int, assumptions: list[str]) -> int:
@@ -86,7 +87,7 @@ def _plan(scenario: Scenario, site: Site, model, batch_seqs: int) -> Choice:
     fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm", "stack"})
     return choose_plan(model, site.acc, scenario.cluster.devices, batch_seqs, scenario.training.precision,
                        site.perf, site.eff, fixed, par.flash_attention, par.objective, par.overlap_comm,
-                       rates=(site.usd_per_device_hour, site.usd_per_kwh * site.pue, site.host_w),
+                       rates=(site.usd_per_device_hour, site.usd_per_kwh * site.pue, site.constant_w),
                        tuning=scenario.finetune.tuning(model), cp_comm=par.cp_comm, stack=par.stack)
 
 
@@ -121,11 +122,13 @@ def _footprint(scenario: Scenario, site: Site, rt: RunTime, assumptions: list[st
     acc, devices = site.acc, scenario.cluster.devices
     if scenario.datacenter.power_model == "tdp":
         active_w = idle_w = acc.power.tdp_w.value
-        assumptions.append("power_model = tdp: device-hours x TDP, host power excluded (reporting convention)")
+        assumptions.append("power_model = tdp: device-hours x TDP, host, network and storage power excluded "
+                           "(reporting convention)")
     else:
         active_w, idle_w = site.eff.device_power_w(rt.step.hardware_flops_per_s_per_device / 1e12), site.eff.idle_w
     wall_h, compute_h = rt.wall_s / 3600, rt.compute_s / 3600
-    en = energy.run_energy(devices, compute_h, wall_h - compute_h, active_w, idle_w, site.host_w, site.pue)
+    en = energy.run_energy(devices, compute_h, wall_h - compute_h, active_w, idle_w, site.host_w, site.pue,
+                           site.network_w, site.storage_w)
     emb = acc.embodied
     emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
     if emb.kgco2e_per_device is None:
@@ -172,7 +175,7 @@ def _row(name: str, seconds: float, kwh: float, usd: float, ci: float) -> dict[s
 
 def _breakdown(site: Site, rt: RunTime, fp: Footprint) -> list[dict[str, Any]]:
     """Time, energy, cost and CO2e by component: the step's parts scaled to the whole run, then the
-    failure overhead, host, facility overhead and embodied carbon (owned hardware: capex and
+    failure overhead, host, network, storage, facility overhead and embodied carbon (owned hardware: capex and
     electricity as their own rows)."""
     st, en, ci = rt.step, fp.en, site.carbon_intensity_kg_per_kwh
     cost_usd, overhead_s = fp.capex_usd + fp.electricity_usd, rt.wall_s - rt.compute_s
@@ -181,6 +184,8 @@ def _breakdown(site: Site, rt: RunTime, fp: Footprint) -> list[dict[str, Any]]:
             for name, part_s in st.parts_s.items()]
     rows += [_row("checkpoint_and_failures", overhead_s, en.devices_idle_kwh, cost_usd * overhead_s / rt.wall_s, ci),
              _row("host", 0.0, en.host_kwh, 0.0, ci),
+             _row("network", 0.0, en.network_kwh, 0.0, ci),
+             _row("storage", 0.0, en.storage_kwh, 0.0, ci),
              _row("facility_overhead", 0.0, en.facility_overhead_kwh, 0.0, ci),
              {"component": "embodied", "seconds": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0,
               "co2e_kg": fp.embodied_t * 1e3}]
@@ -206,7 +211,8 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
                  checkpoint_write_s=rt.checkpoint_write_s, restart_s=rt.restart_s,
                  embodied_kg_per_device=fp.embodied_kg_per_device,
                  lifetime_years=site.acc.embodied.lifetime_years.value,
-                 dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w)
+                 dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w,
+                 infra_w=site.network_w + site.storage_w)
 
 
 def _hourly_carbon(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, values: dict,

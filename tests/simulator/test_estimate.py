@@ -63,7 +63,11 @@ def test_hand_computed_chain_h100():
     assert e.cost_usd == pytest.approx(256 * hours * 3.0)
     tflops = tokens_per_s * executed_per_token / 256 / 1e12
     power = min(700, 90 + (700 - 90) / (989.4 * h100.efficiency.hfu_at_tdp.value) * tflops)
-    it_kwh = 256 * (power + h100.node.host_power_w_per_device.value) * hours / 1e3
+    # network: 256 x 400 Gb/s links, a 2-tier fat tree of 64-port switches: 768 ports, 12 switches of
+    # 747 W, 8.5 W of optics per port; storage: 9.77 TB per device at 1,300 W per PB
+    network_w = (12 * 747 + 768 * 8.5) / 256
+    storage_w = 9.77 / 1e3 * 1300
+    it_kwh = 256 * (power + h100.node.host_power_w_per_device.value + network_w + storage_w) * hours / 1e3
     assert e.energy_it_mwh == pytest.approx(it_kwh / 1e3)
     assert e.energy_mwh == pytest.approx(1.2 * it_kwh / 1e3)
     ci = CAT.region("US").carbon_intensity_kg_per_kwh.value

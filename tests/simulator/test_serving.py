@@ -58,12 +58,19 @@ def test_fleet_cost_and_energy_hand_computed():
     assert est.utilisation == pytest.approx(traffic / est.capacity_tokens_per_s, rel=1e-12)
     assert est.output_mtok == pytest.approx(traffic * hours * 3600 / 1e6, rel=1e-12)
     assert est.usd_per_mtok == pytest.approx(est.cost_usd / est.output_mtok, rel=1e-12)
-    # Busy share at full-load power, the rest idle, host throughout, x PUE
+    # Busy share at full-load power, the rest idle, host, network and storage throughout, x PUE
     eff_idle = next(b for b in est.breakdown if b["component"] == "idle_capacity")
     busy = sum(b["energy_kwh"] for b in est.breakdown if b["component"] in ("decode", "tp_comm", "kernel_overhead", "prefill"))
     host = next(b for b in est.breakdown if b["component"] == "host")["energy_kwh"]
     assert busy == pytest.approx(16 * est.power_w_per_device * est.utilisation * hours / 1e3, rel=1e-9)
-    assert est.energy_mwh * 1e3 == pytest.approx((busy + eff_idle["energy_kwh"] + host) * 1.2, rel=1e-9)
+    # network: 16 x 400 Gb/s links on one 64-port switch (747 W) with 8.5 W of optics per port;
+    # storage: 16 x 9.77 TB at 1,300 W per PB; both over the whole period
+    network = (747 + 16 * 8.5) * hours / 1e3
+    storage = 16 * 9.77 / 1e3 * 1300 * hours / 1e3
+    rows = {b["component"]: b["energy_kwh"] for b in est.breakdown}
+    assert rows["network"] == pytest.approx(network, rel=1e-9) and rows["storage"] == pytest.approx(storage, rel=1e-9)
+    assert est.energy_mwh * 1e3 == pytest.approx((busy + eff_idle["energy_kwh"] + host + network + storage) * 1.2,
+                                                 rel=1e-9)
     assert sum(b["cost_usd"] for b in est.breakdown) == pytest.approx(est.cost_usd, rel=1e-9)
     assert est.kgco2e_per_mtok == pytest.approx(est.co2e_t * 1e3 / est.output_mtok, rel=1e-12)
 

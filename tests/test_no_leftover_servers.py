@@ -146,7 +146,8 @@ class _Execed(Exception):
 def _streamlit_argv(port: int, headless: bool) -> list[str]:
     app_file = str(resources.files("dashboard").joinpath("streamlit_app.py"))
     return [sys.executable, "-m", "streamlit", "run", app_file, "--server.port", str(port),
-            "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false"]
+            "--server.headless", "true" if headless else "false", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]
 
 
 @needs_streamlit

@@ -11,6 +11,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from dashboard.formats import LOG_TICKS
+
 _SAFE = px.colors.qualitative.Safe
 FRONT_COLOR = "#222222"
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
@@ -93,7 +95,8 @@ def tradeoff_scatter(df: pd.DataFrame, x: str = "days", y: str = "cost_usd") -> 
                                  marker=dict(color="#888888", symbol=symbol, size=10)))
     if len(ok):
         fig.add_trace(_front_trace(pareto_front(ok, x, y), x, y))
-    ticks = lambda col: dict(type="log", dtick="D2", tickformat="$~s" if col == "cost_usd" else "~s")  # noqa: E731
+    ticks = lambda col: {"type": "log", "dtick": "D2", "tickformat": "$~s" if col == "cost_usd" else "~s",
+                         "automargin": True}
     fig.update_layout(title=f"{y_title.split(' (')[0]} vs {x_title.split(' (')[0].lower()} (lower left is better)",
                       xaxis=dict(title=x_title, **ticks(x)), yaxis=dict(title=y_title, **ticks(y)), **_LAYOUT)
     return fig
@@ -115,7 +118,7 @@ def co2_by_region(df: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=[g["region"], g["devices"].map("{:,} dev".format)], y=g["co2e_t"], name=acc,
                              marker_color=colors[acc], hovertemplate=f"{acc}<br>%{{x}}: %{{y:,.0f}} tCO2e<extra></extra>"))
     fig.update_layout(title="Operational emissions by region", barmode="group", yaxis_title="Emissions (tCO2e)",
-                      **_LAYOUT)
+                      xaxis={"automargin": True}, **_LAYOUT)  # rotated region labels get the room they need
     return fig
 
 
@@ -136,6 +139,7 @@ def plans_frame(res, idx=None) -> pd.DataFrame:
 
 
 _PER_STEP = {"cost": ("cost_usd", "Cost per step (USD)"), "energy": ("energy_mj", "Energy per step (MJ)")}
+STEP_AXIS = {**LOG_TICKS, "title": "Step time (s)", "tickformat": "~g"}  # 0.5, 2, 10, 200 s
 
 
 def plan_scatter(df: pd.DataFrame, color: str = "cost", capacity_gb: float | None = None,
@@ -155,8 +159,8 @@ def plan_scatter(df: pd.DataFrame, color: str = "cost", capacity_gb: float | Non
                                                                line=dict(width=2)), hoverinfo="skip"))
     if capacity_gb:
         fig.add_hline(y=capacity_gb, line_dash="dash", line_color="#cc3311",
-                      annotation_text=f"{capacity_gb:g} GB capacity")
-    fig.update_layout(title=f"Step time vs memory, coloured by {color} per step", **_LAYOUT)
+                      annotation_text=f"{capacity_gb:.1f} GB capacity")
+    fig.update_layout(title=f"Step time vs memory, coloured by {color} per step", xaxis=STEP_AXIS, **_LAYOUT)
     return fig
 
 
@@ -166,8 +170,8 @@ def pareto_chart(df: pd.DataFrame, front: pd.DataFrame) -> go.Figure:
                                  marker=dict(size=4, color="#88ccee", opacity=0.6),
                                  hovertemplate="%{x:.2f} s<br>%{y:,.1f} MJ<extra></extra>"))
     fig.add_trace(_front_trace(front.sort_values("step_time_s"), "step_time_s", "energy_mj"))
-    fig.update_layout(title="Time-energy Pareto front", xaxis_title="Step time (s)", xaxis_type="log",
-                      yaxis_title="Energy per step (MJ)", **_LAYOUT)
+    fig.update_layout(title="Time-energy Pareto front", xaxis=STEP_AXIS, yaxis_title="Energy per step (MJ)",
+                      **_LAYOUT)
     return fig
 
 

@@ -15,6 +15,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.formats import QUANTITIES, label, log_ticks
+
 _SAFE = px.colors.qualitative.Safe
 FIT_COLORS = {"hoffmann2022": _SAFE[0], "epoch2024": _SAFE[1], "kaplan2020": _SAFE[2]}
 FIT_LABELS = {"hoffmann2022": "Hoffmann 2022", "epoch2024": "Epoch 2024", "kaplan2020": "Kaplan 2020"}
@@ -39,6 +41,9 @@ def _identity_line(fig: go.Figure, values: np.ndarray, **subplot: Any) -> None:
 
 
 # --- scaling laws ---------------------------------------------------------------------------
+# A log axis with a tick at each power of ten, written 10²¹ (not 1e+21, and no 2 and 5 between them)
+POWERS_OF_TEN = {"type": "log", "dtick": 1, "exponentformat": "power", "showexponent": "all"}
+
 def loss_vs_compute(curves: pd.DataFrame, scenario: pd.DataFrame | None = None,
                     budget_flops: float | None = None) -> go.Figure:
     """Compute-optimal loss L*(C) per fit (columns fit, flops, loss), log x.
@@ -62,7 +67,7 @@ def loss_vs_compute(curves: pd.DataFrame, scenario: pd.DataFrame | None = None,
     fig.update_layout(title=dict(text="Compute-optimal loss vs training compute (each fit in its own paper's units: "
                                       "not comparable across fits)", x=0), margin=_MARGIN, height=420,
                       legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(type="log", title_text="Training compute C = 6 N D (FLOPs)", exponentformat="power")
+    fig.update_xaxes(**POWERS_OF_TEN, title_text="Training compute C = 6 N D (FLOPs)")
     fig.update_yaxes(title_text="Loss L* (nats/token)")
     return fig
 
@@ -89,8 +94,8 @@ def compute_optimal_frontier(frontier: pd.DataFrame, scenario: dict[str, float] 
                           row=1, col=col)
         if budget_flops:
             fig.add_vline(x=budget_flops, line_dash="dot", line_color="#555555", row=1, col=col)
-    fig.update_xaxes(type="log", title_text="Training compute (FLOPs)", exponentformat="power")
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_xaxes(**POWERS_OF_TEN, title_text="Training compute (FLOPs)")
+    fig.update_yaxes(**POWERS_OF_TEN)
     fig.update_yaxes(title_text="parameters", row=1, col=1)
     fig.update_yaxes(title_text="tokens", row=1, col=2)
     fig.update_layout(title=dict(text="Compute-optimal frontier", x=0), margin=_MARGIN, height=420,
@@ -110,9 +115,10 @@ def step_time_parity(points: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=g["measured_s"], y=g["predicted_s"], mode="markers", name=kind,
                                  text=g["name"], marker=dict(size=10, symbol=symbols.get(kind, "circle"), color=_SAFE[i]),
                                  hovertemplate="%{text}<br>measured %{x:.4g} s<br>predicted %{y:.4g} s<extra>" + kind + "</extra>"))
-    _identity_line(fig, np.concatenate([points["measured_s"].to_numpy(float), points["predicted_s"].to_numpy(float)]))
-    fig.update_xaxes(type="log", title_text="Measured step time (s)")
-    fig.update_yaxes(type="log", title_text="Predicted step time (s)")
+    values = np.concatenate([points["measured_s"].to_numpy(float), points["predicted_s"].to_numpy(float)])
+    _identity_line(fig, values)
+    fig.update_xaxes(**log_ticks(values), title_text="Measured step time (s)")
+    fig.update_yaxes(**log_ticks(values), title_text="Predicted step time (s)")
     fig.update_layout(title=dict(text="Step time: measured vs the fitted model", x=0), margin=_MARGIN, height=420,
                       legend=dict(orientation="h", y=-0.2))
     return fig
@@ -146,8 +152,7 @@ def power_vs_throughput(points: pd.DataFrame, idle_w: float | None = None,
 
 
 # --- validation -------------------------------------------------------------------------------
-QUANTITY_LABELS = {"device_hours": "Device-hours", "energy_mwh": "Energy (MWh)", "co2e_t": "Emissions (tCO2e)",
-                   "tflops_per_device": "Throughput (TFLOP/s per device)", "mfu_pct": "MFU (%)"}
+QUANTITY_LABELS = {q: label(q) for q in QUANTITIES}  # dashboard.formats: one mapping for every page
 
 
 def validation_parity(checks: pd.DataFrame, quantity: str) -> go.Figure:
@@ -160,10 +165,11 @@ def validation_parity(checks: pd.DataFrame, quantity: str) -> go.Figure:
                                  customdata=g["error_pct"], marker=dict(size=10, color=_SAFE[i % len(_SAFE)]),
                                  hovertemplate="%{text}<br>reported %{x:.4g}<br>predicted %{y:.4g}"
                                                "<br>error %{customdata:+.1f}%<extra>" + method + "</extra>"))
-    _identity_line(fig, np.concatenate([rows["reported"].to_numpy(float), rows["predicted"].to_numpy(float)]))
+    values = np.concatenate([rows["reported"].to_numpy(float), rows["predicted"].to_numpy(float)])
+    _identity_line(fig, values)
     label = QUANTITY_LABELS.get(quantity, quantity)
-    fig.update_xaxes(type="log", title_text=f"Reported {label}")
-    fig.update_yaxes(type="log", title_text=f"Predicted {label}")
+    fig.update_xaxes(**log_ticks(values), title_text=f"Reported {label}")
+    fig.update_yaxes(**log_ticks(values), title_text=f"Predicted {label}")
     fig.update_layout(title=dict(text=f"{label}: predicted vs published", x=0), margin=_MARGIN, height=400,
                       legend=dict(orientation="h", y=-0.25))
     return fig

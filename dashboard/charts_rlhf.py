@@ -6,6 +6,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.formats import label
+
 _SAFE = px.colors.qualitative.Safe
 # The phases of an [rlhf] estimate's breakdown (simulator/workloads/rlhf.py), in the order they run, then the
 # failure overhead; host power, facility overhead, electricity and embodied CO2e are not phases.
@@ -18,7 +20,7 @@ MEASURES = (("time (hours)", "seconds", 1 / 3600, "%{x:,.2f} h"),
 
 def phases(breakdown: list[dict], title: str = "Where the run goes: time, energy and cost by phase") -> go.Figure:
     """Time, device energy and rental cost of each phase of an RLHF run: three panels side by side,
-    one horizontal-bar trace per measure, one bar per phase (PHASES, top to bottom; a phase the
+    one horizontal-bar trace per measure, one bar per phase (PHASES in human names, top to bottom; a phase the
     algorithm has not, e.g. critic_update outside ppo, is a zero-length bar).
 
     `breakdown`: `Estimate.breakdown` rows (component, seconds, energy_kwh, cost_usd, ...)."""
@@ -31,7 +33,7 @@ def phases(breakdown: list[dict], title: str = "Where the run goes: time, energy
     for col, (name, column, scale, fmt) in enumerate(MEASURES, start=1):
         # a None cost (no price) is no bar: plotly leaves the gap
         fig.add_trace(go.Bar(x=[None if rows[p][column] is None else rows[p][column] * scale for p in PHASES],
-                             y=list(PHASES), orientation="h",
+                             y=[label(p) for p in PHASES], orientation="h",
                              name=name, marker_color=_SAFE[col - 1], hovertemplate=f"%{{y}}: {fmt}<extra></extra>"),
                       row=1, col=col)
     fig.update_yaxes(autorange="reversed")  # the first phase on top

@@ -30,11 +30,12 @@ def throughput_latency(batch, tokens_per_s, tokens_per_s_per_user, chosen_batch:
                              line=dict(color=_SAFE[0]), hovertemplate=hover))
     fig.add_trace(go.Scatter(x=[user[i]], y=[thr[i]], customdata=[batch[i]], mode="markers+text",
                              name=f"chosen batch ({chosen_batch})", text=[f"batch {chosen_batch}"],
-                             textposition="top right", marker=dict(color=CHOSEN_COLOR, size=12, symbol="star"),
+                             textposition="middle right", marker={"color": CHOSEN_COLOR, "size": 12, "symbol": "star"},
                              hovertemplate=hover))
-    if min_tokens_per_s_per_user > 0:
+    if min_tokens_per_s_per_user > 0:  # its label at the foot of the line: the chosen batch's sits at the top
         fig.add_vline(x=min_tokens_per_s_per_user, line_dash="dash", line_color="#444444",
-                      annotation_text=f"floor {min_tokens_per_s_per_user:g} tokens/s per user")
+                      annotation_text=f"floor {min_tokens_per_s_per_user:g} tokens/s per user",
+                      annotation_position="bottom right")
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=380,
                       xaxis_title="output tokens/s per user", yaxis_title="output tokens/s per replica",
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))

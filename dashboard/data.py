@@ -39,17 +39,70 @@ def _estimate_cached(scenario_json: str, uploads: tuple[tuple[str, str], ...]) -
     return estimate(Scenario.model_validate_json(scenario_json), cat)
 
 
+def _uploads() -> tuple[tuple[str, str], ...]:
+    return tuple(tuple(x) for x in st.session_state.get(UPLOADS_KEY, []))
+
+
 def cached_estimate(scenario: Scenario) -> Estimate:
     """`estimate(scenario)` memoised on the scenario's JSON and this session's uploads."""
-    uploads = tuple(tuple(x) for x in st.session_state.get(UPLOADS_KEY, []))
-    return _estimate_cached(scenario.model_dump_json(), uploads)
+    return _estimate_cached(scenario.model_dump_json(), _uploads())
 
 
-def usd(amount: float | None, millions: bool = False) -> str:
-    """A cost for display; "n/a" where there was no price (the estimate's cost is None then)."""
-    if amount is None:
-        return "n/a"
-    return f"${amount / 1e6:,.2f} M" if millions else f"${amount:,.0f}"
+# The pure library calls behind a Planner run, memoised like the estimate (on the scenario's JSON and this
+# session's uploads): a rerun that changes nothing in the scenario (a chart option, a page switch) costs
+# no recomputation.
+@st.cache_data(show_spinner=False, max_entries=256)
+def _bands_cached(scenario_json: str, uploads: tuple, samples: int) -> dict[str, dict[str, float]]:
+    from simulator.footprint.uncertainty import monte_carlo
+
+    return monte_carlo(_estimate_cached(scenario_json, uploads).basis, samples).summary()
+
+
+def cached_bands(scenario: Scenario, samples: int = 4000) -> dict[str, dict[str, float]]:
+    """P10 / P50 / P90 of the headline figures: `monte_carlo(estimate.basis, samples).summary()`."""
+    return _bands_cached(scenario.model_dump_json(), _uploads(), samples)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _tornado_cached(scenario_json: str, uploads: tuple, metric: str) -> tuple[list[dict], dict]:
+    from simulator.footprint.uncertainty import input_ranges, tornado
+
+    basis = _estimate_cached(scenario_json, uploads).basis
+    return tornado(basis, metric), input_ranges(basis)
+
+
+def cached_tornado(scenario: Scenario, metric: str) -> tuple[list[dict], dict[str, tuple[float, float]]]:
+    """The tornado of `metric` (`uncertainty.tornado`) and each input's P10-P90 (`uncertainty.input_ranges`)."""
+    return _tornado_cached(scenario.model_dump_json(), _uploads(), metric)
+
+
+@st.cache_resource(show_spinner=False)
+def example_profile():
+    """The shipped hourly grid profile (simulator.footprint.carbon_example); read once per process."""
+    from simulator.footprint.carbon_profile import load_example
+
+    return load_example()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _start_sweep_cached(scenario_json: str, uploads: tuple, csv: tuple[str, str] | None):
+    from simulator.footprint.carbon_profile import (
+        parse_profile_csv,
+        profile_notes,
+        sweep_for_estimate,
+    )
+
+    est = _estimate_cached(scenario_json, uploads)
+    profile = parse_profile_csv(csv[1], csv[0]) if csv is not None else example_profile()
+    notes = profile_notes(profile, est.values["region"], est.values["carbon_intensity_kg_per_kwh"])
+    return notes, sweep_for_estimate(est, profile)
+
+
+def cached_start_sweep(scenario: Scenario, csv: tuple[str, str] | None = None):
+    """(notes, start-time sweep) of the run against an hourly grid profile: an uploaded CSV (name, text)
+    or the shipped example (`carbon_profile.profile_notes`, `sweep_for_estimate`). Raises TrainsimError
+    for a profile that cannot be read."""
+    return _start_sweep_cached(scenario.model_dump_json(), _uploads(), csv)
 
 
 def plain(msg: str) -> str:

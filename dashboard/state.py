@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.fields import Num, parse_number
+from dashboard.formats import QUANTITIES, label
 from simulator.model.finetune import ATTN_TARGETS
 from simulator.model.shapes import PRESETS
 
@@ -307,18 +308,41 @@ def choices(cat) -> dict[str, list[str]]:
            "ft": ["full", "lora"], "lora_targets": list(LORA_TARGETS), "zero": ["0", "1", "2", "3"],
            "recompute": RECOMPUTE, "sv_model": presets, "sv_dtype": DTYPES, "sv_kv": ["bf16", "fp8"],
            "rl_model": presets, "rl_algo": ALGORITHMS, "rl_reward": [SAME_AS_POLICY, *presets],
-           "cmp_hw": accelerators, "cmp_region": [region_label(r, cat) for r in regions],
+           "cmp_hw": accelerators,
            "cmp_devices": [str(n) for n in DEVICE_CHOICES], "cmp_view": list(VIEWS),
            "exp_objective": list(OBJECTIVE_LABELS.values()), "exp_color": ["cost per step", "energy per step"],
            "exp_zero": ["0", "1", "2", "3"], "exp_recompute": RECOMPUTE}
     out.update({k: accelerators for k in ("hw", "sv_hw", "rl_hw")})
-    out.update({k: regions for k in ("region", "sv_region", "rl_region")})
+    out.update({k: [region_label(r, cat) for r in regions] for k in REGION_KEYS})
+    out["val_quantity"] = ["all", *(label(q) for q in QUANTITIES)]  # the Validation page's picker shows names
     return out
 
 
+def link_aliases(cat) -> dict[str, dict[str, str]]:
+    """Per choice field, the other names a link may give an option (its id where the picker shows a
+    label): ?region=FR or ?region=France -> "FR — France", ?val_quantity=mfu_pct -> "MFU (%)"."""
+    out = dict.fromkeys(REGION_KEYS, region_aliases(cat))
+    out["val_quantity"] = {q: label(q) for q in QUANTITIES}
+    return out
+
+
+REGION_KEYS = ("region", "sv_region", "rl_region", "cmp_region")
+
+
 def region_label(rid: str, cat) -> str:
-    """A region as the Compare page lists it (and its link holds it): "FR (France)"."""
-    return f"{rid} ({cat.regions[rid].name})"
+    """A region as the pickers list it (and a link holds it): "FR — France", so that typing "France" or
+    "Virginia" finds it."""
+    return f"{rid} — {cat.regions[rid].name}"
+
+
+def region_aliases(cat) -> dict[str, str]:
+    """Other names of each region's label, as old links and people write them: its id ("FR"), its place
+    name ("France") and the former "FR (France)"."""
+    out = {}
+    for rid, r in cat.regions.items():
+        label = region_label(rid, cat)
+        out |= {r.name: label, f"{rid} ({r.name})": label, rid: label}
+    return out
 
 
 # ---------------------------------------------------------------- which inputs each page shows

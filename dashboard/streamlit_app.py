@@ -52,5 +52,5 @@ if "link_checked" not in st.session_state:  # the link the session opened with; 
         st.session_state["ignored_params"] = ignored
         st.rerun()
 if st.session_state.get("ignored_params"):
-    st.warning(f"Ignored link parameter(s) {'; '.join(st.session_state.pop('ignored_params'))}.", icon="🔗")
+    st.warning(f"Ignored link parameter(s) {'; '.join(st.session_state.pop('ignored_params'))}.", icon=":material/link_off:")
 nav.run()

@@ -7,7 +7,7 @@ import difflib
 import streamlit as st
 
 from dashboard.fields import parse_number, text_of
-from dashboard.state import ALL_DEFAULTS, NUMBERS, choices, region_label
+from dashboard.state import ALL_DEFAULTS, NUMBERS, choices, link_aliases, region_label
 
 
 def number(key: str, defaults: dict):
@@ -20,7 +20,7 @@ def number(key: str, defaults: dict):
     try:
         return parse_number(text, spec)
     except ValueError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/warning:")
         return None
 
 
@@ -48,7 +48,7 @@ def invalid(values: dict) -> list[str]:
 def no_figures(labels: list[str], where=st) -> None:
     """Instead of the figures while an input cannot be read: say which, so no earlier figures stay."""
     where.warning(f"No figures while {', '.join(labels)} cannot be read: see the message under "
-                  f"{'that field' if len(labels) == 1 else 'those fields'}.", icon="⚠️")
+                  f"{'that field' if len(labels) == 1 else 'those fields'}.", icon=":material/warning:")
 
 
 # what a choice field picks, by part of its name (for "no such accelerator")
@@ -56,9 +56,10 @@ KINDS = {"hw": "accelerator", "region": "region", "model": "model", "reward": "m
 
 
 def closest(value: str, options: list[str], aliases: dict[str, str] | None = None) -> str:
-    """The option nearest to `value` (difflib's ratio, case-insensitive); `aliases` maps other names
-    (a region's place name) to options."""
-    names = {o.lower(): o for o in options} | {a.lower(): o for a, o in (aliases or {}).items()}
+    """The option nearest to `value` (difflib's ratio, case-insensitive), compared with the option and, for
+    a label "FR — France", with each of its parts; `aliases` maps other names (a region's place name) to options."""
+    names = {part.lower(): o for o in options for part in (*o.split(" — "), o)}
+    names |= {a.lower(): o for a, o in (aliases or {}).items()}
     best = difflib.get_close_matches(value.lower(), list(names), n=1, cutoff=0.0)
     return names[best[0]] if best else options[0]
 
@@ -99,9 +100,7 @@ def check_link(cat) -> tuple[list[str], bool]:
     `?region=Mars`, `?n_dev=abc`, `?seq=1e999`), put an option's own name for another of its names.
     Returns a note for each removal (see link_problem) and whether the link changed."""
     options = choices(cat)
-    places = {r.name: rid for rid, r in cat.regions.items()}  # ?region=France finds FR
-    aliases = {k: places for k in ("region", "sv_region", "rl_region")}
-    aliases["cmp_region"] = {n: region_label(rid, cat) for n, rid in (places | {r: r for r in cat.regions}).items()}
+    aliases = link_aliases(cat)  # ?region=FR, ?region=France find "FR — France"
     notes, changed = [], False
     for name in list(st.query_params):
         values = st.query_params.get_all(name)
@@ -159,10 +158,17 @@ def bound(kind: str, label: str, key: str, defaults: dict, **kw):
 
 
 def region(key: str, defaults: dict, cat) -> str:
-    """A grid-region picker with the region's name and carbon intensity beneath it."""
-    rid = bound("selectbox", "Region", key, defaults, options=sorted(cat.regions))
+    """A grid-region picker, searchable by id or place name ("FR — France": type "France" or "Virginia"),
+    with the region's carbon intensity beneath it. The link holds the label (a bound widget's URL value is
+    what it shows); links with the bare id are mapped to it (check_link)."""
+    options = sorted(cat.regions)
+    label = lambda rid: region_label(rid, cat)
+    index = options.index(defaults[key]) if defaults[key] in options else 0
+    rid = st.selectbox("Region", options, index=index, format_func=label, key=key, bind="query-params",
+                       help="type a country, state or city to find it")
+    remember(key, label(rid), label(options[index]))
     r = cat.regions[rid]
-    st.caption(f"{r.name}: {r.carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh")
+    st.caption(f"{r.carbon_intensity_kg_per_kwh.value:g} kgCO2e/kWh, default PUE {r.pue.value:g}")
     return rid
 
 
@@ -173,7 +179,7 @@ def route_error(msg: str, slots: dict, top) -> None:
 
     hits = [(msg.find(prefix), slot) for prefix, slot in slots.items() if prefix in msg]
     slot = min(hits, key=lambda h: h[0])[1] if hits else top
-    slot.error(plain(msg), icon="⚠️")
+    slot.error(plain(msg), icon=":material/warning:")
 
 
 BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (kWh)",
@@ -181,15 +187,20 @@ BREAKDOWN = {"component": "component", "hours": "hours", "energy_kwh": "energy (
 
 
 def breakdown_table(breakdown: list[dict], key: str, decimals: int = 1) -> None:
-    """An estimate's breakdown (component, hours, kWh, USD, kg CO2e) as a table."""
+    """An estimate's breakdown (component, hours, kWh, USD, kg CO2e) as a table, components in human names."""
     import pandas as pd
+
+    from dashboard.formats import NA, label, money_column
 
     rows = pd.DataFrame(breakdown)
     rows["hours"] = rows["seconds"] / 3600
+    rows["component"] = rows["component"].map(label)
+    scale, money_fmt = money_column(rows["cost_usd"])
+    rows["cost_usd"] = rows["cost_usd"] / scale
     number, fmt = st.column_config.NumberColumn, f"%.{decimals}f"
-    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key=key,
+    st.dataframe(rows[list(BREAKDOWN)].rename(columns=BREAKDOWN), hide_index=True, key=key, placeholder=NA,
                  column_config={"hours": number(format=fmt), "energy (kWh)": number(format="%.1f"),
-                                "cost (USD)": number(format="dollar"), "CO2e (kg)": number(format=fmt)})
+                                "cost (USD)": number(format=money_fmt), "CO2e (kg)": number(format=fmt)})
 
 
 def downloads(scenario, est, stem: str, key: str) -> None:

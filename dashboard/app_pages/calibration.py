@@ -17,16 +17,33 @@ import pandas as pd
 import streamlit as st
 
 from calibrate.errors import MeasurementError
-from calibrate.fit import FIT_BOUNDS, FitReport, cases_for, power_points, fit_records, predict_step_times, usable
+from calibrate.fit import (
+    FIT_BOUNDS,
+    FitReport,
+    cases_for,
+    fit_records,
+    power_points,
+    predict_step_times,
+    usable,
+)
 from calibrate.profile import build_profile, dumps, write_profile
 from calibrate.records import RECORDS_FILE, RunRecord, load_records
 from dashboard import charts_model
 from dashboard.data import plain
+from dashboard.formats import NA, PERCENT_FORMAT
 from simulator.system.efficiency import MEASURED_MFU_KEY
 
 UPLOADS = "cal_uploads"  # list of (file_id, file name, text) in st.session_state
 from dashboard.data import PROFILE_KEY  # noqa: E402  (read by the Planner)
+
 DEFAULT_BOOTSTRAP = 20
+EXAMPLE_KEY = "cal_example"  # st.session_state: the shipped example records are loaded
+EXAMPLE_BUTTON = "Load the example records (a CPU sweep measured on a 2-core VM)"
+EXAMPLE_NOTE = ("Example records: a CPU sweep, not a GPU calibration. Eight configurations of the calibration "
+                "GPT (tiny and mini, batch 1 and 4, sequence 64 and 128, fp32, one thread, no power meter) measured "
+                "on a 2-core x86-64 VM with `trainsim calibrate run` (the command is in "
+                "tests/calibrate/test_bench_fit.py). The fit and its profile describe that CPU only; measure your own "
+                "accelerator the same way and upload its records.jsonl.")
 READ_FOLDERS_ENV = "TRAINSIM_DASHBOARD_READ_FOLDERS"  # "1": the operator lets visitors read server folders
 
 
@@ -54,12 +71,37 @@ def fitted(records_json: tuple[str, ...], bootstrap: int) -> tuple[FitReport, li
     return report, [float(x) for x in predicted]
 
 
+def example_records() -> list[RunRecord]:
+    """The shipped example: a real CPU sweep (calibrate/data/example_cpu_sweep/records.jsonl)."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("calibrate").joinpath("data", "example_cpu_sweep", RECORDS_FILE)) as path:
+        return load_records(path)
+
+
+def _example(records: list[RunRecord], origins: list[str]) -> None:
+    """The button that loads the shipped example records, and, once loaded, what they are."""
+    if not st.session_state.get(EXAMPLE_KEY):
+        if st.button(EXAMPLE_BUTTON, key="cal_example_load", icon=":material/memory:"):
+            st.session_state[EXAMPLE_KEY] = True
+            st.rerun()
+        return
+    records += example_records()
+    origins.append("example CPU sweep (calibrate/data/example_cpu_sweep)")
+    st.info(EXAMPLE_NOTE, icon=":material/memory:")
+    if st.button("Forget the example records", key="cal_example_off"):
+        st.session_state[EXAMPLE_KEY] = False
+        st.rerun()
+
+
 def _sources() -> tuple[list[RunRecord], list[str]]:
-    """Records of the folder and the uploads; inline errors for the ones that cannot be read."""
+    """Records of the folder, the uploads and the shipped example; inline errors for the ones that cannot
+    be read."""
     c_dir, c_up = st.columns(2)
     records: list[RunRecord] = []
     origins: list[str] = []
     with c_dir:
+        _example(records, origins)
         folder = ""
         if reads_server_folders():  # never bound to the URL: a link must not name a server path
             folder = st.text_input("Runs folder on this machine (or a records.jsonl file)", key="cal_runs",
@@ -74,7 +116,7 @@ def _sources() -> tuple[list[RunRecord], list[str]]:
                 records += load_records(path)
                 origins.append(str(path))
             except MeasurementError as exc:
-                st.error(plain(str(exc)), icon="⚠️")
+                st.error(plain(str(exc)), icon=":material/warning:")
         st.number_input("Bootstrap resamples (confidence intervals)", key="cal_boot", bind="query-params",
                         value=DEFAULT_BOOTSTRAP, min_value=0, max_value=500, step=10,
                         help="More resamples: steadier 5-95% intervals, slower fit. 0 skips the intervals.")
@@ -92,7 +134,7 @@ def _sources() -> tuple[list[RunRecord], list[str]]:
                 records += records_from_text(name, text)
                 origins.append(f"upload:{name}")
             except MeasurementError as exc:
-                st.error(plain(str(exc)), icon="⚠️")
+                st.error(plain(str(exc)), icon=":material/warning:")
         if kept:
             st.caption("Kept for this browser session: " + ", ".join(f"`{n}`" for _, n, _ in kept))
             if st.button("Forget uploaded records", key="cal_clear"):
@@ -114,7 +156,7 @@ def quality(report: FitReport) -> None:
         loco = pd.DataFrame({"config": list(report.step_loco_pct),
                              "step_time_err_pct": list(report.step_loco_pct.values())})
         loco["energy_err_pct"] = loco["config"].map(report.energy_loco_pct)
-        st.container(key="cal_loco").dataframe(loco, hide_index=True,
+        st.container(key="cal_loco").dataframe(loco, hide_index=True, placeholder=NA,
                      column_config={c: st.column_config.NumberColumn(format="%+.1f")
                                     for c in ("step_time_err_pct", "energy_err_pct")})
     with right:
@@ -126,7 +168,7 @@ def quality(report: FitReport) -> None:
             rows += [{"parameter": "idle_w", "fitted": report.power.idle_w, "p05": None, "p95": None, "bounds": ">= 0"},
                      {"parameter": "dynamic_w_per_tflops", "fitted": report.power.dynamic_w_per_tflops, "p05": None,
                       "p95": None, "bounds": ">= 0"}]
-        st.container(key="cal_params").dataframe(pd.DataFrame(rows), hide_index=True,
+        st.container(key="cal_params").dataframe(pd.DataFrame(rows), hide_index=True, placeholder=NA,
                      column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("fitted", "p05", "p95")})
         if not report.intervals:
             st.caption("No intervals: bootstrap resamples = 0.")
@@ -162,18 +204,19 @@ def main() -> None:
                "model with fitted efficiency parameters, and the power model P = idle + k x TFLOP/s.")
     records, origins = _sources()
     if not records:
-        st.info("Give a runs folder or upload records.jsonl files to see the measurements and the fit.")
+        st.info("Upload records.jsonl files (or load the example records) to see the measurements and the fit.")
         return
     st.subheader(f"Records ({len(records)})")
     table = pd.DataFrame([{**r.summary(), "device": r.device.get("name")} for r in records])
-    st.container(key="cal_records").dataframe(table, hide_index=True,
+    st.container(key="cal_records").dataframe(table.assign(mfu=table["mfu"] * 100), hide_index=True, placeholder=NA,
                  column_config={"step_time_s": st.column_config.NumberColumn(format="%.4g"),
-                                "mfu": st.column_config.NumberColumn(format="%.3f")})
+                                "tokens_per_s": st.column_config.NumberColumn(format="%.0f"),
+                                "mfu": st.column_config.NumberColumn("MFU", format=PERCENT_FORMAT)})
     boot = int(st.session_state.get("cal_boot", DEFAULT_BOOTSTRAP) or 0)
     try:
         report, predicted = fitted(tuple(r.model_dump_json() for r in records), boot)
     except MeasurementError as exc:
-        st.error(plain(str(exc)), icon="⚠️")
+        st.error(plain(str(exc)), icon=":material/warning:")
         return
     ok = usable(records)
     names = [r.config.get("name", r.record_id) for r in ok]

@@ -15,6 +15,7 @@ import streamlit as st
 from calibrate.profile import dumps
 from dashboard import charts_model
 from dashboard.data import UPLOADS_KEY, packaged_catalog, plain, session_catalog
+from dashboard.formats import NA
 from hardware_catalog import Accelerator, Catalog, CatalogError, Region, parse_toml_text
 from hardware_catalog.schema import Infrastructure
 
@@ -109,7 +110,7 @@ def entry_details(item: Accelerator | Region, cat: Catalog, kind: str) -> None:
     if n_unv:
         st.warning(f"{n_unv} of {len(rows)} numbers are marked unverified (an estimate or prior the source could not "
                    "confirm); a calibration profile or your own figures can replace them.")
-    st.container(key=f"cat_{kind}_detail").dataframe(rows, hide_index=True,
+    st.container(key=f"cat_{kind}_detail").dataframe(rows, hide_index=True, placeholder=NA,
                  column_config={"source": st.column_config.TextColumn(width="large")})
     if kind == "accelerator":
         template: dict[str, Any] = item.model_dump(exclude_none=True, exclude={"override"})
@@ -134,7 +135,7 @@ def main() -> None:
 
     with t_acc:
         accs = accelerator_frame(cat)
-        st.container(key="cat_acc_table").dataframe(accs, hide_index=True,
+        st.container(key="cat_acc_table").dataframe(accs, hide_index=True, placeholder=NA,
                      column_config={"bf16_tflops": st.column_config.NumberColumn("bf16 TFLOP/s", format="%.0f"),
                                     "fp8_tflops": st.column_config.NumberColumn("fp8 TFLOP/s", format="%.0f"),
                                     "hbm_gb": st.column_config.NumberColumn("HBM GB", format="%.0f"),
@@ -149,7 +150,7 @@ def main() -> None:
         st.plotly_chart(charts_model.accelerator_scatter(accs), key="cat_acc_scatter")
 
     with t_reg:
-        st.container(key="cat_region_table").dataframe(region_frame(cat), hide_index=True,
+        st.container(key="cat_region_table").dataframe(region_frame(cat), hide_index=True, placeholder=NA,
                      column_config={"kg_co2_per_kwh": st.column_config.NumberColumn("kg CO2e/kWh", format="%.3f"),
                                     "usd_per_kwh": st.column_config.NumberColumn("USD/kWh", format="%.3f"),
                                     "unverified": st.column_config.NumberColumn("unverified numbers")})

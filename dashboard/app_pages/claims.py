@@ -19,7 +19,8 @@ from simulator.claims.report import (
 )
 from simulator.claims.trends import fit_trend, load_points
 
-VERDICT_ICONS = {"consistent": "✅", "too high": "🔺", "too low": "🔻", "inconsistent": "❌"}
+VERDICT_ICONS = {"consistent": ":material/check_circle:", "too high": ":material/arrow_upward:",
+                 "too low": ":material/arrow_downward:", "inconsistent": ":material/cancel:"}
 
 
 @st.cache_data(show_spinner="Checking the claims (estimates and Monte Carlo)...")
@@ -39,8 +40,7 @@ def _links(d: dict) -> None:
 
 def _claim(d: dict) -> None:
     """One claim's expander: what trainsim computed, its sources, its scenarios and links."""
-    icon = VERDICT_ICONS.get(d["verdict"], "")
-    with st.expander(f"{icon} {d['text']}: {d['verdict']}"):
+    with st.expander(f"{d['text']}: {d['verdict']}", icon=VERDICT_ICONS.get(d["verdict"])):
         st.markdown(f"**Claimed:** {d['claimed']}. **trainsim:** {d['summary']}.")
         source = f"[{d['source']}]({d['source_url']})" if d["source_url"] else d["source"]
         st.caption(f"Source: {source}. Quantity: {d['quantity']}." + (f" {d['note']}." if d["note"] else ""))
@@ -50,8 +50,8 @@ def _claim(d: dict) -> None:
         elif d["kind"] == "energy_split":
             st.container(key=f"cl_{d['id']}_split").dataframe(pd.DataFrame(split_rows(d)), hide_index=True)
             if any(g["energy_mwh"] is None for g in d["split"]):
-                st.caption("Network and storage are not yet separate rows in trainsim's breakdown: the servers' NICs "
-                           "are inside hosts; switches and storage are not modelled yet.")
+                st.caption("This scenario's estimate has no separate network or storage rows (its catalog has no "
+                           "infrastructure table): the servers' NICs are inside hosts.")
         elif d["kind"] != "trend":
             st.container(key=f"cl_{d['id']}_details").dataframe(pd.DataFrame(d["details"]), hide_index=True)
         _links(d)

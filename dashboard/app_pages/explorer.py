@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, inputs, widgets
+from dashboard import charts, headline, inputs, widgets
 from dashboard import charts_compare as cc
 from dashboard.data import (
     UPLOADS_KEY,
@@ -19,8 +19,8 @@ from dashboard.data import (
     plain,
     scenario_from,
     session_catalog,
-    usd,
 )
+from dashboard.formats import NA, PERCENT_FORMAT, money, money_column, percent
 from dashboard.state import (
     DEFAULTS,
     EXPLORER_DEFAULTS,
@@ -68,7 +68,7 @@ def main() -> None:
         scenario = scenario_from(scenario_data({**planner, "plan": "auto"}))
         spec = scenario.model.spec()
     except TrainsimError as exc:
-        st.error(f"The scenario is not valid: {plain(str(exc))}", icon="⚠️")
+        st.error(f"The scenario is not valid: {plain(str(exc))}", icon=":material/warning:")
         return
     devices, acc_id = scenario.cluster.devices, scenario.cluster.accelerator
     st.caption(f"{spec.name} on {devices:,} x {acc_id} in {scenario.datacenter.region} (the Planner's "
@@ -91,11 +91,13 @@ def main() -> None:
         widgets.no_figures([NUMBERS["exp_top"].label])
         return
     try:
-        best = cached_estimate(scenario)
-        report = cached_search(scenario, objective, top, cat)
+        with st.spinner("Searching every plan..."):
+            best = cached_estimate(scenario)
+            report = cached_search(scenario, objective, top, cat)
     except TrainsimError as exc:
-        st.error(plain(str(exc)), icon="⚠️")
+        st.error(plain(str(exc)), icon=":material/warning:")
     else:
+        headline.warnings(best)
         show_search(best, report, objective, colour)
     manual_plan(planner, scenario, spec)
 
@@ -109,9 +111,12 @@ def show_search(best, report: SearchReport, objective: str, colour: str) -> None
     m[3].metric(f"Step time, best for {objective}", f"{report.plans[0].step_time_s:.2f} s")
 
     st.subheader(f"Top {len(report.plans)} plans by {objective}")
-    st.dataframe(top_table(report.plans), hide_index=True, key="exp_table", column_config={
-        "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
-        "mfu": st.column_config.NumberColumn("MFU", format="percent"),
+    table = top_table(report.plans)
+    scale, money_fmt = money_column(table["cost_usd"])
+    shown = table.assign(cost_usd=table["cost_usd"] / scale, mfu=table["mfu"] * 100)  # as the formats say
+    st.dataframe(shown, hide_index=True, key="exp_table", placeholder=NA, column_config={
+        "cost_usd": st.column_config.NumberColumn("cost", format=money_fmt),
+        "mfu": st.column_config.NumberColumn("MFU", format=PERCENT_FORMAT),
         "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
         "memory_gb": st.column_config.NumberColumn("memory (GB)", format="%.1f"),
         "days": st.column_config.NumberColumn("days", format="%.1f"),
@@ -125,8 +130,8 @@ def show_search(best, report: SearchReport, objective: str, colour: str) -> None
         chosen = report.plans[rank - 1].values
         st.plotly_chart(charts.memory_breakdown(memory_of(chosen), chosen["memory_capacity_gb"],
                                                 title=f"Memory per device, plan #{rank} (GB)"), key="exp_memory")
-        st.caption(f"Plan #{rank}: {chosen['wall_clock_days']:,.1f} days, ${chosen['cost_usd'] / 1e6:,.2f} M, "
-                   f"{chosen['energy_mwh']:,.0f} MWh, MFU {chosen['mfu']:.1%}.")
+        st.caption(f"Plan #{rank}: {chosen['wall_clock_days']:,.1f} days, {money(chosen['cost_usd'])}, "
+                   f"{chosen['energy_mwh']:,.0f} MWh, MFU {percent(chosen['mfu'])}.")
     with right:
         order = res.order(objective)[: len(report.plans)]
         front = res.pareto()
@@ -145,7 +150,7 @@ def show_search(best, report: SearchReport, objective: str, colour: str) -> None
     with right:
         st.plotly_chart(cc.rejected_bar(report.rejected), key="exp_rejected")
         st.dataframe(pd.DataFrame({"reason": list(report.rejected), "plans": list(report.rejected.values())}),
-                     hide_index=True, key="exp_reasons")
+                     hide_index=True, key="exp_reasons", placeholder=NA)
         st.caption("A plan breaking several rules counts once per rule.")
 
 
@@ -192,14 +197,14 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
                 microbatch=int(mb), zero=int(zero), recompute=rc)
     check = check_plan(scenario, plan, session_catalog())  # the library's rules and memory model
     for msg in check.problems:
-        st.error(plain(msg), icon="⚠️")
+        st.error(plain(msg), icon=":material/warning:")
     if check.problems:
         return
     mem, capacity = check.memory_gb, check.capacity_gb
     if not check.fits:
         st.error(f"{cc.plan_label(plan.to_dict())} does not fit: it needs {mem['total_gb']:.1f} GB per device, "
                  f"{capacity:g} GB available (over by {mem['total_gb'] - capacity:.1f} GB). Try a higher ZeRO "
-                 "stage, recompute = full, more TP/PP or a smaller micro-batch.", icon="⚠️")
+                 "stage, recompute = full, more TP/PP or a smaller micro-batch.", icon=":material/warning:")
     else:
         st.success(f"{cc.plan_label(plan.to_dict())} is valid and fits: {mem['total_gb']:.1f} of {capacity:g} GB "
                    "per device.")
@@ -208,11 +213,11 @@ def manual_plan(planner: dict, scenario: Scenario, spec) -> None:
         try:
             v = cached_estimate(scenario_from(scenario_data({**planner, **fixed}))).values
         except TrainsimError as exc:
-            st.error(plain(str(exc)), icon="⚠️")
+            st.error(plain(str(exc)), icon=":material/warning:")
         else:
             st.caption(f"With these settings (the search still picks interleaving): step {v['step_time_s']:.2f} s, "
-                       f"{v['wall_clock_days']:,.1f} days, {usd(v['cost_usd'], True)}, {v['energy_mwh']:,.0f} MWh, "
-                       f"MFU {v['mfu']:.1%}.")
+                       f"{v['wall_clock_days']:,.1f} days, {money(v['cost_usd'])}, {v['energy_mwh']:,.0f} MWh, "
+                       f"MFU {percent(v['mfu'])}.")
     st.plotly_chart(charts.memory_breakdown(mem, capacity, title="Memory per device, your plan (GB)"),
                     key="exp_manual_memory")
 

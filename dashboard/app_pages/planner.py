@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, inputs, widgets
+from dashboard import charts, headline, inputs, widgets
 from dashboard.data import (
     PROFILE_KEY,
+    cached_bands,
     cached_estimate,
+    cached_start_sweep,
+    cached_tornado,
     plain,
     scenario_from,
-    usd,
 )
+from dashboard.formats import NA, label, money, money_range, percent, scientific
 from dashboard.state import NUMBERS, left_out, scenario_data, state_from_scenario
 from hardware_catalog.errors import TrainsimError
 from hardware_catalog.files import loads_toml
@@ -106,10 +109,11 @@ def main() -> None:
     top = st.container()
     cat = widgets.page_catalog(top)
     profile = _profile_banner(top)
+    head = st.container()  # the answer first: on the first screen, above the inputs
     values, slots = _inputs(cat, profile)
     bad = widgets.invalid(values)
     if bad:  # no estimate, so no figures of an earlier scenario stay on the page
-        widgets.no_figures(bad)
+        widgets.no_figures(bad, head)
         _upload()
         return
     data = scenario_data(values)
@@ -117,50 +121,67 @@ def main() -> None:
         data["efficiency"] = {"profile": st.session_state[PROFILE_KEY]}
     try:
         scenario = scenario_from(data)
-        est = cached_estimate(scenario)
+        with head, st.spinner("Estimating the run..."):
+            est = cached_estimate(scenario)
+            bands = cached_bands(scenario)
     except TrainsimError as exc:
         hint = " Or choose Plan = auto: the search finds one." if values["plan"] == "manual" else ""
         widgets.route_error(str(exc) + hint * str(exc).startswith("parallelism"), slots, top)
         _upload()
         return
+    with head:
+        show_headline(est, bands, values)
     show_estimate(est, scenario)
     _upload()
 
 
-def _uncertainty(est) -> None:
-    """P10-P90 of the headline figures (4,000 Monte Carlo samples) and a tornado of the cost."""
-    from simulator.footprint.uncertainty import monte_carlo, tornado
+def show_headline(est, bands: dict, values: dict) -> None:
+    """Wall clock, cost, energy and emissions with their P10-P90, the assumptions behind them, the warnings."""
+    v, lo, hi = est.values, bands["p10"], bands["p90"]
+    priced = v["cost_usd"] is not None
+    st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {v['tokens'] / 1e12:.2f}T tokens) on "
+               f"{v['devices']:,} x {v['accelerator']} in {v['region']}")
+    ranges = (f"{lo['wall_clock_days']:,.1f}–{hi['wall_clock_days']:,.1f} days",
+              money_range(lo["cost_usd"], hi["cost_usd"]) if priced else "n/a (no price)",
+              f"{lo['energy_mwh']:,.0f}–{hi['energy_mwh']:,.0f} MWh", f"{lo['co2e_t']:,.0f}–{hi['co2e_t']:,.0f} tCO2e")
+    band = {f"delta_{k}": x for k, x in (("color", "off"), ("arrow", "off"))}  # the range, in grey, no arrow
+    m = st.columns(4)
+    m[0].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days", f"P10–P90 {ranges[0]}", **band)
+    m[1].metric("Cost", money(v["cost_usd"]), f"P10–P90 {ranges[1]}", **band,
+                help=None if priced else "no price for this accelerator in the catalog: enter a price per device-hour")
+    m[2].metric("Energy", f"{v['energy_mwh']:,.0f} MWh", f"P10–P90 {ranges[2]}", **band,
+                help=f"IT {v['energy_it_mwh']:,.0f} MWh x PUE {v['pue']:.2f}")
+    m[3].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", f"P10–P90 {ranges[3]}", **band,
+                help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
+    st.caption(headline.assumptions(est, values["price"] > 0, values["pue"] > 0)
+               + " · ranges: 4,000 Monte Carlo draws (what moves them: the tornado below)")
+    headline.warnings(est)
 
-    band = monte_carlo(est.basis, 4000).summary()
-    lo, hi = band["p10"], band["p90"]
-    priced = est.values["cost_usd"] is not None
-    cost = f"{usd(lo['cost_usd'], True)}-{usd(hi['cost_usd'], True)[1:]}" if priced else "n/a (no price)"
-    st.caption(f"P10-P90: wall clock {lo['wall_clock_days']:,.1f}-{hi['wall_clock_days']:,.1f} days, cost "
-               f"{cost}, energy {lo['energy_mwh']:,.0f}-"
-               f"{hi['energy_mwh']:,.0f} MWh, emissions {lo['co2e_t']:,.0f}-{hi['co2e_t']:,.0f} tCO2e "
-               "(spreads and their sources: simulator/footprint/uncertainty.py)")
-    with st.expander("What moves the result most (tornado)"):
+
+def _uncertainty(scenario, priced: bool) -> None:
+    """A tornado of a headline figure: each uncertain input alone at its P10 and P90 (computed when opened)."""
+    with st.expander("What moves the result most (tornado)", key="pl_tornado_open", on_change="rerun") as box:
+        if not box.open:
+            return
         figures = ["cost_usd"] * priced + ["co2e_t", "wall_clock_days", "energy_mwh"]
-        metric = st.radio("Figure", figures, horizontal=True,
-                          key="pl_tornado")
-        st.plotly_chart(charts.tornado_chart(tornado(est.basis, metric), metric), key="pl_tornado_chart")
+        metric = st.radio("Figure", figures, horizontal=True, key="pl_tornado", format_func=label)
+        rows, ranges = cached_tornado(scenario, metric)
+        st.plotly_chart(charts.tornado_chart(rows, metric, ranges), key="pl_tornado_chart")
+        st.caption("Spreads and their sources: simulator/footprint/uncertainty.py; a scenario's [uncertainty] "
+                   "section changes them.")
 
 
-def _start_time(est) -> None:
-    """Operational CO2e against an hourly grid profile for every start hour (best and worst start).
+def _start_time(est, scenario) -> None:
+    """Operational CO2e against an hourly grid profile for every start hour (best and worst start), when opened.
     A profile belongs to its region (simulator.footprint.carbon_profile.profile_notes): the shipped
     example only for us-virginia, an upload only for its own region (or with its region unknown)."""
-    from simulator.footprint.carbon_profile import (
-        EXAMPLE_REGION,
-        load_example,
-        parse_profile_csv,
-        profile_notes,
-        same_region,
-        sweep_for_estimate,
-    )
+    from simulator.footprint.carbon_profile import EXAMPLE_REGION, same_region
 
     region = est.values["region"]
-    with st.expander("When the run starts (hourly grid-intensity profile)"):
+    with st.expander("When the run starts (hourly grid-intensity profile)", key="pl_start_open",
+                     on_change="rerun") as box:
+        if not box.open:  # computed and drawn when opened: an hourly chart is heavy on every rerun
+            return
         up = st.file_uploader(f"Hourly profile CSV for {region} (timestamp, carbon_intensity_kg_per_kwh; "
                               f"a '# region: {region}' line)", type=["csv"], key="pl_profile_csv")
         if up is None and not same_region(EXAMPLE_REGION, region):
@@ -169,9 +190,8 @@ def _start_time(est) -> None:
                     f"Upload an hourly CSV for {region} above to see how the start time changes the CO2e.")
             return
         try:
-            profile = (parse_profile_csv(up.getvalue().decode("utf-8"), up.name) if up is not None
-                       else load_example())
-            notes = profile_notes(profile, region, est.values["carbon_intensity_kg_per_kwh"])
+            csv = (up.name, up.getvalue().decode("utf-8")) if up is not None else None
+            notes, sweep = cached_start_sweep(scenario, csv)
         except (TrainsimError, UnicodeDecodeError) as exc:
             st.error(plain(str(exc)))
             return
@@ -180,7 +200,6 @@ def _start_time(est) -> None:
                        "mean with a solar shape); upload your own hourly data for real figures.")
         for note in notes:
             st.caption(plain(note))
-        sweep = sweep_for_estimate(est, profile)
         (best_t, best), (worst_t, worst) = sweep.best(), sweep.worst()
         c = st.columns(3)
         c[0].metric("Annual-average CO2e", f"{est.co2e_t:,.0f} t")
@@ -190,33 +209,25 @@ def _start_time(est) -> None:
 
 
 def show_estimate(est, scenario) -> None:
+    """Below the inputs: the other figures, what moves the result, the breakdowns, the plan, the notes."""
     v = est.values
     st.divider()
-    st.caption(f"{v['model']} ({v['params_total'] / 1e9:.1f}B parameters, {v['tokens'] / 1e12:.2f}T tokens) on "
-               f"{v['devices']:,} x {v['accelerator']} in {v['region']}; step time: {v['efficiency_source']}; power: {v['power_source']}")
     m = st.columns(4)
-    m[0].metric("Wall clock", f"{v['wall_clock_days']:,.1f} days")
-    m[1].metric("Cost", usd(v["cost_usd"], millions=True),
-                help=None if v["cost_usd"] is not None else "no price for this accelerator in the catalog: "
-                "enter a price per device-hour")
-    m[2].metric("Energy", f"{v['energy_mwh']:,.0f} MWh", help=f"IT {v['energy_it_mwh']:,.0f} MWh x PUE {v['pue']:.2f}")
-    m[3].metric("Emissions", f"{v['co2e_t']:,.0f} tCO2e", help=f"+ {v['embodied_co2e_t']:,.1f} t embodied")
-    m = st.columns(4)
-    m[0].metric("Training FLOPs", f"{v['train_flops']:.3g}")
+    m[0].metric("Training FLOPs", scientific(v["train_flops"]))
     m[1].metric("Device-hours", f"{v['device_hours'] / 1e6:,.3f} M")
     m[2].metric("Water", f"{v['water_m3']:,.0f} m³")
-    m[3].metric("MFU", f"{v['mfu']:.1%}")
+    m[3].metric("MFU", percent(v["mfu"]))
     n = st.columns(4)
     n[0].metric("Step time", f"{v['step_time_s']:.2f} s")
-    n[1].metric("Goodput", f"{v['goodput']:.1%}")
-    n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:g} GB")
+    n[1].metric("Goodput", percent(v["goodput"]))
+    n[2].metric("Memory per device", f"{v['memory_gb_per_device']:.1f} / {v['memory_capacity_gb']:.1f} GB")
     n[3].metric("Tokens per second", f"{v['tokens_per_s'] / 1e6:,.2f} M")
     if v.get("finetune_method") == "lora":
         st.columns(4)[0].metric("Trained parameters (LoRA)", f"{v['trained_params'] / 1e6:,.1f} M",
                                 help=f"{v['trained_params'] / v['params_total']:.3%} of {v['params_total'] / 1e9:.1f}B; "
                                      "the base weights are frozen")
-    _uncertainty(est)
-    _start_time(est)
+    _uncertainty(scenario, v["cost_usd"] is not None)
+    _start_time(est, scenario)
     st.plotly_chart(charts.time_breakdown(est), key="pl_time")
     st.plotly_chart(charts.energy_breakdown(est), key="pl_energy")
     st.plotly_chart(charts.energy_split_chart(est), key="pl_energy_split")
@@ -225,13 +236,14 @@ def show_estimate(est, scenario) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Chosen plan")
-        st.dataframe([est.plan], hide_index=True)
+        st.dataframe([est.plan], hide_index=True, placeholder=NA)
     with right:
         mem = {k.removeprefix("memory_"): val for k, val in v.items()
                if k.startswith("memory_") and k.endswith("_gb") and k not in ("memory_gb_per_device", "memory_capacity_gb")}
         st.plotly_chart(charts.memory_breakdown(mem, v["memory_capacity_gb"]), key="pl_memory")
+    st.caption(headline.sources(est))
     for note in est.assumptions:
-        st.info(note)
+        st.info(headline.note(note))
     d = st.columns(3)
     d[0].download_button("Scenario TOML", scenario.to_toml(), file_name="scenario.toml", mime="application/toml",
                          on_click="ignore", key="dl_toml")

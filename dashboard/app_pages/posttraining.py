@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts_rlhf, widgets
+from dashboard import charts_rlhf, headline, widgets
 from dashboard.data import (
     cached_estimate,
-    plain,
     scenario_from,
-    usd,
 )
+from dashboard.formats import money, percent
 from dashboard.state import ALGORITHMS, RLHF_DEFAULTS, SAME_AS_POLICY, rlhf_data
 from hardware_catalog.errors import TrainsimError
-from simulator.footprint.energy import MEMORY_BOUND_NOTE
 from simulator import PRESETS
 
 
@@ -34,6 +32,7 @@ def main() -> None:
                "simulator/workloads/rlhf.py")
     top = st.container()
     cat = widgets.page_catalog(top)
+    head = st.container()  # the answer first: on the first screen, above the inputs
     c_model, c_data, c_hw = st.columns(3)
     with c_model:
         st.subheader("Models")
@@ -69,56 +68,64 @@ def main() -> None:
              "datacenter.": msg_hw, "pricing.": msg_hw}
     values, bad = widgets.read_numbers(RLHF_DEFAULTS)
     if bad:  # no estimate, so no figures of an earlier scenario stay on the page
-        widgets.no_figures(bad)
+        widgets.no_figures(bad, head)
         return
     try:
         scenario = scenario_from(rlhf_data(values))
-        est = cached_estimate(scenario)
+        with head, st.spinner("Estimating the run..."):
+            est = cached_estimate(scenario)
     except TrainsimError as exc:
         widgets.route_error(str(exc), slots, top)
         return
+    with head:
+        show_headline(est, scenario, values["rl_price"] > 0)
     show_estimate(est, scenario)
 
 
-def show_estimate(est, scenario) -> None:
-    v, rl, p = est.values, scenario.rlhf, est.plan
-    st.divider()
+def show_headline(est, scenario, price_given: bool) -> None:
+    """Time, cost, energy, emissions and the rollouts' share, the assumptions behind them, the warnings."""
+    v, rl = est.values, scenario.rlhf
     seq = rl.prompt_tokens + rl.response_tokens
     st.caption(f"{rl.algorithm.upper()} on {v['model']} ({v['params_total'] / 1e9:.1f}B parameters), "
                f"{v['devices']:,} x {v['accelerator']} in {v['region']}: {v['rlhf_sequences']:,.0f} sequences of "
                f"{seq:,} tokens x {rl.epochs} epoch{'s' * (rl.epochs != 1)} = {v['tokens'] / 1e9:,.2f} B trained "
-               f"tokens. Step time: {v['efficiency_source']}; power: {v['power_source']}")
+               "tokens")
     m = st.columns(4)
     m[0].metric("Wall clock", widgets.duration(v["wall_clock_days"]), help=f"{v['wall_clock_days']:,.3f} days; "
-                f"goodput {v['goodput']:.1%} (checkpoints and failures)")
+                f"goodput {percent(v['goodput'])} (checkpoints and failures)")
     m[1].metric("Device-hours", f"{v['device_hours']:,.0f}")
-    m[2].metric("Cost", usd(v["cost_usd"]), help=None if v["cost_usd"] is None
-                else f"${v['usd_per_device_hour']:,.2f} per device-hour")
+    m[2].metric("Cost", money(v["cost_usd"]), help=None if v["cost_usd"] is None
+                else f"{money(v['usd_per_device_hour'])} per device-hour")
     m[3].metric("Energy", f"{v['energy_mwh']:,.3f} MWh", help=f"facility: IT {v['energy_it_mwh']:,.3f} MWh "
                 f"x PUE {v['pue']:.2f}")
     m = st.columns(4)
     m[0].metric("Emissions", f"{v['co2e_t'] * 1e3:,.1f} kgCO2e",
                 help=f"operational; + {v['embodied_co2e_t'] * 1e3:,.1f} kg embodied")
-    m[1].metric("Rollouts: share of time", f"{v['rlhf_generation_share']:.1%}",
+    m[1].metric("Rollouts: share of time", percent(v["rlhf_generation_share"]),
                 help="generation's share of the compute time (before checkpoint and failure overhead)")
-    m[2].metric("Rollouts: share of FLOPs", f"{v['rlhf_generation_flops_share']:.1%}",
+    m[2].metric("Rollouts: share of FLOPs", percent(v["rlhf_generation_flops_share"]),
                 help=f"decoding runs at {v['rlhf_generation_tflops_per_device']:,.0f} TFLOP/s per device")
     m[3].metric("Sequences", f"{v['rlhf_sequences']:,.0f}", help="prompts x samples per prompt")
+    headline.footer(est, price_given)
+
+
+def show_estimate(est, scenario) -> None:
+    """Below the inputs: the policy update's plan, the phases, the breakdown, the notes."""
+    v, p = est.values, est.plan
+    st.divider()
     rollout = next((a for a in est.assumptions if a.startswith("rlhf (")), "")
-    # the library's caveat on memory-bound power (simulator.footprint.energy), shown by the energy figure
-    caveat = next((a for a in est.assumptions if MEMORY_BOUND_NOTE in a), None)
-    if caveat:
-        st.caption(f"Energy: {plain(caveat)}.")
+    caveat = headline.memory_bound_caveat(est)  # shown by the energy figure
     st.caption(f"Policy update plan: tp {p['tp']}, pp {p['pp']}, dp {p['dp']}, ZeRO {p['zero']}, recompute "
                f"{p['recompute']}, microbatch {p['microbatch']}; memory {v['memory_gb_per_device']:,.1f} / "
-               f"{v['memory_capacity_gb']:g} GB per device; MFU {v['mfu']:.1%} over all phases. {plain(rollout)}")
+               f"{v['memory_capacity_gb']:.1f} GB per device; MFU {percent(v['mfu'])} over all phases. {headline.note(rollout)}")
 
     st.plotly_chart(charts_rlhf.phases(est.breakdown), key="rl_phases")
     st.subheader("Breakdown")
     widgets.breakdown_table(est.breakdown, "rl_breakdown", 2)
+    st.caption(headline.sources(est))
     for note in est.assumptions:
         if note not in (rollout, caveat):
-            st.info(plain(note))
+            st.info(headline.note(note))
     widgets.downloads(scenario, est, "rlhf", "rl")
 
 

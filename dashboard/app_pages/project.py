@@ -13,9 +13,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.data import cached_estimate, plain, usd
+from dashboard import headline
+from dashboard.data import cached_estimate, plain
+from dashboard.formats import NA, money, money_column
 from hardware_catalog.errors import TrainsimError
-from simulator.workloads.project import estimate_project, load_project, project_from_text
+from simulator.workloads.project import (
+    estimate_project,
+    load_project,
+    project_from_text,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "project-llama3-70b.toml"
 METRICS = {  # radio label -> (totals key, unit)
@@ -29,7 +35,9 @@ COLUMNS = {"name": "stage", "kind": "kind", "repeat": "repeat", "model": "model"
 
 
 def _short(y: float, prefix: str = "") -> str:
-    """A bar label: 15,958,586 -> "$15.96 M", 6,490 -> "6.5 k", 6.27 -> "6.3"."""
+    """A bar label: 15,958,586 -> "$15.96 M" (costs as formats.money writes them), 6,490 -> "6.5 k", 6.27 -> "6.3"."""
+    if prefix == "$":
+        return money(y)
     if abs(y) >= 1e6:
         return f"{prefix}{y / 1e6:,.2f} M"
     if abs(y) >= 1e3:
@@ -66,7 +74,7 @@ def _load():
             return None
         return project_from_text(text, up.name, base_dir=None), f"your upload `{up.name}`"
     except TrainsimError as exc:
-        st.error(plain(str(exc)), icon="⚠️")
+        st.error(plain(str(exc)), icon=":material/warning:")
         return None
 
 
@@ -83,12 +91,15 @@ def main() -> None:
     try:
         est = estimate_project(project, estimator=cached_estimate)
     except TrainsimError as exc:
-        st.error(plain(str(exc)), icon="⚠️")
+        st.error(plain(str(exc)), icon=":material/warning:")
         return
     t = est.totals
     st.markdown(f"**{plain(est.name)}**: {len(est.stages)} stages, from {source}")
+    for s in est.stages:  # the library's plausibility warnings, by stage
+        for text in s.estimate.warnings:
+            st.warning(f"{plain(s.name)}: {headline.note(text)}", icon=":material/warning:")
     m = st.columns(5)
-    m[0].metric("Total cost", usd(t["cost_usd"], millions=True))
+    m[0].metric("Total cost", money(t["cost_usd"]))
     m[1].metric("Wall clock", f"{t['wall_clock_days']:,.1f} days", help="stages and repeats one after another")
     m[2].metric("Device-hours", f"{t['device_hours'] / 1e6:,.3f} M")
     m[3].metric("Energy", f"{t['energy_mwh']:,.0f} MWh", help=f"IT {t['energy_it_mwh']:,.0f} MWh")
@@ -106,11 +117,14 @@ def main() -> None:
     blank = {"kind": "", "model": "", "accelerator": "", "region": "", "repeat": None, "devices": None}
     frame = pd.DataFrame(est.rows() + [{**blank, "name": "total", **t}])
     number = st.column_config.NumberColumn
-    st.dataframe(frame[list(COLUMNS)].rename(columns=COLUMNS), hide_index=True, key="pj_table", column_config={
-        "days": number(format="%.1f"), "device-hours": number(format="localized"),
-        "cost (USD)": number(format="dollar"), "energy (MWh)": number(format="%.1f"),
-        "CO2e (t)": number(format="%.1f"), "embodied CO2e (t)": number(format="%.2f"),
-        "water (m³)": number(format="%.0f"), "training FLOPs": number(format="%.3e")})
+    scale, money_fmt = money_column(frame["cost_usd"])
+    frame["cost_usd"] = frame["cost_usd"] / scale
+    st.dataframe(frame[list(COLUMNS)].rename(columns=COLUMNS), hide_index=True, key="pj_table", placeholder=NA,
+                 column_config={
+                     "days": number(format="%.1f"), "device-hours": number(format="localized"),
+                     "cost (USD)": number(format=money_fmt), "energy (MWh)": number(format="%.1f"),
+                     "CO2e (t)": number(format="%.1f"), "embodied CO2e (t)": number(format="%.2f"),
+                     "water (m³)": number(format="%.0f"), "training FLOPs": number(format="%.3e")})
     with st.expander("Notes and assumptions by stage"):
         for s in est.stages:
             desc = f" ({plain(s.description)})" if s.description else ""

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import charts_model
 from dashboard.data import plain
+from dashboard.formats import NA, scientific
 from dashboard.state import DEFAULTS, scenario_data
 from hardware_catalog.errors import TrainsimError
 from simulator import scenario_from_dict
@@ -56,7 +57,7 @@ def planner_run() -> tuple[dict[str, float] | None, str]:
     d = float(sc.training.tokens)
     moe = " active" if spec.is_moe else ""
     note = (f"Your run (from the Planner): {spec.name or 'model'}, {n / 1e9:.3g}B{moe} parameters, "
-            f"{d / 1e12:.3g}T tokens, C = 6 N D = {FLOPS_PER_PARAM_TOKEN * n * d:.3g} FLOPs, "
+            f"{d / 1e12:.3g}T tokens, C = 6 N D = {scientific(FLOPS_PER_PARAM_TOKEN * n * d)} FLOPs, "
             f"{d / n:.1f} tokens per parameter.")
     return {"n_params": n, "n_tokens": d, "flops": FLOPS_PER_PARAM_TOKEN * n * d}, note
 
@@ -78,10 +79,10 @@ def main() -> None:
         msg.error(f"Compute budget must be a finite number of FLOPs > 0, got {flops!r}")
         return
     with right:
-        st.subheader(f"Compute-optimal allocation of {flops:.3g} FLOPs")
-        st.container(key="sc_table").dataframe(budget_table(flops), hide_index=True,
-                     column_config={"N* (params)": st.column_config.NumberColumn(format="%.3e"),
-                                    "D* (tokens)": st.column_config.NumberColumn(format="%.3e"),
+        st.subheader(f"Compute-optimal allocation of {scientific(flops)} FLOPs")
+        st.container(key="sc_table").dataframe(budget_table(flops), hide_index=True, placeholder=NA,
+                     column_config={"N* (params)": st.column_config.NumberColumn(format="compact"),
+                                    "D* (tokens)": st.column_config.NumberColumn(format="compact"),
                                     "tokens per param": st.column_config.NumberColumn(format="%.1f"),
                                     "loss at optimum": st.column_config.NumberColumn(format="%.3f")})
     if run is None:
@@ -107,8 +108,9 @@ def main() -> None:
                          "N* at your C": n_opt, "D* at your C": d_opt,
                          "your N / N*": run["n_params"] / n_opt})
         st.subheader("Your run against each fit's optimum at the same compute")
-        st.container(key="sc_run_table").dataframe(pd.DataFrame(rows), hide_index=True,
-                     column_config={**{c: st.column_config.NumberColumn(format="%.3e") for c in ("N* at your C", "D* at your C")},
+        st.container(key="sc_run_table").dataframe(pd.DataFrame(rows), hide_index=True, placeholder=NA,
+                     column_config={**{c: st.column_config.NumberColumn(format="compact")
+                                       for c in ("N* at your C", "D* at your C")},
                                     **{c: st.column_config.NumberColumn(format="%.3f")
                                        for c in ("your loss", "optimal loss at your C", "your N / N*")}})
         st.caption("N / N* > 1: a larger model trained on fewer tokens than the fit's optimum (N / N* < 1: "

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts_model
-from simulator.validation.runs import Check, run_validation, summary
+from dashboard.formats import NA, label
 from simulator.validation.public import heldout_summary, prior_summary
+from simulator.validation.runs import Check, run_validation, summary
 
 ALL = "all"
 
@@ -28,6 +29,11 @@ def checks_frame(items: list[Check]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def named(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its quantities in human names ("inter_token_latency_ms" -> "Inter-token latency (ms)")."""
+    return table.assign(quantity=table["quantity"].map(label))
+
+
 def main() -> None:
     st.title("Validation against published runs")
     st.caption("Each published run (paper, model card or benchmark) becomes a scenario; its reported figures are "
@@ -40,19 +46,19 @@ def main() -> None:
     items = checks()
     df = checks_frame(items)
     quantities = sorted(df["quantity"].unique())
-    # Raw ids as options (no format_func): a bound selectbox puts the displayed label in the URL.
+    # Shown by name; a bound selectbox puts the shown name in the URL (links with the id are mapped to it)
     quantity = st.selectbox("Quantity", [ALL] + quantities, key="val_quantity", bind="query-params",
-                            help=", ".join(f"{q}: {charts_model.QUANTITY_LABELS.get(q, q)}" for q in quantities))
+                            format_func=label)
     shown = df if quantity == ALL else df[df["quantity"] == quantity]
     chosen = items if quantity == ALL else [c for c in items if c.quantity == quantity]
 
     st.subheader("Summary: absolute % error by quantity and method")
-    st.container(key="val_summary").dataframe(pd.DataFrame(summary(chosen)), hide_index=True,
+    st.container(key="val_summary").dataframe(named(pd.DataFrame(summary(chosen))), hide_index=True, placeholder=NA,
                  column_config={"median_abs_error_pct": st.column_config.NumberColumn("median |error| %", format="%.1f"),
                                 "max_abs_error_pct": st.column_config.NumberColumn("max |error| %", format="%.1f")})
 
     st.subheader(f"Per run ({len(shown)} checks)")
-    st.container(key="val_rows").dataframe(shown, hide_index=True,
+    st.container(key="val_rows").dataframe(named(shown), hide_index=True, placeholder=NA,
                  column_config={"predicted": st.column_config.NumberColumn(format="%.4g"),
                                 "reported": st.column_config.NumberColumn(format="%.4g"),
                                 "error_pct": st.column_config.NumberColumn("error %", format="%+.1f")})
@@ -83,12 +89,12 @@ def public_tables() -> None:
            "max_abs_pct": st.column_config.NumberColumn("max |error| %", format="%.1f")}
     left, mid, right = st.columns(3)
     left.markdown("**Each table held out**")
-    left.container(key="val_public_table").dataframe(pd.DataFrame(heldout_summary("table")), hide_index=True,
+    left.container(key="val_public_table").dataframe(pd.DataFrame(heldout_summary("table")), hide_index=True, placeholder=NA,
                                                       column_config=fmt)
     mid.markdown("**Each publisher held out**")
-    mid.dataframe(pd.DataFrame(heldout_summary("source")), hide_index=True, column_config=fmt)
+    mid.dataframe(pd.DataFrame(heldout_summary("source")), hide_index=True, placeholder=NA, column_config=fmt)
     right.markdown("**Priors as shipped (in sample)**")
-    right.dataframe(pd.DataFrame(_prior_summary()), hide_index=True, column_config=fmt)
+    right.dataframe(pd.DataFrame(_prior_summary()), hide_index=True, placeholder=NA, column_config=fmt)
 
 
 main()

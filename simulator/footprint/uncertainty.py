@@ -138,3 +138,25 @@ def tornado(basis, metric: str = "cost_usd", spreads: Spreads | None = None) -> 
         rows.append({"input": f.name, "low": min(values), "high": max(values), "base": base,
                      "swing": max(values) - min(values)})
     return sorted(rows, key=lambda r: -r["swing"])
+
+
+def input_ranges(basis, spreads: Spreads | None = None) -> dict[str, tuple[float, float]]:
+    """Each uncertain input's P10 and P90 in its own unit, as the tornado sets them one at a time:
+    throughput in hardware TFLOP/s per device, power in W per device (at the run's throughput),
+    failure rate per million device-hours, PUE (at least 1), grid intensity in kgCO2e/kWh, price in USD
+    per device-hour."""
+    spreads = spreads or Spreads()
+    z = 1.2815515655446004  # standard normal P90, as in `tornado`
+
+    def band(value: float, sigma: float) -> tuple[float, float]:
+        return float(value * np.exp(-z * sigma)), float(value * np.exp(z * sigma))
+
+    pue = basis.pue
+    return {
+        "throughput": band(basis.hardware_tflops, spreads.throughput),
+        "power": band(float(basis.device_power_w(basis.hardware_tflops)), spreads.power),
+        "failure_rate": band(basis.failures_per_device_hour * 1e6, spreads.failure_rate),
+        "pue": (max(1.0, pue - z * spreads.pue), pue + z * spreads.pue),
+        "carbon_intensity": band(basis.carbon_intensity_kg_per_kwh, spreads.carbon_intensity),
+        "price": band(basis.usd_per_device_hour, spreads.price),
+    }

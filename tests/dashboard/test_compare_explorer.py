@@ -38,9 +38,10 @@ def test_compare_default_render_matches_the_library(app):
     at = app.switch_page(COMPARE).run()
     assert not at.exception and not at.error
     df = table(at, "cmp_table")
-    assert set(df["accelerator"]) == {"nvidia-h100-sxm-80gb", "amd-mi300x", "google-tpu-v5p"}  # b200: no price
-    assert len(df) == 3 * 3 * 3 and (df["reason"] == "").all()
-    assert any("nvidia-b200" in w.value for w in at.warning)
+    assert set(df["accelerator"]) == {"nvidia-h100-sxm-80gb", "nvidia-h200-sxm-141gb", "amd-mi300x",
+                                      "google-tpu-v5p"}  # the default selection: every one has a price
+    assert len(df) == 4 * 3 * 3 and (df["reason"] == "").all()
+    assert not at.warning  # no unpriced accelerator left out, no implausible input
     est = estimate(scenario_from_dict(scenario_data(  # each combination: its best plan, the region's PUE
         {**DEFAULTS, "n_dev": 2048, "region": "FR", "plan": "auto", "pue": 0.0})))
     row = df[(df["accelerator"] == DEFAULTS["hw"]) & (df["region"] == "FR") & (df["devices"] == 2048)].iloc[0]
@@ -61,6 +62,9 @@ def test_compare_device_counts_change_the_table(app):
 
 def test_compare_fallback_price_brings_in_unpriced_accelerators(app):
     at = app.switch_page(COMPARE).run()
+    at.multiselect(key="cmp_hw").set_value(["nvidia-h100-sxm-80gb", "nvidia-b200"]).run()
+    assert [w.value for w in at.warning if "nvidia-b200" in w.value]  # no price: left out, and said so
+    assert set(table(at, "cmp_table")["accelerator"]) == {"nvidia-h100-sxm-80gb"}
     at.text_input(key="cmp_price").input("5").run()
     df = table(at, "cmp_table")
     b200 = df[df["accelerator"] == "nvidia-b200"]

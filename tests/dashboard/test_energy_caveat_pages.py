@@ -17,7 +17,7 @@ def test_posttraining_energy_caveat_by_the_figure(app):
     at = page_test(app, "posttraining")
     assert not at.exception and not at.error
     shown = energy_captions(at)
-    assert any(MEMORY_BOUND_NOTE in c and "rlhf rollout_generation: decode priced at" in c and "TDP" in c
+    assert any(MEMORY_BOUND_NOTE in c and "rlhf rollout generation: decode priced at" in c and "TDP" in c
                for c in shown), shown
     assert not any(MEMORY_BOUND_NOTE in i.value for i in at.info)  # not repeated among the notes
 

@@ -7,7 +7,7 @@ import pytest
 from apptools import metrics
 
 from dashboard.fields import parse_number
-from dashboard.state import DEFAULTS, NUMBERS, choices, scenario_data
+from dashboard.state import DEFAULTS, NUMBERS, choices, link_aliases, scenario_data
 from dashboard.widgets import link_problem
 from hardware_catalog import load_catalog
 from simulator import estimate, load_scenario, scenario_from_dict
@@ -75,7 +75,7 @@ def options():
     ("hw", "nvidia-h100-sxm-8gb", ("hw=nvidia-h100-sxm-8gb: no such accelerator; closest valid value "
                                    "nvidia-h100-sxm-80gb; the default nvidia-h100-sxm-80gb is used")),
     ("model", "llama3-7b", "model=llama3-7b: no such model; closest valid value llama3-70b"),
-    ("region", "virginia", "region=virginia: no such region; closest valid value us-virginia"),
+    ("region", "virginia", "region=virginia: no such region; closest valid value us-virginia — US, Virginia"),
     ("n_dev", "abc", "n_dev=abc: Devices takes a whole number of at least 1; the default 4096 is used"),
     ("sv_dev", "1.5", "sv_dev=1.5: Devices takes a whole number of at least 1; the default 16 is used"),
 ])
@@ -87,9 +87,11 @@ def test_a_bad_link_value_is_named_with_the_closest_valid_one(options, name, val
 def test_link_values_that_fit_or_name_an_option_are_kept(options):
     assert link_problem("n_dev", ["1e4"], options) == (["1e4"], None)
     assert link_problem("sc_flops", ["whatever"], options) == (["whatever"], None)  # not one of these inputs
-    aliases = {"cmp_region": {"FR": "FR (France)"}, "region": {"France": "FR"}}
-    assert link_problem("cmp_region", ["FR", "SE (Sweden)"], options, aliases) == (["FR (France)", "SE (Sweden)"], None)
-    assert link_problem("region", ["france"], options, aliases) == (["FR"], None)
+    aliases = link_aliases(load_catalog())  # a region by id, place name or the former "FR (France)"
+    assert link_problem("cmp_region", ["FR", "SE (Sweden)", "Norway"], options, aliases) == (
+        ["FR — France", "SE — Sweden", "NO — Norway"], None)
+    assert link_problem("region", ["france"], options, aliases) == (["FR — France"], None)
+    assert link_problem("val_quantity", ["mfu_pct"], options, aliases) == (["MFU (%)"], None)
     kept, note = link_problem("cmp_devices", ["1024", "1000"], options)
     assert kept == ["1024"] and note.startswith("cmp_devices=1000: no such device count; closest valid value 1024")
 

@@ -118,8 +118,8 @@ def test_validation_filter_by_quantity(app):
     at = page(app, "validation")
     at.selectbox(key="val_quantity").select("energy_mwh").run()
     rows, summ = df(at, "val_rows"), df(at, "val_summary")
-    assert len(rows) > 0 and set(rows["quantity"]) == {"energy_mwh"}
-    assert set(summ["quantity"]) == {"energy_mwh"}
+    assert len(rows) > 0 and set(rows["quantity"]) == {"Energy (MWh)"}  # by name (dashboard.formats.label)
+    assert set(summ["quantity"]) == {"Energy (MWh)"}
     (fig,) = figures(at)
     assert fig["layout"]["xaxis"]["type"] == "log" and any(t["name"] == "y = x (perfect)" for t in fig["data"])
 
@@ -276,6 +276,24 @@ def test_calibration_uploaded_records_are_kept_in_the_session(app, cpu_runs):
     at.file_uploader(key="cal_upload").set_value(None)
     at.run()
     assert len(df(at, "cal_records")) == 3  # still there without the widget's file
+
+
+def test_calibration_ships_example_records(app):
+    """Issue 15 item 8: the page ships a real CPU sweep (the records tests/calibrate/test_bench_fit.py
+    fits), loaded with a button and labelled a CPU example, not a GPU calibration."""
+    shipped = Path(__file__).parents[2] / "calibrate" / "data" / "example_cpu_sweep" / "records.jsonl"
+    assert shipped.read_bytes() == (Path(__file__).parents[1] / "data" / "cpu_sweep" / "records.jsonl").read_bytes()
+    app.session_state["cal_boot"] = 0
+    at = page(app, "calibration")
+    assert at.button(key="cal_example_load").label == "Load the example records (a CPU sweep measured on a 2-core VM)"
+    at.button(key="cal_example_load").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "a CPU sweep, not a GPU calibration" in texts(at.info)
+    records = df(at, "cal_records")
+    assert len(records) == 8 and set(records["device"]) == {"cpu-x86-64-2c"}
+    assert next(m.value for m in at.metric if m.label == "Configurations fitted") == "8"
+    at.button(key="cal_example_off").click().run()
+    assert "load the example records) to see the measurements" in texts(at.info)  # gone again
 
 
 # --- pure builders -------------------------------------------------------------------------------

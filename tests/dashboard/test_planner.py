@@ -6,6 +6,7 @@ import pytest
 
 from dashboard.state import DEFAULTS, scenario_data, state_from_scenario
 from simulator import estimate, load_scenario, scenario_from_dict
+from simulator.footprint.uncertainty import monte_carlo
 
 APP = str(Path(__file__).parents[2] / "dashboard" / "streamlit_app.py")
 
@@ -117,22 +118,38 @@ def test_calibration_profile_applies_to_its_accelerator(app, tmp_path):
     assert not at.error  # the profile only applies to its own accelerator
 
 
-def test_uncertainty_band_shown(app):
+def test_headline_figures_carry_their_range_and_assumptions(app):
+    """Issue 15 item 7: the P10-P90 range, the price, PUE, grid intensity and what set the step time sit
+    with the headline figures."""
     at = app.run()
-    assert any(c.value.startswith("P10-P90: wall clock") for c in at.caption)
+    est = estimate(scenario_from_dict(scenario_data(DEFAULTS)))
+    band = monte_carlo(est.basis, 4000).summary()
+    head = {m.label: m for m in at.metric}
+    assert head["Wall clock"].delta == (f"P10–P90 {band['p10']['wall_clock_days']:,.1f}–"
+                                        f"{band['p90']['wall_clock_days']:,.1f} days")
+    assert all(head[k].delta.startswith("P10–P90 ") for k in ("Cost", "Energy", "Emissions"))
+    (line,) = [c.value for c in at.caption if c.value.startswith("**Assumes**")]
+    assert "$2.99 per device-hour (catalog price)" in line and "PUE 1.10 (yours)" in line
+    assert "grid 0.323 kgCO2e/kWh (us-virginia)" in line and "step time: fitted priors" in line
 
 
 def test_tornado_chart_builder():
     from dashboard.charts import tornado_chart
 
     fig = tornado_chart([{"input": "price", "low": 1.0, "high": 3.0, "base": 2.0, "swing": 2.0},
-                         {"input": "pue", "low": 1.9, "high": 2.1, "base": 2.0, "swing": 0.2}], "cost")
+                         {"input": "pue", "low": 1.9, "high": 2.1, "base": 2.0, "swing": 0.2}], "cost_usd",
+                        {"price": (2.17, 4.12), "pue": (1.04, 1.16)})
     d = fig.to_dict()
-    assert d["data"][0]["type"] == "bar" and list(d["data"][0]["y"]) == ["pue", "price"]
+    assert d["data"][0]["type"] == "bar"
+    assert list(d["data"][0]["y"]) == ["PUE 1.04–1.16", "Price 2.17–4.12 USD per device-hour"]  # names, units, spread
+    assert d["layout"]["xaxis"]["title"]["text"] == "Cost (USD)" and d["layout"]["xaxis"]["tickformat"] == "$~s"
 
 
 def test_start_time_expander_shows_best_and_worst(app):
     at = app.run()
+    assert "Best start" not in [m.label for m in at.metric]  # computed when the section is opened
+    at.session_state["pl_start_open"] = True  # the expander opened
+    at.run()
     labels = [m.label for m in at.metric]
     assert "Best start" in labels and "Worst start" in labels
     best = float(metric(at, "Best start").split()[0].replace(",", ""))
@@ -188,3 +205,30 @@ def test_a_trillion_device_link_is_refused_at_once(app):
     assert not at.exception
     assert any("cluster.devices: Input should be less than or equal to 10000000" in e.value for e in at.error)
     assert elapsed < 10, elapsed  # generous for a loaded CI machine; hours before the fix
+
+
+@pytest.mark.parametrize("params, said", [
+    ({"seq": "10000000", "n_dev": "8192", "batch_m": "160"}, "model.seq_len 10,000,000: 76x the longest published"),
+    ({"batch_m": "0.004"}, "training.global_batch_tokens 4,000 is less than one sequence"),
+    ({"pue": "5"}, "datacenter.pue 5: cooling and power losses"),
+    ({"price": "500"}, "pricing.usd_per_device_hour 500: 46x the catalog's highest cloud price"),
+])
+def test_plausibility_warnings_sit_with_the_figures(app, params, said):
+    """Issue 15 item 6: accepted but implausible inputs are named, by the library (Estimate.warnings), and the
+    figures are still shown."""
+    for key, value in params.items():
+        app.query_params[key] = value
+    at = app.run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning if w.value.startswith(said)], [w.value for w in at.warning]
+    assert "Wall clock" in {m.label for m in at.metric}
+
+
+def test_other_pages_show_the_warnings(app):
+    """Serving and Post-training show their estimate's warnings too (a price far above any cloud price)."""
+    app.query_params["sv_price"] = "500"
+    at = app.switch_page("app_pages/serving.py").run()
+    assert any(w.value.startswith("pricing.usd_per_device_hour 500") for w in at.warning)
+    app.query_params["rl_price"] = "500"
+    at = app.switch_page("app_pages/posttraining.py").run()
+    assert any(w.value.startswith("pricing.usd_per_device_hour 500") for w in at.warning)

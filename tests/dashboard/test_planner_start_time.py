@@ -10,6 +10,7 @@ def texts(elements) -> str:
 
 def test_region_without_a_profile_says_so_and_shows_no_start_figures(app):
     app.query_params["region"] = "FR"
+    app.session_state["pl_start_open"] = True  # the section is opened (it is computed when open)
     at = app.run()
     assert not at.exception and not at.error
     shown = metrics(at)
@@ -22,6 +23,7 @@ def test_region_without_a_profile_says_so_and_shows_no_start_figures(app):
 
 def test_the_example_region_keeps_its_start_figures(app):
     app.query_params["region"] = "us-virginia"
+    app.session_state["pl_start_open"] = True
     at = app.run()
     assert not at.exception and not at.error
     shown = metrics(at)

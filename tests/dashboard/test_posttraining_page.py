@@ -6,6 +6,7 @@ import pytest
 from apptools import array, metrics, number
 
 from dashboard.charts_rlhf import PHASES, phases
+from dashboard.formats import LABELS, label, money
 from dashboard.state import RLHF_DEFAULTS, rlhf_data
 from dashboard.widgets import duration
 from simulator import estimate, scenario_from_dict
@@ -25,15 +26,17 @@ def library(**inputs):
 
 
 def table(at) -> dict[str, dict[str, float]]:
-    """The breakdown table by component."""
-    return at.dataframe[0].value.set_index("component").to_dict("index")
+    """The breakdown table by component (the page shows human names, formats.label: keyed back by the
+    library's)."""
+    key = {label(k): k for k in LABELS}
+    return at.dataframe[0].value.set_index("component").rename(index=key).to_dict("index")
 
 
 def assert_headline(at, v) -> None:
     m = metrics(at)
     assert m["Wall clock"] == duration(v["wall_clock_days"])
     assert m["Device-hours"] == f"{v['device_hours']:,.0f}"
-    assert m["Cost"] == f"${v['cost_usd']:,.0f}"
+    assert m["Cost"] == money(v["cost_usd"])  # $48.96, $433, $12.3 M: dashboard.formats
     assert m["Energy"] == f"{v['energy_mwh']:,.3f} MWh"
     assert m["Emissions"] == f"{v['co2e_t'] * 1e3:,.1f} kgCO2e"
     assert m["Rollouts: share of time"] == f"{v['rlhf_generation_share']:.1%}"
@@ -166,7 +169,7 @@ def test_page_chart_is_the_breakdown_by_phase(at):
     fig = json.loads(at.get_by_key("rl_phases").proto.spec)
     rows = {r["component"]: r for r in est.breakdown}
     time, energy, cost = fig["data"]
-    assert list(time["y"]) == list(PHASES)
+    assert list(time["y"]) == [label(p) for p in PHASES]
     assert list(array(time["x"])) == pytest.approx([rows[p]["seconds"] / 3600 for p in PHASES])
     assert list(array(energy["x"])) == pytest.approx([rows[p]["energy_kwh"] for p in PHASES])
     assert list(array(cost["x"])) == pytest.approx([rows[p]["cost_usd"] for p in PHASES])
@@ -178,7 +181,8 @@ def test_chart_builder_traces_per_measure():
     breakdown.append({"component": "host", "seconds": 0.0, "energy_kwh": 99.0, "cost_usd": 0.0, "co2e_kg": 5.0})
     fig = phases(breakdown).to_dict()
     assert [t["name"] for t in fig["data"]] == ["time (hours)", "device energy (kWh)", "device rental (USD)"]
-    assert all(t["type"] == "bar" and t["orientation"] == "h" and list(t["y"]) == list(PHASES) for t in fig["data"])
+    assert all(t["type"] == "bar" and t["orientation"] == "h" and list(t["y"]) == [label(p) for p in PHASES]
+               for t in fig["data"])
     time, energy, cost = (list(array(t["x"])) for t in fig["data"])
     assert time == [1.0, 2.0, 3.0, 4.0, 5.0]  # hours, not seconds
     assert energy == [0.0, 10.0, 20.0, 30.0, 40.0] and cost == [100.0, 101.0, 102.0, 103.0, 104.0]

@@ -62,7 +62,7 @@ def test_default_render(at, totals):
     assert next(m.value for m in at.metric if m.label == "Total cost") == f"${totals['cost_usd'] / 1e6:,.2f} M"
     table = at.dataframe[0].value
     assert list(table["stage"])[-1] == "total"
-    assert table["cost (USD)"].iloc[-1] == pytest.approx(totals["cost_usd"])
+    assert table["cost (USD)"].iloc[-1] * 1e6 == pytest.approx(totals["cost_usd"])  # shown in $ M
 
 
 def test_cost_waterfall_ends_in_the_total(at, totals):

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: planner -> change devices -> numbers change -> compare page ->
-share link restores the scenario. Screenshots go to $TRAINSIM_SCREENSHOTS (docs/screenshots when
-refreshing the README's pictures), else to a temporary folder.
+share link restores the scenario. Full-page screenshots go to $TRAINSIM_SCREENSHOTS, else to a temporary
+folder, for looking into a failure (the README's pictures are made by benchmarks/screenshots.py).
 """
 
 import os
@@ -9,22 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from app_page import metric, settle
 from playwright.sync_api import Page, expect
 
 SHOTS = Path(os.environ.get("TRAINSIM_SCREENSHOTS") or "/tmp/trainsim-screenshots")
-PAGES = ["", "compare", "explorer", "serving", "posttraining", "scaling", "calibration", "validation", "catalog"]
-
-
-def wait_for_app(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=60_000)
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached",
-                                                                                       timeout=60_000)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
-
-
-def metric(page: Page, label: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return box.get_by_test_id("stMetricValue").inner_text()
+PAGES = ["", "compare", "explorer", "serving", "posttraining", "scaling", "calibration", "validation", "catalog",
+         "project", "claims"]
 
 
 def set_number(page: Page, label: str, value: int) -> float:
@@ -34,14 +24,14 @@ def set_number(page: Page, label: str, value: int) -> float:
     t0 = time.perf_counter()
     box.press("Enter")
     page.locator("[data-testid='stApp'][data-test-script-state='running']").wait_for(state="attached", timeout=5_000)
-    wait_for_app(page)
+    settle(page)
     return time.perf_counter() - t0
 
 
 def test_planner_compare_and_share_link(page: Page, app_url: str):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(app_url)
-    wait_for_app(page)
+    settle(page)
     expect(page.get_by_text("Training run planner")).to_be_visible()
     before = metric(page, "Wall clock")
     latency = set_number(page, "Devices", 8192)
@@ -54,12 +44,12 @@ def test_planner_compare_and_share_link(page: Page, app_url: str):
 
     page.get_by_test_id("stTopNavSection").filter(has_text="Plan").click()  # top navigation menu
     page.get_by_role("menuitem", name="Compare").click()
-    wait_for_app(page)
+    settle(page)
     expect(page).to_have_url(re.compile(r"/compare"), timeout=30_000)  # waits for the navigation
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
     page.goto(f"{app_url}/?n_dev=2048&hw=amd-mi300x&region=FR")  # the planner is the root page
-    wait_for_app(page)
+    settle(page)
     expect(page.get_by_label("Devices", exact=True)).to_have_value("2048")
     expect(page.get_by_text(re.compile(r"2,048 x amd-mi300x in FR"))).to_be_visible()
 
@@ -67,7 +57,7 @@ def test_planner_compare_and_share_link(page: Page, app_url: str):
 def test_frontier_scenario_latency(page: Page, app_url: str):
     """405B on 16,384 H100s: time from a device-count change to the settled page."""
     page.goto(f"{app_url}/?model=llama3-405b&n_dev=16384&tokens_t=15.6")
-    wait_for_app(page)
+    settle(page)
     expect(page.get_by_text(re.compile(r"16,384 x nvidia-h100-sxm-80gb"))).to_be_visible()
     latency = set_number(page, "Devices", 8192)
     print(f"405B / 16k-GPU scenario: devices 16384 -> 8192 settled in {latency:.2f} s")
@@ -77,7 +67,7 @@ def test_frontier_scenario_latency(page: Page, app_url: str):
 @pytest.mark.parametrize("name", PAGES[2:])
 def test_other_pages_render(page: Page, app_url: str, name: str):
     page.goto(f"{app_url}/{name}")
-    wait_for_app(page)
+    settle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -87,7 +77,7 @@ def test_non_finite_link_parameters_are_ignored_with_a_word(page: Page, app_url:
     """Issue 13 item 8: such links showed a traceback with server paths (Streamlit's number input
     cannot take inf); now the parameter is dropped and the page says so."""
     page.goto(f"{app_url}{path}")
-    wait_for_app(page)
+    settle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     expect(page.get_by_text(f"Ignored link parameter(s) {param}")).to_be_visible()
     assert "site-packages" not in page.content()

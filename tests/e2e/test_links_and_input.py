@@ -5,23 +5,10 @@ what it ignored and the closest valid value. One page load per check where it ca
 
 import re
 
+from app_page import metric, open_page, settle
 from playwright.sync_api import Page, expect
 
 PRICE = "Price USD per device-hour (0 = catalog)"
-
-
-def settle(page: Page) -> None:
-    """Wait until the app has run and drawn (no script running, no skeleton)."""
-    page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=60_000)
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached",
-                                                                                       timeout=60_000)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
-
-
-def open_page(page: Page, url: str) -> None:
-    page.goto(url)
-    settle(page)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def reload(page: Page) -> None:
@@ -34,11 +21,6 @@ def go_to(page: Page, title: str) -> None:
     page.get_by_test_id("stTopNavSection").filter(has_text="Plan").click()
     page.get_by_role("menuitem", name=title).click()
     settle(page)
-
-
-def metric(page: Page, label: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return box.get_by_test_id("stMetricValue").inner_text()
 
 
 def type_into(page: Page, label: str, text: str) -> None:
@@ -75,14 +57,14 @@ def test_item2_links_restore_the_scenario_on_every_page(page: Page, app_url: str
     expect(page.get_by_text(re.compile(r"^llama3-70b on 1,024 x amd-mi300x in us-virginia"))).to_be_visible()
 
     # Compare's own selections too (and the model and data); "FR" is the region's id, the page's link
-    # holds "FR (France)"
+    # holds "FR — France"
     open_page(page, f"{app_url}/compare?tokens_t=2&cmp_hw=amd-mi300x&cmp_devices=1024&cmp_region=FR")
     reload(page)
     expect(page.get_by_text(re.compile(r"^llama3-70b \(70\.6B parameters\), 2\.00T tokens"))).to_be_visible()
     chosen = {name: page.get_by_test_id("stMultiSelect").filter(has_text=name).inner_text()
               for name in ("Accelerators", "Regions", "Devices")}
     assert "amd-mi300x" in chosen["Accelerators"] and "nvidia-b200" not in chosen["Accelerators"]
-    assert "FR (France)" in chosen["Regions"] and "SE" not in chosen["Regions"]
+    assert "FR — France" in chosen["Regions"] and "SE" not in chosen["Regions"]
     assert "1024" in chosen["Devices"] and "2048" not in chosen["Devices"]
 
 

@@ -4,20 +4,8 @@ belongs to its region: for FR the start-time section says there is none, and sho
 
 import re
 
+from app_page import metric, settle
 from playwright.sync_api import Page, expect
-
-
-def wait_for_app(page: Page) -> None:
-    """Wait until the app has run and drawn (no script running, no skeleton)."""
-    page.wait_for_selector("[data-testid='stAppViewContainer']", state="attached", timeout=60_000)
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached",
-                                                                                       timeout=60_000)
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
-
-
-def metric(page: Page, label: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return box.get_by_test_id("stMetricValue").inner_text()
 
 
 def tonnes(text: str) -> float:
@@ -32,8 +20,8 @@ def open_start_time(page: Page):
 
 def test_fr_start_time_figures_do_not_contradict_the_annual_figure(page: Page, app_url: str):
     page.goto(f"{app_url}/?region=FR")
-    wait_for_app(page)
-    expect(page.get_by_text(re.compile(r" in FR; step time"))).to_be_visible()
+    settle(page)
+    expect(page.get_by_text(re.compile(r" in FR$"))).to_be_visible()
     annual = tonnes(metric(page, "Emissions"))
     section = open_start_time(page)
     expect(section.get_by_text("No hourly grid profile for FR")).to_be_visible()
@@ -45,7 +33,7 @@ def test_fr_start_time_figures_do_not_contradict_the_annual_figure(page: Page, a
 def test_virginia_start_time_figures_bracket_the_annual_figure(page: Page, app_url: str):
     """Where the profile matches the region (same mean), best <= annual <= worst: consistent figures."""
     page.goto(f"{app_url}/?region=us-virginia")
-    wait_for_app(page)
+    settle(page)
     annual = tonnes(metric(page, "Emissions"))
     section = open_start_time(page)
     box = section.get_by_test_id("stMetric")

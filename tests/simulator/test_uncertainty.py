@@ -1,7 +1,7 @@
 """Monte Carlo uncertainty: consistency with the point estimate, invariants, tornado, CLI keys."""
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from simulator.cli import app
 from simulator.footprint.uncertainty import (
     HEADLINES,
     Spreads,
+    input_ranges,
     monte_carlo,
     neutral,
     propagate,
@@ -102,6 +103,20 @@ def test_tornado_ranks_price_first_for_cloud_cost():
     assert [r["swing"] for r in rows] == sorted((r["swing"] for r in rows), reverse=True)
     assert all(r["low"] <= r["base"] <= r["high"] for r in rows)
     assert next(r for r in rows if r["input"] == "carbon_intensity")["swing"] == 0  # no effect on cloud cost
+
+
+def test_input_ranges_are_what_the_tornado_sets():
+    """Each input's P10-P90 in its own unit (the dashboard names the tornado's bars with them): setting an
+    input to its P10 or P90 value gives the tornado's low and high of a figure it alone drives."""
+    ranges, b = input_ranges(EST.basis), EST.basis
+    assert set(ranges) == {f.name for f in fields(Spreads)}
+    assert ranges["price"][0] < b.usd_per_device_hour < ranges["price"][1]
+    assert ranges["pue"] == pytest.approx((b.pue - 1.2816 * 0.05, b.pue + 1.2816 * 0.05), abs=1e-4)
+    assert ranges["carbon_intensity"][0] * ranges["carbon_intensity"][1] == pytest.approx(
+        b.carbon_intensity_kg_per_kwh ** 2)  # lognormal: symmetric in log
+    price = next(r for r in tornado(b, "cost_usd") if r["input"] == "price")
+    at = lambda usd: float(propagate(replace(b, usd_per_device_hour=usd), neutral())["cost_usd"][0])
+    assert (at(ranges["price"][0]), at(ranges["price"][1])) == pytest.approx((price["low"], price["high"]))
 
 
 def test_bad_sample_count():

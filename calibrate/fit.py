@@ -154,21 +154,21 @@ def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> Perf
 
 def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
                   start: PerfParams | None = None, prior: PerfParams | None = None, prior_weight: float = 0.0,
-                  bounds: dict[str, tuple[float, float]] | None = None) -> PerfParams:
+                  bounds: dict[str, tuple[float, float]] | None = None, max_nfev: int | None = None) -> PerfParams:
     """Bounded robust least squares of log step time over `names` (module docstring).
 
     With `prior_weight` > 0, each parameter is also pulled towards `prior` by a residual
     prior_weight x (x - x_prior) (log space for size-like parameters): a weak Gaussian prior that
     keeps parameters the data cannot identify at their sourced values. `bounds` narrows ALL_BOUNDS
     per parameter (e.g. the GEMM ceiling at most the measured maximum achievable matmul)."""
-    fitted = fit_step_time_by_software(cases, names, (), start, prior, prior_weight, bounds)
+    fitted = fit_step_time_by_software(cases, names, (), start, prior, prior_weight, bounds, max_nfev)
     return next(iter(fitted.values()))
 
 
 def fit_step_time_by_software(cases: list[Case], shared: tuple[str, ...], per_software: tuple[str, ...],
                               start: PerfParams | None = None, prior: PerfParams | None = None,
                               prior_weight: float = 0.0, bounds: dict[str, tuple[float, float]] | None = None,
-                              ) -> dict[str, PerfParams]:
+                              max_nfev: int | None = None) -> dict[str, PerfParams]:
     """`fit_step_time` with `per_software` parameters fitted separately for each `Case.software`
     (the hardware's parameters are shared; software stacks differ in attention kernels, fusion and
     per-layer overheads). Returns one PerfParams per software present in `cases`."""
@@ -194,7 +194,7 @@ def fit_step_time_by_software(cases: list[Case], shared: tuple[str, ...], per_so
         fit = np.log(predict_step_times(cases, params_of(vec)) / measured)
         return np.concatenate([fit, prior_weight * (vec - centre)]) if prior_weight else fit
 
-    sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac")
+    sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac", max_nfev=max_nfev)
     return params_of(sol.x)
 
 
@@ -266,6 +266,13 @@ def usable(records: list[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.status == "ok" and r.parallel == "single" and r.step_time_s]
 
 
+# Evaluations allowed to a leave-one-out or bootstrap refit. It starts at the full fit, and a well-posed
+# subset converges in 4-18 evaluations (the committed CPU sweep, tests/data/cpu_sweep); a subset with
+# fewer configurations than fitted parameters cannot identify them and wandered to scipy's 100 x n limit
+# (400), which made a 4-configuration fit take 15 s instead of 4.
+REFIT_MAX_NFEV = 60
+
+
 def fit_records(records: list[RunRecord], bootstrap: int = 30, seed: int = 0) -> FitReport:
     """Fit step time (and power when energy was measured), with LOCO errors and bootstrap intervals."""
     recs = usable(records)
@@ -282,7 +289,7 @@ def fit_records(records: list[RunRecord], bootstrap: int = 30, seed: int = 0) ->
     step_loco, energy_loco = {}, {}
     for i, r in enumerate(recs):  # leave one configuration out
         rest = [c for j, c in enumerate(cases) if j != i]
-        p_i = fit_step_time(rest, start=params)
+        p_i = fit_step_time(rest, start=params, max_nfev=REFIT_MAX_NFEV)
         t_pred = float(predict_step_times([cases[i]], p_i)[0])
         step_loco[r.config["name"]] = 100.0 * (t_pred / cases[i].measured_s - 1.0)
         if power is not None and r.energy_per_step_j:
@@ -295,7 +302,7 @@ def fit_records(records: list[RunRecord], bootstrap: int = 30, seed: int = 0) ->
     samples: dict[str, list[float]] = {n: [] for n in FIT_BOUNDS}
     for _ in range(bootstrap):
         idx = rng.integers(0, len(cases), len(cases))
-        p_b = fit_step_time([cases[k] for k in idx], start=params)
+        p_b = fit_step_time([cases[k] for k in idx], start=params, max_nfev=REFIT_MAX_NFEV)
         for n in FIT_BOUNDS:
             samples[n].append(getattr(p_b, n))
     intervals = {n: (float(np.percentile(v, 5)), float(np.percentile(v, 95))) for n, v in samples.items() if v}

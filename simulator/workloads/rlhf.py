@@ -26,7 +26,7 @@ pipelines that overlap generation with training.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.footprint import cost, energy
@@ -121,6 +121,82 @@ def _breakdown(phases, phase_kwh: dict, idle_kwh: float, constant_kwh: dict, it_
     ]
 
 
+@dataclass(frozen=True)
+class _PhaseEnergy:
+    """The phases' wall clock and footprint: phases summed, stretched by the policy update's goodput; each
+    phase at its own power, the failure overhead at idle power, host/network/storage over the wall clock."""
+
+    compute_s: float
+    wall_s: float
+    phase_kwh: dict[str, float]
+    idle_kwh: float
+    constant_kwh: dict[str, float]  # host, network, storage
+    it_kwh: float
+    facility_kwh: float
+    capex_usd: float
+    electricity_usd: float
+
+    @property
+    def overhead_s(self) -> float:
+        return self.wall_s - self.compute_s
+
+
+def _phase_energy(phases, basis, site) -> _PhaseEnergy:
+    """`phases`: (name, seconds, W per device); `basis`: the policy update's (goodput, powers, PUE, prices)."""
+    devices = basis.devices
+    compute_s = sum(s for _, s, _ in phases)
+    wall_s = compute_s / (basis.compute_s / basis.wall_s)
+    phase_kwh = {name: devices * w * s / 3.6e6 for name, s, w in phases}
+    idle_kwh = devices * basis.idle_w * (wall_s - compute_s) / 3.6e6
+    constant_kwh = {k: devices * w * wall_s / 3.6e6  # over the whole wall clock
+                    for k, w in (("host", basis.host_w), ("network", site.network_w), ("storage", site.storage_w))}
+    it_kwh = sum(phase_kwh.values()) + idle_kwh + sum(constant_kwh.values())
+    facility_kwh = it_kwh * basis.pue
+    capex, electricity = cost.run_cost_usd(devices * wall_s / 3600, basis.usd_per_device_hour, facility_kwh,
+                                           basis.usd_per_kwh)
+    return _PhaseEnergy(compute_s, wall_s, phase_kwh, idle_kwh, constant_kwh, it_kwh, facility_kwh, capex, electricity)
+
+
+def _rlhf_values(rl, actor_values: dict[str, Any], basis, pe: _PhaseEnergy, extra_flops: float, gen_s: float,
+                 gen_tflops: float) -> dict[str, Any]:
+    """The policy update's values with the whole run's figures over them: FLOPs of every phase (`extra_flops`:
+    scoring and critic), utilisation over all phases, wall clock, energy, cost; then the rollouts' share."""
+    v, devices = actor_values, basis.devices
+    sequences = rl.prompts * rl.samples()
+    trained_tokens = sequences * (rl.prompt_tokens + rl.response_tokens) * rl.epochs
+    gen_flops = gen_tflops * 1e12 * devices * gen_s
+    total_flops = v["train_flops"] + extra_flops + gen_flops
+    mfu = total_flops / (devices * pe.compute_s * (v["model_tflops_per_device"] * 1e12 / v["mfu"]))
+    device_hours = devices * pe.wall_s / 3600
+    cost_usd = pe.capex_usd + pe.electricity_usd
+    values = {
+        **v, "workload": f"rlhf-{rl.algorithm}", "tokens": trained_tokens, "train_flops": total_flops,
+        "mfu": mfu, "hfu": mfu * v["hfu"] / v["mfu"],
+        "model_tflops_per_device": total_flops / (devices * pe.compute_s) / 1e12,
+        "tokens_per_s": trained_tokens / pe.compute_s, "wall_clock_days": pe.wall_s / 86400,
+        "device_hours": device_hours, "goodput": basis.compute_s / basis.wall_s,
+        "energy_it_mwh": pe.it_kwh / 1e3, "energy_mwh": pe.facility_kwh / 1e3,
+        "co2e_t": energy.operational_co2e_t(pe.facility_kwh, basis.carbon_intensity_kg_per_kwh),
+        "embodied_co2e_t": energy.embodied_co2e_t(devices, basis.embodied_kg_per_device, pe.wall_s / 3600,
+                                                  basis.lifetime_years),
+        "cost_usd": cost_usd, "usd_per_device_hour": cost_usd / device_hours,
+        "water_m3": energy.water_m3(pe.it_kwh, basis.wue_l_per_kwh),
+        "rlhf_sequences": sequences, "rlhf_generation_s": gen_s, "rlhf_generation_share": gen_s / pe.compute_s,
+        "rlhf_generation_tflops_per_device": gen_tflops, "rlhf_generation_flops_share": gen_flops / total_flops,
+    }
+    values.pop("co2e_t_hourly", None)
+    return values
+
+
+def _mc_basis(basis, phases, pe: _PhaseEnergy):
+    """Monte Carlo basis: the phases as one busy period at their time-weighted mean power (the same
+    throughput multiplier scales every phase), so the neutral draw reproduces the estimate's figures."""
+    mean_w = sum(w * s for _, s, w in phases) / pe.compute_s
+    dyn = basis.dynamic_w_per_tflops
+    return replace(basis, compute_s=pe.compute_s, wall_s=pe.wall_s, active_w=mean_w,
+                   hardware_tflops=(mean_w - basis.idle_w) / dyn if dyn > 0 else basis.hardware_tflops)
+
+
 def estimate_rlhf(scenario, site):
     """The `Estimate` of an `[rlhf]` scenario (module docstring): the policy update as a training
     run, rollouts and scoring passes around it, each phase at its own power."""
@@ -128,66 +204,27 @@ def estimate_rlhf(scenario, site):
     dtype_bytes(rl.generation_dtype, "rlhf.generation_dtype")
     seq = rl.prompt_tokens + rl.response_tokens
     policy = scenario.model.spec().with_seq_len(seq)
-    sequences, trained_tokens = rl.prompts * rl.samples(), rl.prompts * rl.samples() * seq * rl.epochs
     actor = _actor(scenario, site)
     basis, v = actor.basis, actor.values
-    devices = basis.devices
     model_fps = v["model_tflops_per_device"] * 1e12  # achieved in the policy update
-    gen_s, gen_tflops, gen_note = _rollouts(rl, policy, site, devices, v["global_batch_tokens"])
-    score_flops, score_s, critic_flops, critic_s = _scoring(rl, policy, devices, model_fps)
-
-    train_w = basis.active_w
+    gen_s, gen_tflops, gen_note = _rollouts(rl, policy, site, basis.devices, v["global_batch_tokens"])
+    score_flops, score_s, critic_flops, critic_s = _scoring(rl, policy, basis.devices, model_fps)
     phases = [("rollout_generation", gen_s, float(basis.device_power_w(gen_tflops))),
-              ("scoring_forward", score_s, train_w),
-              ("policy_update", basis.compute_s, train_w),
-              ("critic_update", critic_s, train_w)]
-    compute_s = sum(s for _, s, _ in phases)
-    goodput = basis.compute_s / basis.wall_s
-    wall_s = compute_s / goodput
-    overhead_s = wall_s - compute_s
-    phase_kwh = {name: devices * w * s / 3.6e6 for name, s, w in phases}
-    idle_kwh = devices * basis.idle_w * overhead_s / 3.6e6
-    constant_kwh = {k: devices * w * wall_s / 3.6e6  # over the whole wall clock
-                    for k, w in (("host", basis.host_w), ("network", site.network_w), ("storage", site.storage_w))}
-    it_kwh = sum(phase_kwh.values()) + idle_kwh + sum(constant_kwh.values())
-    facility_kwh = it_kwh * basis.pue
-    ci = basis.carbon_intensity_kg_per_kwh
-    device_hours = devices * wall_s / 3600
-    capex, electricity = cost.run_cost_usd(device_hours, basis.usd_per_device_hour, facility_kwh, basis.usd_per_kwh)
-    total_flops = v["train_flops"] + score_flops + critic_flops + gen_tflops * 1e12 * devices * gen_s
-    peak = v["model_tflops_per_device"] * 1e12 / v["mfu"]
-
-    values: dict[str, Any] = {
-        **v, "workload": f"rlhf-{rl.algorithm}", "tokens": trained_tokens, "train_flops": total_flops,
-        "mfu": total_flops / (devices * compute_s * peak),
-        "hfu": total_flops / (devices * compute_s * peak) * v["hfu"] / v["mfu"],
-        "model_tflops_per_device": total_flops / (devices * compute_s) / 1e12,
-        "tokens_per_s": trained_tokens / compute_s, "wall_clock_days": wall_s / 86400, "device_hours": device_hours,
-        "goodput": goodput, "energy_it_mwh": it_kwh / 1e3, "energy_mwh": facility_kwh / 1e3,
-        "co2e_t": energy.operational_co2e_t(facility_kwh, ci),
-        "embodied_co2e_t": energy.embodied_co2e_t(devices, basis.embodied_kg_per_device, wall_s / 3600,
-                                                  basis.lifetime_years),
-        "cost_usd": capex + electricity, "usd_per_device_hour": (capex + electricity) / device_hours,
-        "water_m3": energy.water_m3(it_kwh, basis.wue_l_per_kwh),
-        "rlhf_sequences": sequences, "rlhf_generation_s": gen_s, "rlhf_generation_share": gen_s / compute_s,
-        "rlhf_generation_tflops_per_device": gen_tflops,
-        "rlhf_generation_flops_share": gen_tflops * 1e12 * devices * gen_s / total_flops,
-    }
-    values.pop("co2e_t_hourly", None)
-    breakdown = _breakdown(phases, phase_kwh, idle_kwh, constant_kwh, it_kwh, facility_kwh, overhead_s, wall_s, capex,
-                           electricity, ci, values["embodied_co2e_t"])
+              ("scoring_forward", score_s, basis.active_w),
+              ("policy_update", basis.compute_s, basis.active_w),
+              ("critic_update", critic_s, basis.active_w)]
+    pe = _phase_energy(phases, basis, site)
+    values = _rlhf_values(rl, v, basis, pe, score_flops + critic_flops, gen_s, gen_tflops)
+    breakdown = _breakdown(phases, pe.phase_kwh, pe.idle_kwh, pe.constant_kwh, pe.it_kwh, pe.facility_kwh,
+                           pe.overhead_s, pe.wall_s, pe.capex_usd, pe.electricity_usd,
+                           basis.carbon_intensity_kg_per_kwh, values["embodied_co2e_t"])
     notes = [a for a in actor.assumptions if "training.tokens" not in a]
-    notes.append(f"rlhf ({rl.algorithm}): {sequences:,.0f} sequences of {seq} tokens; "
+    notes.append(f"rlhf ({rl.algorithm}): {values['rlhf_sequences']:,.0f} sequences of {seq} tokens; "
                  + (gen_note or "no generation (offline preference pairs)"))
     notes.append("rlhf: scoring and critic passes at the policy update's achieved FLOP/s; weight re-sharding "
                  "between training and generation not modelled")
     if gen_s > 0:
         notes.append(energy.memory_bound_note("rlhf rollout_generation", phases[0][2], basis.tdp_w,
-                                              devices * gen_s / 3600, basis.pue, facility_kwh / 1e3))
-    # Monte Carlo basis: the phases as one busy period at their time-weighted mean power (the same
-    # throughput multiplier scales every phase), so the neutral draw reproduces these figures.
-    mean_w = sum(w * s for _, s, w in phases) / compute_s
-    dyn = basis.dynamic_w_per_tflops
-    mc_basis = replace(basis, compute_s=compute_s, wall_s=wall_s, active_w=mean_w,
-                       hardware_tflops=(mean_w - basis.idle_w) / dyn if dyn > 0 else basis.hardware_tflops)
+                                              basis.devices * gen_s / 3600, basis.pue, pe.facility_kwh / 1e3))
+    mc_basis = _mc_basis(basis, phases, pe)
     return Estimate(values, actor.plan, breakdown, notes, actor.search, mc_basis, uncertainty_bands(scenario, mc_basis))

@@ -215,79 +215,140 @@ def _site_values(scenario, model: ModelSpec, site, achieved_fps: float, tp: int,
     }
 
 
-def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
-    """The serving `Estimate` of `scenario` (module docstring) at the resolved `site` (simulator.site):
-    the TP group and batch with the most tokens/s per device, the fleet load, then the footprint."""
-    acc, eff, perf, pue, host_w = site.acc, site.eff, site.perf, site.pue, site.host_w
-    ci, wue = site.carbon_intensity_kg_per_kwh, site.wue_l_per_kwh
-    usd_per_device_hour, usd_per_kwh = site.usd_per_device_hour, site.usd_per_kwh
-    sv = scenario.serving
-    dtype_bytes(sv.dtype, "serving.dtype")
-    dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
-    ctx_max = sv.prompt_tokens + sv.output_tokens
-    devices = scenario.cluster.devices
+@dataclass(frozen=True)
+class _Replica:
+    """The chosen replica: its TP group, its batch curve and the chosen batch (index `i` into the curve)."""
+
+    tp: int
+    curve: BatchCurve
+    i: int
+    plans_evaluated: int
+
+    @property
+    def batch(self) -> int:
+        return int(self.curve.batch[self.i])
+
+
+def _choose_replica(model: ModelSpec, acc: Accelerator, sv, perf: PerfParams, devices: int,
+                    assumptions: list[str]) -> _Replica:
+    """The TP group and batch meeting the per-user speed first, then with the most tokens/s per device
+    (ties: the smaller TP, listed first)."""
     options = [_best_batch(model, acc, t, sv, perf) for t in _tp_candidates(model, acc, sv, devices)]
-    # meeting the per-user speed first, then tokens/s per device (ties: the smaller TP, listed first)
     tp, curve, i, note = max(options, key=lambda o: (not o[3], float(o[1].tokens_per_s[o[2]]) / o[0]))
     if note:
         assumptions.append(note)
-    batches, dec, t_prefill, t_cycle = curve.batch, curve.decode, curve.prefill_s, curve.cycle_s
-    out_tps, user_tps = curve.tokens_per_s, curve.tokens_per_s_per_user
-    batch = int(batches[i])
+    return _Replica(tp, curve, i, sum(len(o[1].batch) for o in options))
 
-    replicas = devices // tp
-    capacity, traffic, devices_needed, utilisation = _fleet_load(sv, float(out_tps[i]), tp, devices)
 
-    flops_per_out_token = float(dec.flops_per_device[i]) * tp / batch + prefill_flops(model, sv.prompt_tokens) / sv.output_tokens
+@dataclass(frozen=True)
+class _FleetRun:
+    """The fleet over the period: load, power, energy and cost (module docstring, last paragraph)."""
+
+    capacity: float  # output tokens/s at full load
+    traffic: float | None  # mean output tokens/s asked for, None: full load
+    devices_needed: int
+    utilisation: float
+    flops_per_out_token: float
+    full_tflops: float  # TFLOP/s per device at full load
+    active_w: float
+    idle_w: float
+    hours: float
+    en: energy.EnergyParts
+    capex_usd: float
+    electricity_usd: float
+
+    @property
+    def served_tokens_per_s(self) -> float:
+        return self.capacity * self.utilisation
+
+
+def _run_fleet(scenario, model: ModelSpec, site, rep: _Replica) -> _FleetRun:
+    """Load the fleet with the traffic, then its power (busy at full load `utilisation` of the period), energy
+    and cost."""
+    sv, eff, devices, i = scenario.serving, site.eff, scenario.cluster.devices, rep.i
+    capacity, traffic, devices_needed, utilisation = _fleet_load(sv, float(rep.curve.tokens_per_s[i]), rep.tp, devices)
+    flops_per_out_token = (float(rep.curve.decode.flops_per_device[i]) * rep.tp / rep.batch
+                           + prefill_flops(model, sv.prompt_tokens) / sv.output_tokens)
     full_tflops = capacity * flops_per_out_token / devices / 1e12
     tdp_model = scenario.datacenter.power_model == "tdp"
     active_w = eff.tdp_w if tdp_model else eff.device_power_w(full_tflops)
     idle_w = eff.tdp_w if tdp_model else eff.idle_w
     hours = sv.months * HOURS_PER_MONTH
-    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, idle_w, host_w, pue,
-                           site.network_w, site.storage_w)
+    en = energy.run_energy(devices, utilisation * hours, (1 - utilisation) * hours, active_w, idle_w, site.host_w,
+                           site.pue, site.network_w, site.storage_w)
+    capex, electricity = cost.run_cost_usd(devices * hours, site.usd_per_device_hour, en.facility_kwh, site.usd_per_kwh)
+    return _FleetRun(capacity, traffic, devices_needed, utilisation, flops_per_out_token, full_tflops, active_w,
+                     idle_w, hours, en, capex, electricity)
+
+
+def _serving_values(scenario, model: ModelSpec, site, rep: _Replica, run: _FleetRun) -> dict[str, Any]:
+    """The estimate's values: the keys shared with training (_site_values and the footprint), then serving's."""
+    sv, acc, devices, i, dec = scenario.serving, site.acc, scenario.cluster.devices, rep.i, rep.curve.decode
+    en, hours, served = run.en, run.hours, run.served_tokens_per_s
     device_hours = devices * hours
-    capex, electricity = cost.run_cost_usd(device_hours, usd_per_device_hour, en.facility_kwh, usd_per_kwh)
-    cost_usd = capex + electricity
-    served = capacity * utilisation
+    cost_usd = run.capex_usd + run.electricity_usd
     mtok = served * hours * 3600 / 1e6
     emb = acc.embodied
     emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
-    co2e_t = energy.operational_co2e_t(en.facility_kwh, ci)
-    achieved_fps = served * flops_per_out_token / devices  # FLOP/s per device averaged over the period
-    values: dict[str, Any] = {
-        **_site_values(scenario, model, site, achieved_fps, tp, batch, ctx_max),
-        "tokens": served * hours * 3600, "model_flops_per_token": flops_per_out_token,
-        "step_time_s": float(t_cycle[i]), "tokens_per_s": served, "wall_clock_days": hours / 24,
-        "device_hours": device_hours, "power_w_per_device": active_w,
+    co2e_t = energy.operational_co2e_t(en.facility_kwh, site.carbon_intensity_kg_per_kwh)
+    achieved_fps = served * run.flops_per_out_token / devices  # FLOP/s per device averaged over the period
+    per_mtok = (lambda x: x / mtok) if mtok else (lambda x: math.inf)
+    return {
+        **_site_values(scenario, model, site, achieved_fps, rep.tp, rep.batch, sv.prompt_tokens + sv.output_tokens),
+        "tokens": served * hours * 3600, "model_flops_per_token": run.flops_per_out_token,
+        "step_time_s": float(rep.curve.cycle_s[i]), "tokens_per_s": served, "wall_clock_days": hours / 24,
+        "device_hours": device_hours, "power_w_per_device": run.active_w,
         "energy_it_mwh": en.it_kwh / 1e3, "energy_mwh": en.facility_kwh / 1e3, "co2e_t": co2e_t,
         "embodied_co2e_t": energy.embodied_co2e_t(devices, emb_kg, hours, emb.lifetime_years.value),
         "usd_per_device_hour": cost_usd / device_hours, "cost_usd": cost_usd,
-        "water_m3": energy.water_m3(en.it_kwh, wue),
+        "water_m3": energy.water_m3(en.it_kwh, site.wue_l_per_kwh),
         # serving figures
-        "tp": tp, "batch": batch, "replicas": replicas, "devices_needed": devices_needed,
-        "utilisation": utilisation, "capacity_tokens_per_s": capacity,
-        "tokens_per_s_per_device": capacity / devices, "tokens_per_s_per_user": float(user_tps[i]),
-        "decode_step_s": float(dec.time_s[i]), "prefill_s": t_prefill,
-        "ttft_s": prefill_time_s(model, acc, tp, sv.prompt_tokens, 1, perf, sv.dtype),
+        "tp": rep.tp, "batch": rep.batch, "replicas": devices // rep.tp, "devices_needed": run.devices_needed,
+        "utilisation": run.utilisation, "capacity_tokens_per_s": run.capacity,
+        "tokens_per_s_per_device": run.capacity / devices,
+        "tokens_per_s_per_user": float(rep.curve.tokens_per_s_per_user[i]),
+        "decode_step_s": float(dec.time_s[i]), "prefill_s": rep.curve.prefill_s,
+        "ttft_s": prefill_time_s(model, acc, rep.tp, sv.prompt_tokens, 1, site.perf, sv.dtype),
         "decode_memory_bound": bool(dec.memory_bound[i]), "output_mtok": mtok,
-        "usd_per_mtok": cost_usd / mtok if mtok else math.inf,
-        "kwh_per_mtok": en.facility_kwh / mtok if mtok else math.inf,
-        "kgco2e_per_mtok": co2e_t * 1e3 / mtok if mtok else math.inf,
-        "plans_evaluated": sum(len(o[1].batch) for o in options),
+        "usd_per_mtok": per_mtok(cost_usd), "kwh_per_mtok": per_mtok(en.facility_kwh),
+        "kgco2e_per_mtok": per_mtok(co2e_t * 1e3), "plans_evaluated": rep.plans_evaluated,
     }
-    parts = {"decode": float(np.maximum(dec.memory_time_s, dec.compute_time_s)[i]), "tp_comm": float(dec.comm_time_s[i]),
-             "kernel_overhead": dec.overhead_time_s, "prefill": batch / sv.output_tokens * t_prefill}
-    breakdown = _breakdown(parts, utilisation, hours, en, capex, electricity, ci, values["embodied_co2e_t"])
-    plan = {"tp": tp, "pp": 1, "cp": 1, "ep": 1, "dp": replicas, "microbatch": batch, "zero": 0, "recompute": "none"}
-    # Monte Carlo basis: the period is fixed; the fleet is busy `utilisation` of it at full-load power
-    basis = Basis(devices, utilisation * hours * 3600, hours * 3600, True, full_tflops, active_w, idle_w, host_w,
-                  tdp_model, pue, ci, wue, usd_per_device_hour, usd_per_kwh, 0.0, 0.0, 0.0, emb_kg,
-                  emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=utilisation,
-                  infra_w=site.network_w + site.storage_w)
-    if traffic is None:
+
+
+def _serving_basis(scenario, site, run: _FleetRun) -> Basis:
+    """Monte Carlo basis: the period is fixed; the fleet is busy `utilisation` of it at full-load power."""
+    acc, eff, devices, period_s = site.acc, site.eff, scenario.cluster.devices, run.hours * 3600
+    emb = acc.embodied
+    emb_kg = emb.kgco2e_per_device.value if emb.kgco2e_per_device else 0.0
+    return Basis(devices, run.utilisation * period_s, period_s, True, run.full_tflops, run.active_w, run.idle_w,
+                 site.host_w, scenario.datacenter.power_model == "tdp", site.pue, site.carbon_intensity_kg_per_kwh,
+                 site.wue_l_per_kwh, site.usd_per_device_hour, site.usd_per_kwh, 0.0, 0.0, 0.0, emb_kg,
+                 emb.lifetime_years.value, eff.dynamic_w_per_tflops, eff.tdp_w, busy_fraction=run.utilisation,
+                 infra_w=site.network_w + site.storage_w)
+
+
+def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
+    """The serving `Estimate` of `scenario` (module docstring) at the resolved `site` (simulator.site):
+    the TP group and batch with the most tokens/s per device, the fleet load, then the footprint."""
+    sv = scenario.serving
+    dtype_bytes(sv.dtype, "serving.dtype")
+    dtype_bytes(sv.kv_dtype, "serving.kv_dtype")
+    rep = _choose_replica(model, site.acc, sv, site.perf, scenario.cluster.devices, assumptions)
+    run = _run_fleet(scenario, model, site, rep)
+    values = _serving_values(scenario, model, site, rep, run)
+    dec = rep.curve.decode
+    parts = {"decode": float(np.maximum(dec.memory_time_s, dec.compute_time_s)[rep.i]),
+             "tp_comm": float(dec.comm_time_s[rep.i]), "kernel_overhead": dec.overhead_time_s,
+             "prefill": rep.batch / sv.output_tokens * rep.curve.prefill_s}
+    breakdown = _breakdown(parts, run.utilisation, run.hours, run.en, run.capex_usd, run.electricity_usd,
+                           site.carbon_intensity_kg_per_kwh, values["embodied_co2e_t"])
+    plan = {"tp": rep.tp, "pp": 1, "cp": 1, "ep": 1, "dp": values["replicas"], "microbatch": rep.batch, "zero": 0,
+            "recompute": "none"}
+    if run.traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
-    if dec.memory_bound[i]:
-        assumptions.append(energy.memory_bound_note("serving power", active_w, eff.tdp_w,
-                                                    devices * utilisation * hours, pue, en.facility_kwh / 1e3))
+    if dec.memory_bound[rep.i]:
+        assumptions.append(energy.memory_bound_note("serving power", run.active_w, site.eff.tdp_w,
+                                                    scenario.cluster.devices * run.utilisation * run.hours, site.pue,
+                                                    run.en.facility_kwh / 1e3))
+    basis = _serving_basis(scenario, site, run)
     return Estimate(values, plan, breakdown, assumptions, basis=basis, uncertainty=uncertainty_bands(scenario, basis))

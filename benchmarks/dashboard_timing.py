@@ -8,6 +8,7 @@ Chromium through Playwright and prints a table:
 - first load, warm: a second visit in a new browser session (the server's caches filled);
 - change: type a new value into one input (the Planner's device count, ...) and press Enter, until the
   headline shows it, then until the page settled. Run three times with different values; the median;
+- Streamlit's floor: an app of one metric, the fastest any page can load on this machine;
 - then the Planner's script alone, without a browser (Streamlit's AppTest): the server's share.
 
 Not a test: timings depend on the machine. Goal (issue 15): <= 2 s first load, <= 0.5 s change on the
@@ -128,6 +129,36 @@ def server_seconds(runs: int = 5) -> str:
             f"very first {firsts[0]:.2f} s), device-count change {statistics.median(changes):.2f} s")
 
 
+FLOOR_APP = 'import streamlit as st\nst.metric("Wall clock", "45.3 days")\n'
+
+
+def streamlit_floor(browser, runs: int = 3) -> str:
+    """Streamlit's own first load on this machine: an app of one st.metric, from navigation to the metric
+    visible (median of `runs` new browser sessions). No page of the dashboard can load faster."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from dashboard.local_server import running_server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "one_metric.py"
+        app.write_text(FLOOR_APP)
+        argv = lambda port: [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),  # noqa: E731
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        with running_server(argv) as url:
+            times = []
+            for _ in range(runs):
+                context = browser.new_context(viewport=VIEWPORT)
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(url)
+                page.get_by_test_id("stMetric").wait_for()
+                times.append(time.perf_counter() - t0)
+                context.close()
+    return f"Streamlit's floor (an app of one st.metric, new browser session): {statistics.median(times):.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="changes per page (median)")
@@ -136,7 +167,9 @@ def main() -> None:
     args = parser.parse_args()
     with dashboard() as url, chromium() as browser:
         rows = measure(browser, url, args.repeat, [p.replace("planner", "") for p in args.pages] or list(PAGES))
+        floor = streamlit_floor(browser)
     print(table(rows))
+    print(floor)
     print(server_seconds())
 
 

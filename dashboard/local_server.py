@@ -55,16 +55,21 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_dashboard() -> Iterator[str]:
-    """The URL of `trainsim dashboard` on a free port once it answers its health check; stopped on exit."""
+def running_server(argv_for_port) -> Iterator[str]:
+    """The URL of the Streamlit server that `argv_for_port(port)` starts on a free port, once it answers its
+    health check; its process group stopped on exit."""
     port = free_port()
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "dashboard", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                start_new_session=True)
+        proc = subprocess.Popen(argv_for_port(port), stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(url, proc, Path(log.name))
             yield url
         finally:
             stop_group(proc)
+
+
+def running_dashboard():
+    """`trainsim dashboard` on a free port (running_server): a context manager giving its URL."""
+    return running_server(lambda port: [sys.executable, "-m", "simulator.cli", "dashboard", "--port", str(port)])

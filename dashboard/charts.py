@@ -35,7 +35,7 @@ def _bar(rows: list[tuple[str, float]], title: str, axis: str, fmt: str, ticks: 
                              marker_color=COMPONENT_COLORS.get(name),
                              hovertemplate=f"%{{x:{fmt}}} {axis}<extra>{LABELS.get(name, name)}</extra>"))
     fig.update_layout(barmode="stack", height=170, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"tickformat": ticks}, legend={"orientation": "h", "y": -0.45}, showlegend=True,
+                      xaxis={"tickformat": ticks}, legend={"orientation": "h", "y": -0.45, "traceorder": "normal"}, showlegend=True,
                       yaxis={"showticklabels": False}, title={"text": title, "x": 0, "font": {"size": 14}})
     return fig
 
@@ -65,8 +65,9 @@ def energy_split_chart(est: Estimate) -> go.Figure:
             fig.add_trace(go.Bar(x=[100 * share[group]], y=["split"], name=label, orientation="h",
                                  marker_color=colors[group], customdata=[value / 1e3],
                                  hovertemplate=f"{label}: %{{customdata:,.1f}} MWh<extra></extra>"))
-    fig.update_layout(barmode="stack", height=170, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"title": "% of facility energy", "range": [0, 100]}, legend={"orientation": "h", "y": -0.6},
+    # no x title: the chart's title names the unit, and a title there ran into the legend below the axis
+    fig.update_layout(barmode="stack", height=180, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      xaxis={"range": [0, 100], "ticksuffix": "%"}, legend={"orientation": "h", "y": -0.45, "traceorder": "normal"},
                       yaxis={"showticklabels": False},
                       title={"text": "Energy split (% of facility energy)", "x": 0, "font": {"size": 14}})
     return fig

@@ -267,7 +267,7 @@ def usable(records: list[RunRecord]) -> list[RunRecord]:
 
 
 # Evaluations allowed to a leave-one-out or bootstrap refit. It starts at the full fit, and a well-posed
-# subset converges in 4-18 evaluations (the committed CPU sweep, tests/data/cpu_sweep); a subset with
+# subset converges in 4-18 evaluations (the shipped CPU sweep, calibrate/data/example_cpu_sweep); a subset with
 # fewer configurations than fitted parameters cannot identify them and wandered to scipy's 100 x n limit
 # (400), which made a 4-configuration fit take 15 s instead of 4.
 REFIT_MAX_NFEV = 60

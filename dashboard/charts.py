@@ -22,7 +22,6 @@ COMPONENT_COLORS = {
     "electricity": _SAFE[4], "weights": _SAFE[0], "gradients": _SAFE[1], "optimizer_states": _SAFE[2],
     "activations": _SAFE[3], "buffers": _SAFE[4], "overhead": "#888888",
 }
-LABELS = formats.LABELS  # human names of the breakdown components (one mapping for every page)
 
 
 def _bar(rows: list[tuple[str, float]], title: str, axis: str, fmt: str, ticks: str = "~s") -> go.Figure:
@@ -31,9 +30,9 @@ def _bar(rows: list[tuple[str, float]], title: str, axis: str, fmt: str, ticks: 
     rows = [(name, value) for name, value in rows if value > 0]
     fig = go.Figure()
     for name, value in rows:
-        fig.add_trace(go.Bar(x=[value], y=[title], name=LABELS.get(name, name), orientation="h",
-                             marker_color=COMPONENT_COLORS.get(name),
-                             hovertemplate=f"%{{x:{fmt}}} {axis}<extra>{LABELS.get(name, name)}</extra>"))
+        shown = formats.label(name)  # human names of the breakdown components (one mapping for every page)
+        fig.add_trace(go.Bar(x=[value], y=[title], name=shown, orientation="h", marker_color=COMPONENT_COLORS.get(name),
+                             hovertemplate=f"%{{x:{fmt}}} {axis}<extra>{shown}</extra>"))
     fig.update_layout(barmode="stack", height=170, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       xaxis={"tickformat": ticks}, legend={"orientation": "h", "y": -0.45, "traceorder": "normal"}, showlegend=True,
                       yaxis={"showticklabels": False}, title={"text": title, "x": 0, "font": {"size": 14}})

@@ -15,7 +15,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.formats import QUANTITIES, label, log_ticks
+from dashboard.formats import label, log_ticks
 
 _SAFE = px.colors.qualitative.Safe
 FIT_COLORS = {"hoffmann2022": _SAFE[0], "epoch2024": _SAFE[1], "kaplan2020": _SAFE[2]}
@@ -152,9 +152,6 @@ def power_vs_throughput(points: pd.DataFrame, idle_w: float | None = None,
 
 
 # --- validation -------------------------------------------------------------------------------
-QUANTITY_LABELS = {q: label(q) for q in QUANTITIES}  # dashboard.formats: one mapping for every page
-
-
 def validation_parity(checks: pd.DataFrame, quantity: str) -> go.Figure:
     """Predicted vs reported for one quantity (columns run, quantity, method, predicted, reported,
     error_pct), one colour per method, log-log with the y = x line."""
@@ -167,10 +164,10 @@ def validation_parity(checks: pd.DataFrame, quantity: str) -> go.Figure:
                                                "<br>error %{customdata:+.1f}%<extra>" + method + "</extra>"))
     values = np.concatenate([rows["reported"].to_numpy(float), rows["predicted"].to_numpy(float)])
     _identity_line(fig, values)
-    label = QUANTITY_LABELS.get(quantity, quantity)
-    fig.update_xaxes(**log_ticks(values), title_text=f"Reported {label}")
-    fig.update_yaxes(**log_ticks(values), title_text=f"Predicted {label}")
-    fig.update_layout(title=dict(text=f"{label}: predicted vs published", x=0), margin=_MARGIN, height=400,
+    name = label(quantity)  # dashboard.formats: one mapping for every page
+    fig.update_xaxes(**log_ticks(values), title_text=f"Reported {name}")
+    fig.update_yaxes(**log_ticks(values), title_text=f"Predicted {name}")
+    fig.update_layout(title=dict(text=f"{name}: predicted vs published", x=0), margin=_MARGIN, height=400,
                       legend=dict(orientation="h", y=-0.25))
     return fig
 

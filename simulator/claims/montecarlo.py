@@ -17,7 +17,7 @@ energy in every draw (so the split's driver is the tornado's of the cooling shar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
@@ -41,8 +41,6 @@ from simulator.footprint.uncertainty import (
     HEADLINES,
     Spreads,
     monte_carlo,
-    neutral,
-    propagate,
     tornado,
 )
 
@@ -50,7 +48,6 @@ SAMPLES, SEED = 500, 0
 FIGURES = ("train_flops", "mfu", "wall_clock_days", "device_hours", "cost_usd", "energy_mwh", "energy_it_mwh")
 GROUP_LABELS = {"accelerators": "accelerators", "hosts": "hosts", "network": "network", "storage": "storage",
                 "facility_overhead": "facility overhead (cooling)"}
-_Z90 = 1.2815515655446004  # standard normal P90
 
 
 @dataclass(frozen=True)
@@ -153,17 +150,8 @@ def _share_samples(groups: list[str], energy: dict[str, float | None], it_frac: 
 
 def _share_driver(run: Run) -> str:
     """The input that moves the facility-overhead share most (tornado of 1 - IT / facility energy)."""
-    swings = {}
-    for f in fields(run.spreads):
-        vals = []
-        for sign in (-1.0, 1.0):
-            m = neutral()
-            width = getattr(run.spreads, f.name)
-            m[f.name] = np.array([sign * _Z90 * width]) if f.name == "pue" else np.exp([sign * _Z90 * width])
-            out = propagate(run.estimate.basis, m)
-            vals.append(float(1 - out["energy_it_mwh"][0] / out["energy_mwh"][0]))
-        swings[f.name] = max(vals) - min(vals)
-    return max(swings, key=lambda k: swings[k])
+    share = lambda out: 1 - out["energy_it_mwh"] / out["energy_mwh"]  # noqa: E731
+    return str(tornado(run.estimate.basis, share, run.spreads)[0]["input"])
 
 
 def _part_row(part, energy: dict[str, float | None], it_frac: np.ndarray) -> dict[str, Any]:

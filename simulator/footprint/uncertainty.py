@@ -23,6 +23,7 @@ Users change them in a scenario's `[uncertainty]` section.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -120,21 +121,33 @@ def monte_carlo(basis, n: int = 10_000, spreads: Spreads | None = None, seed: in
     return Uncertainty(propagate(basis, sample_multipliers(spreads, n, rng)), spreads)
 
 
-def tornado(basis, metric: str = "cost_usd", spreads: Spreads | None = None) -> list[dict[str, float | str]]:
-    """One input at a time at its P10 and P90 (others at their median): the swing of `metric`.
+Z_P90 = 1.2815515655446004  # standard normal 90th percentile: a draw's P10 / P90 is -/+ Z_P90 sigma
+
+
+def p10_p90(spreads: Spreads, name: str) -> tuple[float, float]:
+    """Input `name`'s multiplier at its P10 and its P90 (PUE: the additive shift), as `sample_multipliers`
+    draws it."""
+    width = Z_P90 * getattr(spreads, name)
+    return (-width, width) if name == "pue" else (float(np.exp(-width)), float(np.exp(width)))
+
+
+def tornado(basis, metric: str | Callable[[dict[str, np.ndarray]], np.ndarray] = "cost_usd",
+            spreads: Spreads | None = None) -> list[dict[str, float | str]]:
+    """One input at a time at its P10 and P90 (others at their median): the swing of `metric`, a headline
+    key or a function of `propagate`'s figures (e.g. the facility-overhead share).
 
     Sorted by the width of the swing, largest first: which input moves the result most.
     """
     spreads = spreads or Spreads()
-    z = 1.2815515655446004  # standard normal P90
-    base = float(propagate(basis, neutral())[metric][0])
+    value = (lambda out: out[metric]) if isinstance(metric, str) else metric
+    base = float(value(propagate(basis, neutral()))[0])
     rows = []
     for f in fields(spreads):
         values = []
-        for sign in (-1.0, 1.0):
+        for shift in p10_p90(spreads, f.name):
             m = neutral()
-            m[f.name] = np.array([sign * z * spreads.pue]) if f.name == "pue" else np.exp([sign * z * getattr(spreads, f.name)])
-            values.append(float(propagate(basis, m)[metric][0]))
+            m[f.name] = np.array([shift])
+            values.append(float(value(propagate(basis, m))[0]))
         rows.append({"input": f.name, "low": min(values), "high": max(values), "base": base,
                      "swing": max(values) - min(values)})
     return sorted(rows, key=lambda r: -r["swing"])
@@ -143,20 +156,14 @@ def tornado(basis, metric: str = "cost_usd", spreads: Spreads | None = None) -> 
 def input_ranges(basis, spreads: Spreads | None = None) -> dict[str, tuple[float, float]]:
     """Each uncertain input's P10 and P90 in its own unit, as the tornado sets them one at a time:
     throughput in hardware TFLOP/s per device, power in W per device (at the run's throughput),
-    failure rate per million device-hours, PUE (at least 1), grid intensity in kgCO2e/kWh, price in USD
-    per device-hour."""
+    failure rate per million device-hours, PUE (at least 1, as `propagate` clips it), grid intensity in
+    kgCO2e/kWh, price in USD per device-hour."""
     spreads = spreads or Spreads()
-    z = 1.2815515655446004  # standard normal P90, as in `tornado`
-
-    def band(value: float, sigma: float) -> tuple[float, float]:
-        return float(value * np.exp(-z * sigma)), float(value * np.exp(z * sigma))
-
-    pue = basis.pue
-    return {
-        "throughput": band(basis.hardware_tflops, spreads.throughput),
-        "power": band(float(basis.device_power_w(basis.hardware_tflops)), spreads.power),
-        "failure_rate": band(basis.failures_per_device_hour * 1e6, spreads.failure_rate),
-        "pue": (max(1.0, pue - z * spreads.pue), pue + z * spreads.pue),
-        "carbon_intensity": band(basis.carbon_intensity_kg_per_kwh, spreads.carbon_intensity),
-        "price": band(basis.usd_per_device_hour, spreads.price),
-    }
+    medians = {"throughput": basis.hardware_tflops, "power": float(basis.device_power_w(basis.hardware_tflops)),
+               "failure_rate": basis.failures_per_device_hour * 1e6, "pue": basis.pue,
+               "carbon_intensity": basis.carbon_intensity_kg_per_kwh, "price": basis.usd_per_device_hour}
+    out = {}
+    for name, median in medians.items():
+        low, high = p10_p90(spreads, name)
+        out[name] = (max(1.0, median + low), median + high) if name == "pue" else (median * low, median * high)
+    return out

@@ -89,11 +89,11 @@ def test_malformed_runs_file_names_the_line(tmp_path):
         load_records(tmp_path / "empty")
 
 
-# Raw records of one CPU sweep on the 2-core development machine (one thread, 5 windows of >= 1 s),
-# committed so the held-out check below is deterministic. Re-measure with:
-#   OMP_NUM_THREADS=1 trainsim calibrate run -o tests/data/cpu_sweep --sizes tiny,mini --batch 1,4 \
+# Raw records of one CPU sweep on the 2-core development machine (one thread, 5 windows of >= 1 s), shipped
+# as the Calibration page's example and committed so the held-out check below is deterministic. Re-measure with:
+#   OMP_NUM_THREADS=1 trainsim calibrate run -o calibrate/data/example_cpu_sweep --sizes tiny,mini --batch 1,4 \
 #       --seq 64,128 --dtype fp32 --warmup 3 --windows 5 --window-s 1 --min-steps 5 --meter none --device cpu
-MEASURED_CPU = Path(__file__).parents[1] / "data" / "cpu_sweep"
+MEASURED_CPU = Path(__file__).parents[2] / "calibrate" / "data" / "example_cpu_sweep"
 
 
 def _estimate_with_profile(record, profile):

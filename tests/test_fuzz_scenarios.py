@@ -3,8 +3,10 @@ and broken encodings, through the library as a script or the CLI would call it.
 
 Accepted outcomes: an estimate whose figures are finite and inside physics (HFU <= 1, power at most
 the device's TDP, wall time at or above the compute floor), or a refusal that is one line naming a
-field. Anything else (a traceback, a case slower than 5 s) fails. Cases per run: FUZZ_EXAMPLES
-(default 2,000 dict mutations and 500 byte mutations; run once with 20,000 when the schema changes).
+field. Anything else (a traceback, a case slower than 5 s twice in a row; FUZZ_SLOW_S) fails: cases take at
+most about 0.3 s on the 2-core VM, so the ceiling catches a pathological input, not a busy machine. Cases per
+run: FUZZ_EXAMPLES (default 2,000 dict mutations and 500 byte mutations; run once with 20,000 when the schema
+changes).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ EXAMPLES = {p.name: tomllib.loads(p.read_text()) for p in sorted((ROOT / "exampl
 CAT = load_catalog()
 N = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 SECTIONS = tuple(Scenario.model_fields)
-SLOW_S = 5.0
+SLOW_S = float(os.environ.get("FUZZ_SLOW_S", "5.0"))
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy warnings must not leak either
 
 HOSTILE = [float("inf"), float("-inf"), float("nan"), 0, -1, 0.0, -1e-300, 1e-300, 1e308, 10**400, 2**63,
@@ -123,7 +125,8 @@ def _one_line_naming_a_field(msg: str, origin: str) -> None:
     assert msg.startswith(origin) or any(s in msg for s in SECTIONS + ("parallelism", "model")), msg
 
 
-def _check(origin: str, load) -> str:
+def _run(origin: str, load) -> tuple[str, float]:
+    """(outcome, seconds) of one case: an estimate inside physics or a one-line refusal."""
     t0 = time.perf_counter()
     try:
         est = estimate(load(), CAT)
@@ -134,7 +137,14 @@ def _check(origin: str, load) -> str:
         if "accelerator" in est.values:
             _physics(est.values, est.values["accelerator"])
         outcome = "estimated"
-    assert time.perf_counter() - t0 < SLOW_S, f"{origin}: {time.perf_counter() - t0:.1f} s"
+    return outcome, time.perf_counter() - t0
+
+
+def _check(origin: str, load) -> str:
+    outcome, took_s = _run(origin, load)
+    if took_s >= SLOW_S:  # a loaded machine can stall one call (a CI run saw it): slow only if slow twice
+        outcome, took_s = _run(origin, load)
+    assert took_s < SLOW_S, f"{origin}: {took_s:.1f} s, twice"
     return outcome
 
 

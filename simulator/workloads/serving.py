@@ -7,9 +7,12 @@ A scenario with a `[serving]` section (and no `[training]` needed) goes through 
 
 Continuous batching (Yu et al. 2022, Orca; Kwon et al. 2023, vLLM) on one replica of `tp` devices
 with `b` sequences in flight: every decode step emits b tokens, and each sequence needs one prefill
-per `output_tokens` decode steps, so per step on average b / output_tokens prompts are prefilled:
+per `output_tokens` output tokens. The prefill's forward pass emits the first of them (TTFT; vLLM and
+TensorRT-LLM count it among the output tokens), so a sequence takes output - 1 decode steps, and per
+output token on average:
 
-    t_cycle(b)        = t_decode(b, context = prompt + output / 2) + b / output x t_prefill(prompt)
+    t_cycle(b)        = (output - 1) / output x t_decode(b, context = prompt + output / 2)
+                        + b / output x t_prefill(prompt)
     t_prefill(prompt) = prefill time of a chunk of max(1, chunk_tokens // prompt) prompts / that count
     tokens/s (output) = b / t_cycle(b)         per-user tokens/s = 1 / t_cycle(b)
 
@@ -90,6 +93,7 @@ class BatchCurve:
     decode: DecodeStep
     prefill_s: float
     cycle_s: np.ndarray
+    decode_share: float  # decode steps per output token: (output - 1) / output (module docstring)
 
     @property
     def tokens_per_s(self) -> np.ndarray:
@@ -108,7 +112,8 @@ def batch_curve(model: ModelSpec, acc: Accelerator, tp: int, batch, prompt_token
     dec = decode_step(model, acc, tp, b, prompt_tokens + output_tokens // 2, perf, dtype, kv_dtype, check_memory=False)
     chunk = max(1, prefill_chunk_tokens // prompt_tokens)
     t_prefill = prefill_time_s(model, acc, tp, prompt_tokens, chunk, perf, dtype) / chunk
-    return BatchCurve(b, dec, t_prefill, dec.time_s + b / output_tokens * t_prefill)
+    decode_share = (output_tokens - 1) / output_tokens  # the prefill emits the first token
+    return BatchCurve(b, dec, t_prefill, decode_share * dec.time_s + b / output_tokens * t_prefill, decode_share)
 
 
 def _best_batch(model: ModelSpec, acc: Accelerator, tp: int, sv, perf: PerfParams):
@@ -267,7 +272,7 @@ def _run_fleet(scenario, model: ModelSpec, site, rep: _Replica) -> _FleetRun:
     and cost."""
     sv, eff, devices, i = scenario.serving, site.eff, scenario.cluster.devices, rep.i
     capacity, traffic, devices_needed, utilisation = _fleet_load(sv, float(rep.curve.tokens_per_s[i]), rep.tp, devices)
-    flops_per_out_token = (float(rep.curve.decode.flops_per_device[i]) * rep.tp / rep.batch
+    flops_per_out_token = (rep.curve.decode_share * float(rep.curve.decode.flops_per_device[i]) * rep.tp / rep.batch
                            + prefill_flops(model, sv.prompt_tokens) / sv.output_tokens)
     full_tflops = capacity * flops_per_out_token / devices / 1e12
     tdp_model = scenario.datacenter.power_model == "tdp"
@@ -337,8 +342,9 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
     run = _run_fleet(scenario, model, site, rep)
     values = _serving_values(scenario, model, site, rep, run)
     dec = rep.curve.decode
-    parts = {"decode": float(np.maximum(dec.memory_time_s, dec.compute_time_s)[rep.i]),
-             "tp_comm": float(dec.comm_time_s[rep.i]), "kernel_overhead": dec.overhead_time_s,
+    share = rep.curve.decode_share  # decode steps per output token
+    parts = {"decode": share * float(np.maximum(dec.memory_time_s, dec.compute_time_s)[rep.i]),
+             "tp_comm": share * float(dec.comm_time_s[rep.i]), "kernel_overhead": share * dec.overhead_time_s,
              "prefill": rep.batch / sv.output_tokens * rep.curve.prefill_s}
     breakdown = _breakdown(parts, run.utilisation, run.hours, run.en, run.capex_usd, run.electricity_usd,
                            site.carbon_intensity_kg_per_kwh, values["embodied_co2e_t"])

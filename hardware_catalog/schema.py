@@ -53,16 +53,20 @@ class Power(_Strict):
 class ScaleUp(_Strict):
     """Scale-up fabric (NVLink, Infinity Fabric, ICI): bandwidth per chip, both directions summed.
 
-    `topology`: "switch" (NVSwitch, a full mesh: any group talks at full per-chip bandwidth, a ring
-    of n ranks takes n - 1 steps) or "torus2d" / "torus3d" (TPU ICI: a group of n chips is laid out
-    over the torus axes and its collectives run as rings along each axis at once, n**(1/d) - 1 steps
-    per axis; jax-ml/scaling-book, "How to think about TPUs", sec. on collectives).
+    `topology`: "switch" (NVSwitch: any group talks at full per-chip bandwidth, a ring of n ranks
+    takes n - 1 steps), "mesh" (point-to-point links, one to each other chip of the domain: AMD
+    Instinct's Infinity Fabric, "7 links of 128 GB/s forming a fully connected 8-GPU node" in ROCm's
+    mi300.md, Gaudi's on-chip RoCE ports; a group of n chips of the domain has only the n - 1 links
+    between its members, (n - 1) / (domain - 1) of the per-chip figure) or "torus2d" / "torus3d" (TPU
+    ICI: a group of n chips is laid out over the torus axes and its collectives run as rings along
+    each axis at once, n**(1/d) - 1 steps per axis; jax-ml/scaling-book, "How to think about TPUs",
+    sec. on collectives).
     """
 
     name: str
     gb_per_s_bidir: Sourced | None = None
     domain_devices: Sourced
-    topology: Literal["switch", "torus2d", "torus3d"] = "switch"
+    topology: Literal["switch", "mesh", "torus2d", "torus3d"] = "switch"
 
 
 class ScaleOut(_Strict):

@@ -15,7 +15,12 @@ Latency: a ring takes n - 1 steps and each step waits for its slowest hop, so th
 (n - 1) * alpha of the slowest tier the group touches, once per collective call (`calls`). On a
 torus (TPU ICI, `scale_up.topology = "torus2d" | "torus3d"`) a group inside the domain is laid out
 over the d axes and runs its rings along the axes, d * (n**(1/d) - 1) steps (jax-ml/scaling-book,
-"How to think about TPUs": collectives on a torus are per-axis rings over wraparound links).
+"How to think about TPUs": collectives on a torus are per-axis rings over wraparound links). On a
+full mesh of point-to-point links (`"mesh"`: AMD Instinct's Infinity Fabric, Gaudi's RoCE ports) a
+chip's scale-up bandwidth is the sum of one link to each other chip of the domain, and a group of
+n_inner of them reaches its members over n_inner - 1 of those links: B (n_inner - 1) / (domain - 1)
+(a TP pair on an 8-GPU MI300X node moves data at 1/7 of the 448 GB/s per direction; a point-to-point
+send uses one link).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class Network:
     out_bytes_per_s: float
     out_latency_s: float
     domain: int
-    torus_dims: int = 0  # 0: switched fabric; 2 or 3: torus axes of the scale-up domain
+    torus_dims: int = 0  # 0: switched fabric or mesh; 2 or 3: torus axes of the scale-up domain
+    mesh: bool = False  # point-to-point links to every chip of the domain (module docstring)
 
     @classmethod
     def of(cls, acc: Accelerator, pp: PerfParams) -> Network:
@@ -52,7 +58,15 @@ class Network:
             up = out = float("inf")
         dims = {"torus2d": 2, "torus3d": 3}.get(acc.scale_up.topology, 0)
         return cls(up * pp.scaleup_eff, pp.scaleup_latency_s, out * pp.scaleout_eff, pp.scaleout_latency_s,
-                   domain, dims)
+                   domain, dims, acc.scale_up.topology == "mesh")
+
+    def up_for(self, inner):
+        """Scale-up bytes/s per direction of a group with `inner` ranks in one domain (a mesh
+        gives it only the links between its members)."""
+        if not self.mesh or self.domain <= 1:
+            return self.up_bytes_per_s
+        links = np.clip(np.asarray(inner, dtype=float) - 1, 1, None)
+        return self.up_bytes_per_s * links / (self.domain - 1)
 
 
 def _bw(n, size_bytes, bw, factor):
@@ -85,14 +99,14 @@ def _latency(net: Network, n, outer, steps_factor, calls):
 
 def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):
     inner, outer = _split(net, n, stride)
-    bw = _bw(inner, size_bytes, net.up_bytes_per_s, 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
+    bw = _bw(inner, size_bytes, net.up_for(inner), 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
     return bw + _latency(net, n, outer, 2.0, calls)
 
 
 def reduce_scatter(net: Network, n, size_bytes, stride=1, calls=1):
     """Also the time of an all-gather of the same total size."""
     inner, outer = _split(net, n, stride)
-    bw = _bw(inner, size_bytes, net.up_bytes_per_s, 1.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 1.0)
+    bw = _bw(inner, size_bytes, net.up_for(inner), 1.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 1.0)
     return bw + _latency(net, n, outer, 1.0, calls)
 
 
@@ -102,11 +116,11 @@ def all_to_all(net: Network, n, size_bytes, stride=1, calls=1):
     n_f = np.asarray(n, dtype=float)
     cross = np.where(n_f > 1, (n_f - inner) / np.maximum(n_f, 1), 0.0)
     local = np.where(n_f > 1, (inner - 1) / np.maximum(n_f, 1), 0.0)
-    return (local * size_bytes / net.up_bytes_per_s + cross * size_bytes / net.out_bytes_per_s
+    return (local * size_bytes / net.up_for(inner) + cross * size_bytes / net.out_bytes_per_s
             + _latency(net, n, outer, 1.0, calls))
 
 
 def p2p(net: Network, size_bytes, inside_domain):
-    bw = np.where(inside_domain, net.up_bytes_per_s, net.out_bytes_per_s)
+    bw = np.where(inside_domain, net.up_for(2), net.out_bytes_per_s)
     lat = np.where(inside_domain, net.up_latency_s, net.out_latency_s)
     return size_bytes / bw + lat

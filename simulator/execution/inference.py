@@ -33,6 +33,7 @@ from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
 from simulator.execution.memory import capacity_gb
+from simulator.execution.collectives import Network
 
 # Bytes per element of weights / KV cache for an inference dtype.
 DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
@@ -106,7 +107,8 @@ def tp_allreduce_s(acc: Accelerator, devices: int, size_bytes, params: PerfParam
         raise ScenarioError(f"serving.tp: {devices} devices per replica exceed {acc.id}'s scale-up domain "
                             f"({int(acc.scale_up.domain_devices.value)} devices)")
     latency = NCCL_LL_BASE_S + 2 * (devices - 1) * NCCL_LL_NVLINK_HOP_S
-    return latency + 2 * (devices - 1) / devices * np.asarray(size_bytes, dtype=float) / (fabric * params.scaleup_eff)
+    bw = Network.of(acc, params).up_for(devices)  # a mesh gives the group only its members' links
+    return latency + 2 * (devices - 1) / devices * np.asarray(size_bytes, dtype=float) / bw
 
 
 @dataclass(frozen=True)

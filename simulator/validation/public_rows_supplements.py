@@ -67,6 +67,13 @@ SUPPLEMENTS: dict[tuple[str, str], Supplement] = {
         "'Tokens/s/device: 1326.307, total_weights: 8388608' (= 256 x 8 x 4096) matches the table's 1,326"
         + _MOE_DROPPED,
         notes="per_device_batch_size=8 ici_fsdp=64 ici_ep=4 remat custom (offload)"),
+    ("Validation: Projected vs. Measured Results / MI325X - Dense Models (Llama 3.1)", "Llama 3.1 70B"): Supplement(
+        "recompute full: Primus's own configurations for this model on this GPU, examples/torchtitan/configs/MI325X/"
+        "llama3.1_70B-FP8-pretrain.yaml @8199829a and llama3.1_70B-BF16-pretrain.yaml @9b5a51e9, set "
+        "activation_checkpoint: mode: full (their local_batch_size, 2 and 3, is not the table's batch, so the files "
+        "are the stack's recipe, not the tabulated run's); without it the 8-GPU plans need 336 and 895 GB and the "
+        "64-GPU FP8 plan 771 GB of the 275 GB",
+        cells=(("recompute", "full (Primus torchtitan MI325X llama3.1_70B configs: activation_checkpoint mode full)"),)),
     (_TIERING + "TPU v6e (Trillium) Gold", "Llama 2 70B"): Supplement(gap=(
         "no plan: the linked recipe (tpu-recipes training/trillium/Llama2-70B-MaxText/README.md @9e458c71, "
         "llama2_70b_4096_sc) says per_device_batch_size=3 but its own log line has total_weights 2,097,152 "

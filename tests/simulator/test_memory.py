@@ -248,7 +248,7 @@ def test_zero_shards_expert_states_over_expert_dp():
 # --- the published plans of the public throughput tables ---------------------------------------------
 def test_fewer_published_plans_refused():
     """Of the 322 usable public rows, 76 were refused (131 with capacity read as 1e9-byte GB and
-    ZeRO-3 at 18 B); 10 are now (no dropout masks, GQA-exact activations, ZeRO over DP x CP,
+    ZeRO-3 at 18 B); 7 are now (no dropout masks, GQA-exact activations, ZeRO over DP x CP,
     stage-by-stage pipeline memory, logits and recompute working set not summed, each row's
     framework as its stack and NeMo's bf16 gradient buffer: validation_public.refused_rows). Still
     refused, and why:
@@ -260,12 +260,12 @@ def test_fewer_published_plans_refused():
     - 325, 326, 328, 329 MaxText on TPU v6e and 330 (v5p, Llama 2 70B): remat_policy=custom with
       host offload and save_dot_except_mlpwi, mapped to "selective" (MaxText minimal) by public_rows;
       offloading to host memory is not modelled;
-    - 341, 342, 343 Primus Llama 3.1 70B FSDP on MI325X: run with full activation checkpointing
-      (Primus examples/torchtitan/configs/MI325X/llama3.1_70B-*-pretrain.yaml `activation_checkpoint:
-      mode: full`); public_rows assumes none;
+    Primus Llama 3.1 70B FSDP on MI325X (341, 342, 343) fit since public_rows reads them with the full
+    activation checkpointing of Primus's own configurations (examples/torchtitan/configs/MI325X/
+    llama3.1_70B-*-pretrain.yaml `activation_checkpoint: mode: full`; they were read as none: 336-895 GB).
     Llama 3 405B (464-466) fits since its FSDP is modelled as ZeRO-2 (gradients sharded too), which
     plan.py now allows with PP (89 GB at zero = 1)."""
-    assert refused_rows()["row"].tolist() == [225, 282, 325, 326, 328, 329, 330, 341, 342, 343]
+    assert refused_rows()["row"].tolist() == [225, 282, 325, 326, 328, 329, 330]
 
 
 def test_memory_stack_resolves_the_reference_stack():

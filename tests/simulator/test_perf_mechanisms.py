@@ -1,5 +1,5 @@
 """Mechanisms of the performance model for today's hardware: catalog priors, low-precision GEMMs,
-MoE experts, torus collectives. Expected values are hand-computed from the formulas' docstrings."""
+MoE experts, torus and full-mesh collectives. Expected values are hand-computed from the formulas' docstrings."""
 
 from __future__ import annotations
 
@@ -138,6 +138,39 @@ def test_torus_ring_latency_runs_per_axis():
     v4 = coll.Network.of(CAT.accelerator("google-tpu-v4"), p)
     steps = float(coll._ring_steps(v4, np.array(4096), np.array(1)))
     assert steps == pytest.approx(45.0)
+
+
+def test_full_mesh_group_uses_only_its_members_links():
+    """MI300X: 7 Infinity Fabric links of 128 GB/s to the other 7 GPUs of the node (ROCm mi300.md),
+    448 GB/s per direction in all. A TP pair reaches its peer over one link, 64 GB/s; all 8 over
+    7 links; a point-to-point send over one. NVSwitch (H100) gives any group the full bandwidth."""
+    mi300x = CAT.accelerator("amd-mi300x")
+    assert mi300x.scale_up.topology == "mesh" and H100.scale_up.topology == "switch"
+    p = PerfParams()
+    net = coll.Network.of(mi300x, p)
+    link = 128e9 / 2 * p.scaleup_eff  # one link, one direction, at the fabric efficiency
+    assert net.up_bytes_per_s == pytest.approx(7 * link, rel=1e-12)
+    size = 1e9
+    lat = p.scaleup_latency_s
+    pair = float(coll.all_reduce(net, 2, size))
+    assert pair == pytest.approx(2 * 1 / 2 * size / link + 2 * 1 * lat, rel=1e-12)
+    node = float(coll.all_reduce(net, 8, size))
+    assert node == pytest.approx(2 * 7 / 8 * size / (7 * link) + 2 * 7 * lat, rel=1e-12)
+    four = float(coll.reduce_scatter(net, 4, size))
+    assert four == pytest.approx(3 / 4 * size / (3 * link) + 3 * lat, rel=1e-12)
+    assert float(coll.p2p(net, size, True)) == pytest.approx(size / link + lat, rel=1e-12)
+    # a pair across two nodes (stride 8): one rank per domain, the NIC carries it as before
+    cross = float(coll.all_reduce(net, 2, size, stride=8))
+    assert cross == pytest.approx(2 * 1 / 2 * size / net.out_bytes_per_s + 2 * p.scaleout_latency_s, rel=1e-12)
+    switched = coll.Network.of(H100, p)
+    assert float(coll.all_reduce(switched, 2, size)) == pytest.approx(
+        size / switched.up_bytes_per_s + 2 * lat, rel=1e-12)
+
+
+def test_mesh_parts_in_the_catalog():
+    """Point-to-point scale-up fabrics: AMD Instinct Infinity Fabric and Gaudi's on-chip RoCE."""
+    mesh = sorted(a.id for a in CAT.accelerators.values() if a.scale_up.topology == "mesh")
+    assert mesh == ["amd-mi300x", "amd-mi325x", "amd-mi355x", "intel-gaudi2", "intel-gaudi3"]
 
 
 def test_scenario_stack_picks_the_catalog_stack_and_is_not_a_plan_field():

@@ -324,6 +324,23 @@ def test_primus_llama2_7b_rows_do_not_fit_the_named_model():
         assert r.reason.startswith("no model shape: seq_len not stated, and the printed TFLOPS / tokens/s")
 
 
+def test_primus_llama31_70b_rows_recompute_as_primus_configures_them():
+    """The MI325X table prints no recomputation. Primus's own MI325X configurations for Llama 3.1 70B
+    (examples/torchtitan/configs/MI325X/llama3.1_70B-{FP8,BF16}-pretrain.yaml) set
+    `activation_checkpoint: mode: full`, and without it the FSDP plans need 336-895 GB of 275 GB;
+    the 8B rows keep the default (their FP8 configuration says mode "none")."""
+    rows = [r for r in ROWS if r.source == "AMD-AGI/Primus" and r.family == "MI325X"]
+    by_model = {(r.model_name, r.devices, r.precision): r for r in rows}
+    assert len(rows) == 6
+    for r in rows:
+        if r.model_name == "Llama 3.1 70B":
+            assert r.usable and r.plan.recompute == "full" and r.plan.zero == 3
+            assert "activation_checkpoint: mode: full" in r.assumptions[0]
+        else:
+            assert r.plan.recompute == "none"
+    assert by_model[("Llama 3.1 70B", 64, "fp8")].plan.microbatch == 4
+
+
 def test_accelerator_texts_map_to_catalog_ids():
     assert set(ACCELERATORS.values()) <= set(CATALOG.accelerators)
     assert set(RAW["accelerator"]) <= set(ACCELERATORS) | set(NOT_IN_CATALOG_FAMILY)

@@ -201,6 +201,25 @@ def reference_stack(fit: PublishedFit) -> str:
     return present[0] if present else max(fit.params, key=lambda sw: sum(r.framework == sw for r in fit.rows))
 
 
+def row_information(fit: PublishedFit, name: str, stack: str, catalog: Catalog | None = None) -> float:
+    """What the rows say about parameter `name` (of `stack`, for a software parameter): the sum over
+    the rows it acts on of (d log step time / d log parameter)^2 at the fitted value, the Gauss-Newton
+    information of the fit's log-time residuals. The prior adds PRIOR_WEIGHT^2 (its residual is
+    PRIOR_WEIGHT x log(value / prior)): below that the prior, not the rows, sets the value."""
+    catalog = catalog or load_catalog()
+    hardware = name in fit.names
+    cases = [case_for(r, catalog) for r in fit.rows if hardware or r.framework == stack]
+
+    def times(factor: float) -> np.ndarray:
+        params = {sw: dataclasses.replace(p, **{name: getattr(p, name) * factor}) if hardware or sw == stack else p
+                  for sw, p in fit.params.items()}
+        return predict_step_times(cases, params)
+
+    step = 0.01
+    sensitivity = (np.log(times(1 + step)) - np.log(times(1 - step))) / (np.log(1 + step) - np.log(1 - step))
+    return float(np.sum(sensitivity**2))
+
+
 def _sourced(value: float, source: str, note: str = "", verified: bool = True) -> str:
     extra = (f', note = "{note}"' if note else "") + ("" if verified else ", verified = false")
     return f'{{ value = {value:.5g}, source = "{source}"{extra} }}'
@@ -222,6 +241,10 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
             return "at the fit's lower bound: the rows show no such cost"
         if prior is not None and abs(value / max(getattr(prior, name), 1e-30) - 1) < 0.01:
             return "not identified by the rows: within 1% of its prior"
+        info = row_information(fit, name, ref)
+        if prior is not None and info < PRIOR_WEIGHT**2:
+            return (f"weakly identified: the rows' information {info:.3f} is below the prior's {PRIOR_WEIGHT**2:.2f} "
+                    f"(row_information), so the value stays near its prior {getattr(prior, name):.3g}")
         return ""
 
     lines = ["[perf]", f'method = "{command}"']

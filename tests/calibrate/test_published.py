@@ -8,7 +8,15 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from calibrate.published import case_for, fit_published, gemm_ceiling, perf_toml, transfer_params
+from calibrate.published import (
+    PRIOR_WEIGHT,
+    case_for,
+    fit_published,
+    gemm_ceiling,
+    perf_toml,
+    row_information,
+    transfer_params,
+)
 from hardware_catalog import load_catalog
 from simulator.cli import app
 from simulator.system.perf_params import PerfParams
@@ -59,6 +67,20 @@ def test_a_parameter_the_rows_cannot_identify_stays_at_its_prior():
     assert fit.params["maxtext"].fp8_gemm_eff == PerfParams().fp8_gemm_eff
     h100 = CAT.accelerator("nvidia-h100-sxm-80gb").perf
     assert h100.gemm_eff_max.value <= gemm_ceiling("nvidia-h100-sxm-80gb", "bf16", CAT)
+
+
+def test_row_information_says_which_parameters_the_rows_identify():
+    """Gauss-Newton information of the log-time residuals (row_information): the sum over rows of
+    (d log t / d log p)^2. A GEMM ceiling sets most of every step (about -1 per row); the attention
+    kernel is a few % of an 8k-token step of the AMD table, so the prior (0.5^2 = 0.25) outweighs the
+    six rows and the catalog says so."""
+    fit = fit_published(("amd-mi325x",), ROWS, CAT)
+    gemm = row_information(fit, "gemm_eff_max", "megatron", CAT)
+    attn = row_information(fit, "flash_attn_eff", "megatron", CAT)
+    assert 1.0 < gemm <= len(fit.rows) and attn < PRIOR_WEIGHT**2 < gemm
+    assert row_information(fit, "layer_overhead_s", "megatron", CAT) < 1e-6  # at its lower bound: no effect
+    note = CAT.accelerator("amd-mi325x").perf.flash_attn_eff.note
+    assert note.startswith("weakly identified: the rows' information 0.0")
 
 
 def test_too_few_rows_is_a_clear_error():

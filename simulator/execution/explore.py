@@ -81,5 +81,6 @@ def check_plan(scenario: Scenario, plan: Plan, catalog: Catalog | None = None) -
         return PlanCheck(plan, problems, None, capacity_gb(acc))
     par = scenario.parallelism
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs, par.flash_attention,
-                            scenario.finetune.tuning(spec), par.cp_comm, stack=memory_stack(acc, par.stack)).row(0)
+                            scenario.finetune.tuning(spec), par.cp_comm, stack=memory_stack(acc, par.stack),
+                            precision=scenario.training.precision).row(0)
     return PlanCheck(plan, [], mem, capacity_gb(acc))

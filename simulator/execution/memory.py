@@ -50,7 +50,13 @@ in NeMo's `nemotron_340b.yaml`, MPT `resid_pdrop: 0.0`, MaxText `dropout_rate: 0
 s b h (16 + 4 f_eff / h) for MHA, 32 sbh at ffn = 4h, and the paper's 34 sbh with dropout. Sequence
 parallelism (or t = 1) divides everything by t; without it the norm and GEMM inputs (and masks) are
 replicated: s b h (8 [+2 with dropout] + (8 + 4 f_eff / h) / t) for MHA (the paper's 10 + 24 / t).
-K and V are divided by min(t, kv_heads) (GQA replication beyond the KV heads). Unfused attention
+K and V are divided by min(t, kv_heads) (GQA replication beyond the KV heads). FP8 training
+(`precision = "fp8"`, Transformer Engine): each TE Linear saves its input for the weight gradient as
+the FP8 copy it fed the GEMM (`_Linear.forward`: `inputmat_t if ... fp8_wgrad`, and LayerNormLinear's
+FP8 `ln_out`), so the QKV and first-MLP GEMM inputs and the second MLP GEMM's input take 1 B
+instead of 2 (-2h - f), while the attention output stays bf16 for the attention backward and the
+output projection keeps its own FP8 copy of it (+ H v_hd); norms, Q, K, V and the activation
+function's input stay bf16. Unfused attention
 adds the softmax output 2 a s^2 b / t (and with dropout its mask and output: the paper's 5 a s^2 b).
 Recompute:
 - full: each layer keeps its input, 2 sbh / t, plus one layer's working set while it is recomputed
@@ -107,6 +113,7 @@ OVERHEAD_GB = 5 * GIB / 1e9
 # TPU runtime reservation: 32 GiB of HBM minus the bytes_limit JAX reports (jax-ml/jax#1491).
 TPU_RUNTIME_GB = (32 * GIB - 33_014_415_360) / 1e9
 BYTES_ACT = 2  # bf16 activations
+BYTES_FP8 = 1  # FP8 copies of GEMM inputs (Transformer Engine, module docstring)
 BYTES_GRAD_ZERO3 = 2  # ZeRO-3/FSDP: 16 B per parameter in all (module docstring)
 STACKS = ("megatron", "fsdp", "maxtext", "other")
 # Bytes per vocabulary entry per token while the logits are live (module docstring).
@@ -234,13 +241,17 @@ def kv_chunk_bytes(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
 
 
 def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = True,
-                               dropout: bool = False) -> np.ndarray:
+                               dropout: bool = False, precision: str = "bf16") -> np.ndarray:
     """Korthikanti 2022 Table 2, tensor by tensor, for one micro-batch on one layer with nothing
-    recomputed but the selective-recompute attention core (module docstring)."""
+    recomputed but the selective-recompute attention core (module docstring; FP8 GEMM inputs
+    with `precision = "fp8"`)."""
     s, b, h, t = model.seq_len / grid.cp, grid.mb, model.d_model, grid.tp
     q, kv, o = _attention_widths(model)
     local = BYTES_ACT * (4 * h) + (2 * h if dropout else 0)  # two norm and two GEMM inputs (+ masks)
     split = BYTES_ACT * (q + o + 2 * ffn_effective(model))  # Q, attention output, MLP intermediates
+    if precision == "fp8":  # Transformer Engine saves FP8 copies of its GEMMs' inputs
+        local = local - (BYTES_ACT - BYTES_FP8) * 2 * h  # QKV and first MLP GEMM inputs
+        split = split - (BYTES_ACT - BYTES_FP8) * _ffn_width(model) + BYTES_FP8 * o  # MLP-out input; proj copy
     kv_bytes = s * b * BYTES_ACT * kv / np.minimum(t, model.kv_heads)
     sp = grid.sp.astype(bool) | (t == 1)
     stored = np.where(sp, s * b * (local + split) / t, s * b * (local + split / t)) + kv_bytes
@@ -318,7 +329,8 @@ def _stage_parts(model: ModelSpec, grid: PlanGrid, st: dict, tuning: Tuning, sha
 
 def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True,
                       tuning: Tuning = FULL, cp_comm: str = "p2p", *, stack: str = "megatron",
-                      grad_reduce_in_fp32: bool = True, dropout: bool = False) -> MemoryBreakdown:
+                      grad_reduce_in_fp32: bool = True, dropout: bool = False,
+                      precision: str = "bf16") -> MemoryBreakdown:
     """Per-device memory of every plan in `grid` on its most loaded pipeline stage (module docstring).
 
     `stack`: the software that stores the tensors ("megatron" = Megatron-Core/NeMo, the default;
@@ -326,7 +338,8 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
     resolves the scenario's `parallelism.stack`): the logits' bytes, the runtime overhead and
     MaxText's remat policies. `grad_reduce_in_fp32`: fp32 (4 B) or bf16 (2 B)
     gradient buffer below ZeRO-3. `dropout`: whether the model trains with dropout (its masks are
-    stored). With LoRA (`tuning`), the frozen base keeps only its weights (at
+    stored). `precision`: "fp8" keeps GEMM inputs in FP8 (Transformer Engine). With LoRA (`tuning`),
+    the frozen base keeps only its weights (at
     `tuning.base_weight_bytes`) and the adapters carry the gradients and optimizer states
     (finetune.py)."""
     stack = _stack(stack)
@@ -341,7 +354,7 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
         return out if np.isscalar(e) else out + e / np.where(on, edp, 1)
 
     # activations of one layer and one micro-batch: stored, and the whole working set
-    per_layer = activation_bytes_per_layer(model, grid, flash, dropout)
+    per_layer = activation_bytes_per_layer(model, grid, flash, dropout, precision)
     full = grid.rc == 2
     layer_input = BYTES_ACT * model.seq_len / grid.cp * grid.mb * model.d_model / grid.tp
     kept = np.where(full, layer_input, per_layer)

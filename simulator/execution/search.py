@@ -109,7 +109,8 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
         raise InfeasiblePlanError(f"parallelism: all {n_all} candidate plans break a rule: " + "; ".join(
             f"{reason} ({count})" for reason, count in rejected.items()))
     grid = grid.take(np.flatnonzero(ok))
-    mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm, stack=memory_stack(acc, stack))
+    mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm, stack=memory_stack(acc, stack),
+                            precision=precision)
     hbm_gb = capacity_gb(acc)
     fits = mem.total_gb <= hbm_gb
     rejected["does not fit in memory"] = int((~fits).sum())

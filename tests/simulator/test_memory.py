@@ -252,9 +252,10 @@ def test_fewer_published_plans_refused():
     stage-by-stage pipeline memory, logits and recompute working set not summed, each row's
     framework as its stack and NeMo's bf16 gradient buffer: validation_public.refused_rows). Still
     refused, and why:
-    - 225 NeMo Nemotron-4 340B (TP 8, PP 8, DP 2, v 12, FP8): 90.9 GB; the 12 B optimizer states are
-      sharded over only 2 ranks (34.6 GB); FP8 (Transformer Engine keeps FP8 copies of GEMM inputs)
-      is not modelled;
+    - 225 NeMo Nemotron-4 340B (TP 8, PP 8, DP 2, v 12, FP8): 86.1 of 85.9 GB (90.9 before FP8
+      GEMM inputs were kept in 1 B, as Transformer Engine does); the 12 B optimizer states are sharded
+      over only 2 ranks (34.6 GB), and the 5 GiB runtime allowance (EleutherAI's Megatron-DeepSpeed
+      figure) is the likeliest excess;
     - 282 MaxText 52B on 192 TPU v4, remat full: 35.2 of 34.4 GB; 6.5 GB of it is the two layers'
       gathered weights assumed for ZeRO-3 (DeepSpeed/FSDP prefetch), XLA's depth is not documented;
     - 325, 326, 328, 329 MaxText on TPU v6e and 330 (v5p, Llama 2 70B): remat_policy=custom with

@@ -239,13 +239,13 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
             return f"bounded by the maximum achievable matmul, {fit.bounds['gemm_eff_max'][1]:.3f} of peak (MAMF table)"
         if name in ALL_BOUNDS and value <= ALL_BOUNDS[name][0] * 1.01:
             return "at the fit's lower bound: the rows show no such cost"
-        if prior is not None and abs(value / max(getattr(prior, name), 1e-30) - 1) < 0.01:
+        info = row_information(fit, name, ref) if prior is not None else PRIOR_WEIGHT**2
+        if info >= PRIOR_WEIGHT**2:
+            return ""
+        if abs(value / max(getattr(prior, name), 1e-30) - 1) < 0.01:
             return "not identified by the rows: within 1% of its prior"
-        info = row_information(fit, name, ref)
-        if prior is not None and info < PRIOR_WEIGHT**2:
-            return (f"weakly identified: the rows' information {info:.3f} is below the prior's {PRIOR_WEIGHT**2:.2f} "
-                    f"(row_information), so the value stays near its prior {getattr(prior, name):.3g}")
-        return ""
+        return (f"weakly identified: the rows' information {info:.3f} is below the prior's {PRIOR_WEIGHT**2:.2f} "
+                f"(row_information; prior {getattr(prior, name):.3g})")
 
     lines = ["[perf]", f'method = "{command}"']
     params = fit.params[ref]

@@ -80,7 +80,7 @@ def test_row_information_says_which_parameters_the_rows_identify():
     assert 1.0 < gemm <= len(fit.rows) and attn < PRIOR_WEIGHT**2 < gemm
     assert row_information(fit, "layer_overhead_s", "megatron", CAT) < 1e-6  # at its lower bound: no effect
     note = CAT.accelerator("amd-mi325x").perf.flash_attn_eff.note
-    assert note.startswith("weakly identified: the rows' information 0.0")
+    assert note.startswith("weakly identified: the rows' information 0.")
 
 
 def test_too_few_rows_is_a_clear_error():
@@ -93,8 +93,8 @@ def test_heldout_errors_meet_the_bars():
     12% median and all rows within 8%. MI325X's 6 rows are one AMD table: held out, they are
     predicted from H100's fit with the GEMM ceiling scaled by the two parts' maximum achievable
     matmul (transfer_params); that group is checked in the test below. Figures when written: all rows
-    4.7%, H100 6.1%, A100 3.5%, MI325X 12.9%, TPU v5e 7.5%, TPU v5p 6.5%, TPU v4 2.5%. Leaving out a
-    whole publisher is harder (all rows 9.9%; H100 10.9%, A100 9.5%): llm-foundry's PyTorch-FSDP
+    4.8%, H100 6.1%, A100 3.3%, MI325X 12.9%, TPU v5e 10.2%, TPU v5p 6.1%, TPU v4 2.0%. Leaving out a
+    whole publisher is harder (all rows 6.7%; H100 11.4%, A100 4.5%): llm-foundry's PyTorch-FSDP
     stack cannot be learnt from Megatron's rows."""
     table = [g for g in heldout_summary("table") if g["family"] != "MI325X"]
     assert meets_bars(table) == {"groups": True, "overall": True}
@@ -141,10 +141,10 @@ def test_default_llama2_7b_on_8_h100_is_inside_the_public_band():
     assert 0.35 < _estimate("llama2-7b", "nvidia-h100-sxm-80gb", 8).mfu <= 0.60
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 open: 1.21 with the MI325X fit read as Primus ran it (full recompute): "
+@pytest.mark.xfail(strict=True, reason="issue 12 open: 1.16 with the MI325X fit read as Primus ran it (full recompute): "
                    "the MI300X GEMM ceiling is its own MAMF (0.511 x 1307 = 668 TFLOP/s, H100's fitted 0.669 x 989 = "
-                   "661), and its attention efficiency (0.59) is the A100 FlashAttention-2 prior, which the 6 AMD "
-                   "rows do not identify (a prior of 0.3 fits them as well); with H100's 0.273 the ratio is 1.14")
+                   "661) and its attention efficiency (0.333) is weakly identified by the 6 AMD rows; with H100's "
+                   "0.273 the ratio is 1.14; the rest is MI300X's memory (no context parallelism needed)")
 def test_default_mi300x_vs_h100_llama3_70b_on_64_devices():
     """Public MI300X/MI325X tables and MLPerf put them roughly on par: the ratio within 0.75-1.15."""
     ratio = (_estimate("llama3-70b", "amd-mi300x", 64).tokens_per_s
@@ -152,11 +152,12 @@ def test_default_mi300x_vs_h100_llama3_70b_on_64_devices():
     assert 0.75 <= ratio <= 1.15
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 open: 73.7% MFU (68.7% in MaxText's causal-halved convention) for "
-                   "Llama 3 70B on 1,024 chips; the band is 65%. The fit (GEMM ceiling 0.77, 17 MaxText rows) predicts "
-                   "the one published 70B v5p row (Llama 2 70B, 512 chips, 692 tokens/s) 8.9% fast; the search picks "
-                   "tp 2 without recompute at 94% of HBM where MaxText's recipe recomputes")
 def test_default_tpu_v5p_llama3_70b_on_1024_chips_at_most_65pct_mfu():
+    """MaxText's v5p tables: 51-71% MFU (causal-halved attention), Llama 2 70B on 512 chips 692 tokens/s
+    (64.9% in that convention). Measured when written: 63.1% in trainsim's convention (full attention
+    counted), about 59% in MaxText's; the same fit predicts the Llama 2 70B row within 1%. It was 73.7%
+    while the attention-kernel prior was A100's FlashAttention-2 forward figure (0.6), which the v5p
+    rows (2k-token synthetic models) cannot overrule."""
     assert _estimate("llama3-70b", "google-tpu-v5p", 1024).mfu <= 0.65
 
 

@@ -145,3 +145,14 @@ def perf_params_for(acc: Accelerator, *overrides: dict | None, stack: str | None
         if o:
             params = replace(params, **o)
     return params
+
+
+def weak_priors(acc: Accelerator, sibling: Accelerator | None = None) -> dict[str, str]:
+    """Fitted `[perf]` values of the reference stack that the published rows barely inform (their
+    catalog note says "weakly identified" or "not identified", calibrate.published.row_information):
+    {field: note}. An inherited table's values are its `sibling`'s, whose notes say it."""
+    table = (sibling if acc.perf is not None and acc.perf.inherited_from and sibling is not None else acc).perf
+    if table is None:
+        return {}
+    return {name: v.note for name, v in table if getattr(v, "note", None)
+            and v.note.startswith(("weakly identified", "not identified"))}

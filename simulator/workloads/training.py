@@ -17,12 +17,13 @@ from typing import Any
 from simulator.footprint import cost, energy, reliability
 from simulator.errors import ScenarioError
 from simulator.model.finetune import flops_per_token
-from simulator.model.flops import param_flops_per_token
+from simulator.model.flops import attention_flops_per_token, model_flops_per_token, param_flops_per_token
 from simulator.execution.memory import capacity_gb
 from simulator.execution.performance import Choice, StepTime, choose_plan
 from simulator.result import Basis, Estimate, uncertainty_bands
 from simulator.scenario import Scenario
 from simulator.site import Site
+from simulator.system.perf_params import weak_priors
 
 DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 1024 * 1024  # Llama 2 (Touvron et al. 2023 Table 1): 4M tokens
 
@@ -251,9 +252,33 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     basis = _basis(scenario, site, rt, fp)
     if scenario.datacenter.carbon_profile:
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
+    _note_weak_attention_prior(scenario, site, model, assumptions)
     check_physics(values, scenario, assumptions)
     return Estimate(values, choice.plan.to_dict(), breakdown, assumptions, choice.search, basis,
                     uncertainty_bands(scenario, basis))
+
+
+ATTENTION_SHARE_NOTED = 0.10  # attention's share of the model FLOPs above which its prior is worth a word
+
+
+def _note_weak_attention_prior(scenario: Scenario, site: Site, model, assumptions: list[str]) -> None:
+    """Say so when the step time leans on an attention-kernel efficiency the accelerator's published
+    rows barely inform (catalog note, `weak_priors`) and attention is a real share of the FLOPs."""
+    acc, tr = site.acc, scenario.training
+    if tr.device_hours is not None or "flash_attn_eff" in (scenario.efficiency.perf or {}):
+        return
+    stack = scenario.parallelism.stack
+    if (acc.perf is not None and stack in acc.perf.stacks) or scenario.efficiency.profile:
+        return  # another stack's own fitted value, or a calibration profile's
+    sibling = site.catalog.accelerators.get(acc.perf.inherited_from) if acc.perf and acc.perf.inherited_from else None
+    share = attention_flops_per_token(model) / model_flops_per_token(model)
+    if "flash_attn_eff" in weak_priors(acc, sibling) and share >= ATTENTION_SHARE_NOTED:
+        source = sibling.id if sibling is not None else acc.id
+        assumptions.append(
+            f"performance: attention is {share:.0%} of this run's model FLOPs and {source}'s attention-kernel "
+            f"efficiency ({site.perf.flash_attn_eff:.3g} of peak) is weakly identified by its published rows "
+            "(catalog [perf] note): the step time leans on that prior; set efficiency.perf.flash_attn_eff or "
+            "calibrate to pin it")
 
 
 def check_compute_bound(busy_device_hours: float, hardware_flops: float, peak_flops_per_s: float,

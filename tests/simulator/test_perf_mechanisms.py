@@ -190,3 +190,31 @@ def test_scenario_stack_picks_the_catalog_stack_and_is_not_a_plan_field():
     assert run(stack="maxtext").step_time_s == ref.step_time_s  # H100 has no maxtext table: the reference
     with pytest.raises(Exception, match="stack"):
         run(stack="deepspeed")
+
+
+def _perf_notes(acc: str, devices: int, **extra) -> list[str]:
+    from simulator.estimate import estimate
+    from simulator.scenario import scenario_from_dict
+
+    sc = {"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e12}, "cluster": {"accelerator": acc, "devices": devices}}
+    for key, value in extra.items():
+        sc[key] = value
+    return [a for a in estimate(scenario_from_dict(sc), CAT).assumptions if a.startswith("performance:")]
+
+
+def test_weakly_identified_attention_prior_is_said_where_it_matters():
+    """Llama 3 70B at 8k tokens: attention is 13% of the model FLOPs (PaLM convention:
+    12 L s d / (6 N + 12 L s d)). TPU v5p's MaxText rows barely inform its attention kernel (catalog note),
+    nor do MI325X's six rows, which MI300X inherits; H100's 110 rows do."""
+    from simulator.system.perf_params import weak_priors
+
+    v5p = CAT.accelerator("google-tpu-v5p")
+    assert weak_priors(v5p)["flash_attn_eff"].startswith("weakly identified")
+    assert "flash_attn_eff" not in weak_priors(H100)
+    (note,) = _perf_notes("google-tpu-v5p", 1024)
+    assert note.startswith("performance: attention is 13% of this run's model FLOPs and google-tpu-v5p's")
+    (mi300x,) = _perf_notes("amd-mi300x", 64)
+    assert "amd-mi325x's attention-kernel efficiency" in mi300x  # inherited: the sibling's fit says it
+    assert _perf_notes("nvidia-h100-sxm-80gb", 64) == []
+    assert _perf_notes("google-tpu-v5p", 1024, efficiency={"perf": {"flash_attn_eff": 0.3}}) == []
+    assert _perf_notes("google-tpu-v5p", 1024, model={"preset": "llama3-70b", "seq_len": 2048}) == []  # 4%

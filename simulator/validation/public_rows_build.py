@@ -109,7 +109,7 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
     checks = (
         (r["source"] in EXCLUDED_SOURCES, EXCLUDED_SOURCES.get(r["source"], "")),
         (True, _fine_tuning_reason(r)),
-        (sup is not None, sup.gap if sup else ""),
+        (sup is not None, sup.gap_for(r) if sup else ""),
         (spec is None, spec_reason),
         (tokens is None, "no tokens/s: no throughput figure convertible in the source's FLOP convention"),
         (acc is None, f"accelerator not in catalog: {r['accelerator']}"),

@@ -22,6 +22,11 @@ class Supplement:
     cells: tuple[tuple[str, str], ...] = ()
     notes: str = ""
     gap: str = ""
+    gap_if: tuple[tuple[str, str], ...] = ()  # CSV cells a row must show for `gap` to apply (all rows if empty)
+
+    def gap_for(self, r: dict) -> str:
+        """`gap` if it applies to CSV row `r`, else ''."""
+        return self.gap if all(str(r[col]) == value for col, value in self.gap_if) else ""
 
 
 _V4_HEADS = ("heads {h} (MHA): MaxText/configs/v4/{size}b.sh sets base_num_heads={h} (an early version, '{comment}'; "
@@ -73,7 +78,12 @@ SUPPLEMENTS: dict[tuple[str, str], Supplement] = {
         "activation_checkpoint: mode: full (their local_batch_size, 2 and 3, is not the table's batch, so the files "
         "are the stack's recipe, not the tabulated run's); without it the 8-GPU plans need 336 and 895 GB and the "
         "64-GPU FP8 plan 771 GB of the 275 GB",
-        cells=(("recompute", "full (Primus torchtitan MI325X llama3.1_70B configs: activation_checkpoint mode full)"),)),
+        cells=(("recompute", "full (Primus torchtitan MI325X llama3.1_70B configs: activation_checkpoint mode full)"),),
+        gap=("source inconsistent: the 1-node FP8 figure, 1,135 tokens/s per GPU, is the BF16 row's 1-node figure, "
+             "34% below the same plan's 8-node measurement (1,726) at the same per-GPU batch, where the table's other "
+             "pairs agree within 3% (8B FP8 16,224 / 16,186, 70B BF16 1,135 / 1,174) and the document's projection "
+             "from it is 1,818: a copied cell"),
+        gap_if=(("precision", "fp8"), ("devices", "8"))),
     (_TIERING + "TPU v6e (Trillium) Gold", "Llama 2 70B"): Supplement(gap=(
         "no plan: the linked recipe (tpu-recipes training/trillium/Llama2-70B-MaxText/README.md @9e458c71, "
         "llama2_70b_4096_sc) says per_device_batch_size=3 but its own log line has total_weights 2,097,152 "

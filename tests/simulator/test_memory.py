@@ -247,7 +247,7 @@ def test_zero_shards_expert_states_over_expert_dp():
 
 # --- the published plans of the public throughput tables ---------------------------------------------
 def test_fewer_published_plans_refused():
-    """Of the 322 usable public rows, 76 were refused (131 with capacity read as 1e9-byte GB and
+    """Of the 321 usable public rows (322 before one copied AMD cell was set aside), 76 were refused (131 with capacity read as 1e9-byte GB and
     ZeRO-3 at 18 B); 7 are now (no dropout masks, GQA-exact activations, ZeRO over DP x CP,
     stage-by-stage pipeline memory, logits and recompute working set not summed, each row's
     framework as its stack and NeMo's bf16 gradient buffer: validation_public.refused_rows). Still

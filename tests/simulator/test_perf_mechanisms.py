@@ -205,7 +205,7 @@ def _perf_notes(acc: str, devices: int, **extra) -> list[str]:
 def test_weakly_identified_attention_prior_is_said_where_it_matters():
     """Llama 3 70B at 8k tokens: attention is 13% of the model FLOPs (PaLM convention:
     12 L s d / (6 N + 12 L s d)). TPU v5p's MaxText rows barely inform its attention kernel (catalog note),
-    nor do MI325X's six rows, which MI300X inherits; H100's 110 rows do."""
+    nor do MI325X's five rows, which MI300X inherits; H100's 110 rows do."""
     from simulator.system.perf_params import weak_priors
 
     v5p = CAT.accelerator("google-tpu-v5p")

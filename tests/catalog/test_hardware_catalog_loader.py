@@ -226,3 +226,13 @@ def test_bad_file_in_env_folder_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     with pytest.raises(CatalogError, match=re.escape(str(bad)) + r".*power\.tdp_w\.source"):
         load_catalog()
+
+
+def test_unknown_scale_up_topology_names_the_field_and_the_choices(tmp_path):
+    text = accel_text().replace('domain_devices = { value = 8,', 'topology = "ring"\ndomain_devices = { value = 8,', 1)
+    assert 'topology = "ring"' in text
+    with pytest.raises(CatalogError) as err:
+        load_catalog([write(tmp_path, "ring.toml", text)])
+    message = str(err.value)
+    assert "scale_up.topology" in message and "ring.toml" in message
+    assert all(choice in message for choice in ("'switch'", "'mesh'", "'torus2d'", "'torus3d'"))

@@ -233,13 +233,16 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     src = (f"fitted to {len(fit.rows)} published rows of public_throughput/rows.csv "
            f"({'; '.join(sorted({r.source for r in fit.rows}))}); leave-one-table-out median "
            f"{held['median_abs_pct']:.1f}%")
+    catalog = load_catalog()  # once: row_information rebuilds the rows' cases from it
 
     def note(name: str, value: float) -> str:
         if name == "gemm_eff_max" and "gemm_eff_max" in fit.bounds:
             return f"bounded by the maximum achievable matmul, {fit.bounds['gemm_eff_max'][1]:.3f} of peak (MAMF table)"
         if name in ALL_BOUNDS and value <= ALL_BOUNDS[name][0] * 1.01:
             return "at the fit's lower bound: the rows show no such cost"
-        info = row_information(fit, name, ref) if prior is not None else PRIOR_WEIGHT**2
+        if prior is None:
+            return ""
+        info = row_information(fit, name, ref, catalog)
         if info >= PRIOR_WEIGHT**2:
             return ""
         if abs(value / max(getattr(prior, name), 1e-30) - 1) < 0.01:

@@ -80,7 +80,8 @@ def _rollouts(rl, policy: ModelSpec, site, devices: int, global_batch_tokens: fl
     curve = batch_curve(policy, site.acc, tp, [batch], rl.prompt_tokens, rl.response_tokens, site.perf, dt, dt)
     tok_s = float(curve.tokens_per_s[0]) * replicas
     gen_s = sequences * rl.response_tokens / tok_s
-    flops_per_seq = (rl.response_tokens * float(curve.decode.flops_per_device[0]) * tp / batch
+    decode_steps = curve.decode_share * rl.response_tokens  # the prefill emits the first token (serving.py)
+    flops_per_seq = (decode_steps * float(curve.decode.flops_per_device[0]) * tp / batch
                      + prefill_flops(policy, rl.prompt_tokens))
     gen_tflops = sequences * flops_per_seq / (devices * gen_s) / 1e12
     return gen_s, gen_tflops, f"rollouts: tp = {tp}, {replicas} replicas, {batch} sequences in flight, {tok_s:,.0f} tokens/s"

@@ -137,7 +137,8 @@ def predict_step_times(cases: list[Case], params: PerfParams | dict[str, PerfPar
     the pipeline schedule) takes the fastest of them, as the search does."""
     pick = (lambda c: params[c.software]) if isinstance(params, dict) else (lambda c: params)  # noqa: E731
     return np.array([float(np.min(step_parts(c.model, c.grid, c.acc, pick(c), c.precision, c.batch, flash=c.flash,
-                                             overlap=c.overlap, cp_comm=c.cp_comm).total_s)) for c in cases])
+                                             overlap=c.overlap, cp_comm=c.cp_comm,
+                                             stack=c.software or "megatron").total_s)) for c in cases])
 
 
 def _to_vec(params: PerfParams, names: tuple[str, ...]) -> np.ndarray:

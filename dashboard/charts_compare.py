@@ -12,6 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from dashboard.formats import LOG_TICKS
+from simulator.execution.plan import RECOMPUTE
 
 _SAFE = px.colors.qualitative.Safe
 FRONT_COLOR = "#222222"
@@ -129,7 +130,7 @@ def plans_frame(res, idx=None) -> pd.DataFrame:
     """One row per plan of a `simulator.execution.search.SearchResult` (all, or the indices `idx`)."""
     idx = np.arange(len(res)) if idx is None else np.asarray(idx, dtype=np.int64)
     g = res.grid
-    rc = np.array(["none", "selective", "full"])[g.rc[idx]]
+    rc = np.array(RECOMPUTE)[g.rc[idx]]
     return pd.DataFrame({
         "plan_index": idx, "tp": g.tp[idx], "pp": g.pp[idx], "cp": g.cp[idx], "ep": g.ep[idx], "dp": g.dp[idx],
         "microbatch": g.mb[idx], "zero": g.zero[idx], "recompute": rc, "interleave": g.v[idx],

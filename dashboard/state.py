@@ -245,7 +245,7 @@ OBJECTIVE_LABELS = {"time": "step time", "cost": "cost", "energy": "energy", "me
 MODEL_CHOICES = [*PRESETS, "params", "optimal"]
 PRECISIONS = ["bf16", "fp8", "fp4", "fp16", "tf32"]
 STACKS = ["auto", "megatron", "fsdp", "maxtext"]
-RECOMPUTE = ["none", "selective", "full"]
+RECOMPUTE = ["none", "selective", "mlp", "full", "offload"]
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]  # serving weights
 ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
 

@@ -75,7 +75,9 @@ PLAN = {
     "dp": "data-parallel degree: model replicas (serving: replicas)",
     "microbatch": "sequences per micro-batch (serving: sequences in flight per replica)",
     "zero": "ZeRO stage: 0 none, 1 optimizer states, 2 and gradients, 3 and weights (FSDP) sharded over DP",
-    "recompute": "activation recomputation: none, selective (the attention core) or full (the whole forward)",
+    "recompute": ("activation recomputation: none, selective (the attention core), mlp (the attention core and the "
+                  "MLP), full (the whole forward) or offload (MaxText: layer input, Q, K, V in host memory, the rest "
+                  "recomputed)"),
     "interleave": "virtual pipeline stages per device (interleaved 1F1B); training only",
     "sequence_parallel": "Megatron sequence parallelism on (activations outside the matmuls split over TP); "
                          "training only",
@@ -173,8 +175,8 @@ precision; they differ in which FLOPs they count. **Model FLOPs** (`mfu`, `train
 output projection) and the attention matmuls counted in full, not halved for the causal mask. They
 depend on the model and the tokens only, so MFU compares runs fairly (LoRA: `4 N + 6 N_lora + 12 L d_attn
 T`, the frozen base gets no weight gradients). **Hardware FLOPs** (`hfu`) are what the devices execute:
-recomputation added (full recompute runs the forward again, +1/3; selective re-runs the attention core)
-and attention as the kernel runs it: a causal FlashAttention kernel skips the masked half of the score
+recomputation added (full recompute runs the forward again, +1/3; selective re-runs the attention core,
+mlp also the MLP) and attention as the kernel runs it: a causal FlashAttention kernel skips the masked half of the score
 and value matmuls. So recomputation lifts HFU above MFU, while at long causal contexts the skipped half
 can put MFU above HFU, even above 1 (the assumptions then say so). HFU never exceeds 1: every estimate
 checks it. Published figures use several conventions (some halve causal attention): compare tokens/s

@@ -141,8 +141,10 @@ class ParallelismSection(_Section):
     microbatch: int | None = _pos_int("sequences per micro-batch")
     zero: int | None = Field(default=None, ge=0, le=3, description=(
         "ZeRO stage: optimizer states (1), gradients (2) and weights (3, FSDP; not with pp > 1) sharded over DP"))
-    recompute: Literal["none", "selective", "full"] | None = Field(default=None, description=(
-        "activation recomputation: none, selective (the attention core) or full (the whole forward)"))
+    recompute: Literal["none", "selective", "mlp", "full", "offload"] | None = Field(default=None, description=(
+        "activation recomputation: none, selective (the attention core), mlp (the attention core and the MLP), "
+        "full (the whole forward) or offload (MaxText: layer input, Q, K, V in host memory, the rest "
+        "recomputed; never chosen by the plan search)"))
     interleave: int | None = _pos_int("virtual pipeline stages per device (interleaved 1F1B schedule)")
     sequence_parallel: bool | None = Field(default=None, description=(
         "Megatron sequence parallelism (activations outside the matmuls split over TP); default: true with tp > 1"))

@@ -202,6 +202,11 @@ def test_validation_prose_figures(checks):
     says(f"prefill-heavy runs {min(prefill):+.0f}% to {max(prefill):+.0f}%")
     decode = [e for run, e in serving.items() if not run.endswith("/128")]
     says(f"decode-heavy runs up to {1 + max(decode) / 100:.1f}x high")
+    from simulator.validation.public import refused_rows
+    from simulator.validation.public_rows import load_public_rows
+
+    usable = sum(r.usable for r in load_public_rows())
+    says(f"of the {usable} published plans, {len(refused_rows())} are still refused")
     gpt3 = _pct(checks, "GPT-3 175B", "energy_mwh", "default power model")
     assert gpt3 < 0
     says(f"GPT-3 on V100 is {-gpt3:.0f}% low with the default linear power prior")

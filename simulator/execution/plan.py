@@ -29,15 +29,22 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
 
 import numpy as np
 
 from simulator.errors import InfeasiblePlanError
+from simulator.model.flops import RECOMPUTE, Recompute
 from simulator.model.shapes import ModelSpec
 
-Recompute = Literal["none", "selective", "full"]
-RECOMPUTE = ("none", "selective", "full")
+# Activation recomputation levels (index = `PlanGrid.rc`; the order keeps the older indices):
+# none; selective = the attention core (Korthikanti et al. 2022 sec. 4.2); full = every layer's
+# forward; mlp = the attention core and the MLP (Megatron-Core `recompute_modules: [core_attn, mlp]`;
+# MaxText `remat_policy=save_dot_except_mlpwi` is read as it); offload = MaxText's `remat_policy=custom`
+# with the layer input, Q, K and V offloaded to host memory, the rest (attention core, output
+# projection, MLP input projections) recomputed. Memory: memory.py; time: steptime.py.
+# What the plan search tries: offload is only taken when a scenario fixes it (its host transfers are
+# assumed hidden, which the search must not be allowed to exploit).
+SEARCHED_RECOMPUTE = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class PlanGrid:
-    """Plans as parallel int arrays (recompute: 0 none, 1 selective, 2 full)."""
+    """Plans as parallel int arrays (recompute: the index in `RECOMPUTE`)."""
 
     tp: np.ndarray
     pp: np.ndarray
@@ -230,7 +237,7 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
     TP: powers of two up to `max_tp` (the scale-up domain); PP: divisors of the devices up to the
     layers; CP: powers of two up to 16; EP: divisors of the experts that divide tp*cp*dp (expert
     parallelism folded into the stage's ranks, `expert_tp`); ZeRO 0..3; recompute none /
-    selective / full. Fields in `fixed` (scenario values) are held. Rule checks come later,
+    selective / full / mlp (offload only when fixed: `SEARCHED_RECOMPUTE`). Fields in `fixed` (scenario values) are held. Rule checks come later,
     vectorised (`rule_violations`).
     """
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
@@ -252,7 +259,7 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
             factors += [(tp, pp, cp, dp, ep) for ep in eps if (tp * cp * dp) % ep == 0]
     knobs = list(itertools.product(
         pick("microbatch", microbatch_sizes), pick("zero", (0, 1, 2, 3)),
-        [RECOMPUTE.index(fixed["recompute"])] if "recompute" in fixed else [0, 1, 2],
+        [RECOMPUTE.index(fixed["recompute"])] if "recompute" in fixed else list(SEARCHED_RECOMPUTE),
         pick("interleave", interleaves)))
     if not factors:
         return PlanGrid(*(np.zeros(0, dtype=np.int64) for _ in range(10)))

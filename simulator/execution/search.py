@@ -126,7 +126,8 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     idx = np.flatnonzero(fits)
     grid = grid.take(idx)
     mem = mem.take(idx)
-    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm)
+    parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm,
+                       stack=memory_stack(acc, stack))
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
     hw_per_token = executed_flops_per_token(model, tuning, grid.rc, causal_skip=flash)

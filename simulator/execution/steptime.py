@@ -4,7 +4,10 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
 - compute: every GEMM at an efficiency that grows with its size (`PerfParams`), attention
   (FlashAttention with causal skipping, or unfused batched GEMMs plus softmax traffic),
   elementwise ops at HBM bandwidth; backward = 2x forward; full recompute adds a forward,
-  selective recompute the attention core (Korthikanti sec. 4.2);
+  selective recompute the attention core (Korthikanti sec. 4.2), "mlp" the core and the MLP,
+  "offload" the core, the output projection and the MLP input projections (plan.py; the host
+  transfers of offloaded tensors are taken as hidden behind the layer's compute, as XLA's host
+  offload streams them: an assumption, not a measurement);
 - tp_comm: 2 all-reduce-equivalents forward and 2 backward per layer (all-gather + reduce-scatter
   with sequence parallelism, same volume), inside the scale-up domain when TP fits in it;
 - cp_comm: ring attention's K/V exchange (`cp_comm = "p2p"`), hidden behind the attention
@@ -31,11 +34,8 @@ import numpy as np
 
 from hardware_catalog.schema import Accelerator
 from simulator.execution import collectives as coll
-from simulator.execution.memory import (
-    BYTES_ACT,
-    kv_chunk_bytes,
-    split_params_per_device,
-)
+from simulator.execution.activations import BYTES_ACT, kv_chunk_bytes
+from simulator.execution.memory import split_params_per_device
 from simulator.execution.plan import PlanGrid, expert_dp, expert_tp, microbatches
 from simulator.model.finetune import BYTES_WEIGHT, FULL, Tuning
 from simulator.model.shapes import ModelSpec
@@ -98,13 +98,30 @@ class _Ops:
         return nbytes / self.bw
 
 
-def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp):
-    """Forward seconds of one dense layer, one MoE layer, and the attention core alone."""
+@dataclass(frozen=True)
+class _LayerTimes:
+    """Forward seconds of one layer's parts (arrays over plans): a whole dense and MoE layer, the
+    attention core, the attention output projection, and the MLP block of a dense and a MoE layer,
+    whole and its input projections alone (recompute levels re-run these, `_recompute`)."""
+
+    dense: np.ndarray
+    moe: np.ndarray
+    core: np.ndarray
+    out_proj: np.ndarray
+    dense_mlp: np.ndarray
+    dense_mlp_in: np.ndarray
+    moe_mlp: np.ndarray
+    moe_mlp_in: np.ndarray
+
+
+def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp) -> _LayerTimes:
+    """Forward seconds of one dense layer, one MoE layer and their parts (`_LayerTimes`)."""
     h, tp, s = model.d_model, grid.tp, model.seq_len
     tok = grid.mb * s / grid.cp
     n_out = model.heads * model.v_hd
     n_in = (model.attention_params() - n_out * h) / h
-    attn_proj = ops.gemm(tok, n_in / tp, h) + ops.gemm(tok, h, n_out / tp)
+    out_proj = ops.gemm(tok, h, n_out / tp)
+    attn_proj = ops.gemm(tok, n_in / tp, h) + out_proj
     qk_v = model.hd + model.rope_head_dim + model.v_hd
     attn_flops = 2.0 * grid.mb * (s / grid.cp) * s * model.heads * qk_v / tp
     if flash:  # causal blocks above the diagonal are skipped
@@ -117,20 +134,34 @@ def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp
     elem_bytes = ops.p.elementwise_bytes * tok * h * np.where(sharded, 1 / tp, (30 + 16 / tp) / 46)
     common = attn_proj + core + ops.traffic(elem_bytes)
     g = 2 if model.gated_mlp else 1
-    dense = common + ops.gemm(tok, g * model.ffn_dim / tp, h) + ops.gemm(tok, h, model.ffn_dim / tp)
+    mlp_in = ops.gemm(tok, g * model.ffn_dim / tp, h)
+    mlp = mlp_in + ops.gemm(tok, h, model.ffn_dim / tp)
     if not model.is_moe:
-        return dense, dense, core
+        return _LayerTimes(common + mlp, common + mlp, core, out_proj, mlp, mlp_in, mlp, mlp_in)
     # Experts: each of the E/ep local experts sees the rank's mean share of routed tokens times the
     # busiest rank's imbalance, as grouped GEMMs (module docstring of perf_params, MoE priors).
     fe = model.expert_ffn_dim
     m_e = tok * etp / tp * model.experts_per_token * grid.ep / model.experts * ops.p.moe_imbalance
     grouped = ops.p.grouped_gemm_eff
-    experts = model.experts / grid.ep * (ops.gemm(m_e, g * fe / etp, h, scale=grouped)
-                                         + ops.gemm(m_e, h, fe / etp, scale=grouped))
-    shared = (ops.gemm(tok, g * fe * model.shared_experts / tp, h) + ops.gemm(tok, h, fe * model.shared_experts / tp)
-              if model.shared_experts else 0.0)
-    moe = common + experts + shared + ops.gemm(tok, model.experts, h)
-    return dense, moe, core
+    experts_in = model.experts / grid.ep * ops.gemm(m_e, g * fe / etp, h, scale=grouped)
+    experts = experts_in + model.experts / grid.ep * ops.gemm(m_e, h, fe / etp, scale=grouped)
+    shared_in = ops.gemm(tok, g * fe * model.shared_experts / tp, h) if model.shared_experts else 0.0
+    shared = shared_in + ops.gemm(tok, h, fe * model.shared_experts / tp) if model.shared_experts else 0.0
+    moe_mlp = experts + shared + ops.gemm(tok, model.experts, h)
+    return _LayerTimes(common + mlp, common + moe_mlp, core, out_proj, mlp, mlp_in, moe_mlp, experts_in + shared_in)
+
+
+def _recompute(grid: PlanGrid, t: _LayerTimes, lps, moe_share: float, layers_fwd, stack: str):
+    """Forward seconds re-run per micro-batch on the busiest stage, by recompute level (plan.py):
+    full = the layers' forward; selective = the attention core; mlp = the core and the MLP block
+    (Megatron-Core checkpoints the MLP module and re-runs all of it), with `stack="maxtext"` the core
+    and the MLP input projections (`save_dot_except_mlpwi` saves the output projection's result);
+    offload = the core, the attention output projection and the MLP input projections."""
+    mix = lambda dense, moe: (1 - moe_share) * dense + moe_share * moe  # noqa: E731
+    mlp = mix(t.dense_mlp_in, t.moe_mlp_in) if stack == "maxtext" else mix(t.dense_mlp, t.moe_mlp)
+    levels = [0.0, lps * t.core, layers_fwd, lps * (t.core + mlp),
+              lps * (t.core + t.out_proj + mix(t.dense_mlp_in, t.moe_mlp_in))]
+    return np.choose(grid.rc, [np.broadcast_to(np.asarray(x, dtype=float), grid.tp.shape) for x in levels])
 
 
 def _adapters_forward(tuning: Tuning, ops: _Ops, tok):
@@ -211,8 +242,9 @@ def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams,
 
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
                batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL,
-               cp_comm: str = "p2p") -> StepParts:
-    """Named parts of the step time of every plan in `grid` (module docstring)."""
+               cp_comm: str = "p2p", stack: str = "megatron") -> StepParts:
+    """Named parts of the step time of every plan in `grid` (module docstring); `stack` (memory.py's
+    STACKS) says what the "mlp" recompute level re-runs."""
     ops = _Ops(acc, p, precision)
     net = coll.Network.of(acc, p)
     h, tp, s = model.d_model, grid.tp, model.seq_len
@@ -223,8 +255,9 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     n_moe = lps * moe_share
 
     etp = expert_tp(grid)  # expert tensor parallelism (plan.expert_tp): TP, or less when EP is folded
-    dense, moe, core = _layer_forward(model, grid, ops, flash, etp)
-    layers_fwd = lps * ((1 - moe_share) * dense + moe_share * moe)
+    parts = _layer_forward(model, grid, ops, flash, etp)
+    core = parts.core
+    layers_fwd = lps * ((1 - moe_share) * parts.dense + moe_share * parts.moe)
     logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
     if tuning.frozen_base:  # LoRA: forward + activation gradients (module docstring)
         adapters_fwd = lps * _adapters_forward(tuning, ops, tok)
@@ -232,12 +265,13 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         passes = 2 * (layers_fwd + logits_fwd) + lps * core + adapters_fwd  # + adapter weight grads
     else:
         passes = 3 * (layers_fwd + logits_fwd)
-    recompute = np.where(grid.rc == 2, layers_fwd, np.where(grid.rc == 1, lps * core, 0.0))
+    recompute = _recompute(grid, parts, lps, moe_share, layers_fwd, stack)
     compute_mb = passes + 3 * lps * p.layer_overhead_s + recompute
 
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
-    tp_mb = lps * ar * (4 + np.where(grid.rc == 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
+    # re-running a layer's or its MLP's forward repeats two TP collectives (an MLP's gather and scatter)
+    tp_mb = lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
 
     kv_bytes = kv_chunk_bytes(model, grid)
     if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)

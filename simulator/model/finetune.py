@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from simulator.errors import ScenarioError
-from simulator.model.flops import attention_flops_per_token, model_flops_per_token
+from simulator.model.flops import RECOMPUTE, attention_flops_per_token, model_flops_per_token, recomputed_flops_per_token
 from simulator.model.shapes import ModelSpec
 
 Method = Literal["full", "lora"]
@@ -127,12 +127,11 @@ def flops_per_token(model: ModelSpec, tuning: Tuning = FULL) -> float:
 
 
 def recompute_flops_per_token(model: ModelSpec, tuning: Tuning, rc):
-    """FLOPs recomputation adds per token: a whole forward (rc 2, full: 2 N + 4 L d_attn T + 2 N_lora)
-    or the attention core's forward (rc 1, selective: 4 L d_attn T); `rc` may be an array."""
-    attn_fwd = attention_flops_per_token(model) / 3.0
-    forward = 2.0 * model.matmul_params_active() + attn_fwd + 2.0 * tuning.lora_params
-    rc = np.asarray(rc)
-    return np.where(rc == 2, forward, np.where(rc == 1, attn_fwd, 0.0))
+    """FLOPs recomputation adds per token, by `RECOMPUTE` index `rc` (an int or an array):
+    flops.recomputed_flops_per_token, plus the LoRA adapters' forward (2 N_lora) under full recompute."""
+    extra = [recomputed_flops_per_token(model, level) + (2.0 * tuning.lora_params if level == "full" else 0.0)
+             for level in RECOMPUTE]
+    return np.asarray(extra)[np.asarray(rc)]
 
 
 def executed_flops_per_token(model: ModelSpec, tuning: Tuning, rc, causal_skip: bool):

@@ -151,6 +151,23 @@ class ModelSpec:
         """Parameters touched per token (routed experts counted top-k only)."""
         return self._layer_matmul_params(True) + self._norm_params() + self.embedding_params()
 
+    def mlp_params_active(self) -> int:
+        """MLP weights a token passes through, all layers: dense MLPs, and in MoE layers the routed
+        top-k and shared experts plus the router."""
+        moe = self.moe_layers * self.moe_layer_params(True) if self.is_moe else 0
+        return self.dense_layers * self._mlp_params(self.ffn_dim) + moe
+
+    def mlp_input_params_active(self) -> int:
+        """The MLP input projections' weights (up, and gate when gated) a token passes through, all
+        layers (routed top-k and shared experts in MoE layers)."""
+        g = 2 if self.gated_mlp else 1
+        moe = self.moe_layers * (self.experts_per_token + self.shared_experts) * self.expert_ffn_dim if self.is_moe else 0
+        return g * self.d_model * (self.dense_layers * self.ffn_dim + moe)
+
+    def attn_out_params(self) -> int:
+        """The attention output projections' weights, all layers: H v_hd x d per layer."""
+        return self.layers * self.heads * self.v_hd * self.d_model
+
     def matmul_params_active(self) -> int:
         """N_matmul_active of docs/design.md section 2: non-embedding matmul weights per token + output projection."""
         return self._layer_matmul_params(True) + self.vocab * self.d_model

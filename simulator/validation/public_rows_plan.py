@@ -3,7 +3,8 @@
 One responsibility: the plan a row ran. Plan fields a row does not give take the framework's
 documented default and are listed in `assumptions`: FSDP FULL_SHARD / MaxText FSDP -> ZeRO-3,
 SHARD_GRAD_OP -> 2, Megatron/NeMo distributed optimizer -> 1, DDP -> 0; recompute none unless
-stated (MaxText remat full -> full, minimal / save_dot_* / custom -> selective);
+stated (MaxText remat full -> full, minimal -> selective, save_dot_except_mlpwi -> mlp, custom with host
+offload -> offload);
 dp = devices / (tp * pp * cp). A MaxText recipe quoted in the notes (`per_device_batch_size=`,
 `ici_*=`, supplied by `simulator.validation.public_rows_supplements`) gives tp, dp, ep and the batch.
 A row without a usable plan gets the reason (no layout printed, a plan the simulator's checks
@@ -55,14 +56,22 @@ def _zero(zero: str, framework: str, assumptions: list[str]) -> int:
 
 
 def _recompute(r: dict, assumptions: list[str]) -> str:
-    """Activation recomputation: "full" | "selective" | "none"."""
+    """Activation recomputation, a `RECOMPUTE` level (plan.py): MaxText's `remat_policy=full` -> full,
+    `minimal` -> selective, `save_dot_except_mlpwi` -> mlp, `custom` with host offload -> offload."""
     text = f"{r['recompute']} {r['notes']}"
     if r["recompute"].startswith("full") or "remat_policy=full" in text:
         return "full"
     if r["recompute"].startswith("none"):
         return "none"
-    if re.search(r"remat_policy=minimal|remat save_dot|remat custom", text):
-        assumptions.append("MaxText remat minimal / save_dot_* / custom offload taken as selective recompute")
+    if re.search(r"remat custom.*offload", text):
+        assumptions.append("MaxText remat custom with host offload taken as recompute 'offload' (layer input, Q, K, "
+                           "V in host memory; host transfers taken as hidden)")
+        return "offload"
+    if "save_dot_except_mlpwi" in text:
+        assumptions.append("MaxText remat save_dot_except_mlpwi taken as recompute 'mlp' (charges the MLP output "
+                           "projection's forward too, which MaxText saves)")
+        return "mlp"
+    if "remat_policy=minimal" in text:
         return "selective"
     assumptions.append("activation recomputation not stated: framework default (none)")
     return "none"

@@ -36,5 +36,6 @@ def row_plans(row: PublicRow) -> PlanGrid:
 def row_step_time_s(row: PublicRow, acc: Accelerator, params: PerfParams) -> float:
     """The simulator's step time of a usable row: its own plan (fastest schedule), precision and software."""
     parts = step_parts(row.spec, row_plans(row), acc, params, row.precision, int(row.global_batch_seqs),
-                       flash=row.flash_attention, overlap=row.overlap_comm, cp_comm=row.cp_comm)
+                       flash=row.flash_attention, overlap=row.overlap_comm, cp_comm=row.cp_comm,
+                       stack=row.framework)
     return float(np.min(parts.total_s))

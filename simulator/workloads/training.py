@@ -253,6 +253,10 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     if scenario.datacenter.carbon_profile:
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     _note_weak_attention_prior(scenario, site, model, assumptions)
+    if choice.plan.recompute == "offload":
+        assumptions.append("parallelism.recompute = offload: each layer's input, Q, K and V go to host memory and "
+                           "back, taken as hidden behind the layer's compute (host-link bandwidth not modelled); "
+                           "the attention core, output projection and MLP input projections are recomputed")
     check_physics(values, scenario, assumptions)
     return Estimate(values, choice.plan.to_dict(), breakdown, assumptions, choice.search, basis,
                     uncertainty_bands(scenario, basis))

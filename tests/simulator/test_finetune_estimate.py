@@ -106,6 +106,6 @@ def test_full_training_recompute_flops_match_the_projects_convention():
 
     for preset in ("llama2-7b", "gpt3-175b", "mixtral-8x7b"):
         m = get_preset(preset)
-        for rc, name in enumerate(("none", "selective", "full")):
+        for rc, name in enumerate(("none", "selective", "full", "mlp", "offload")):
             ours = flops_per_token(m, FULL) + float(recompute_flops_per_token(m, FULL, rc))
             assert ours == pytest.approx(hardware_flops_per_token(m, name), rel=1e-12), (preset, name)

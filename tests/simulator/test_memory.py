@@ -192,6 +192,61 @@ def test_maxtext_minimal_remat_and_tpu_overhead():
     assert mem.total_gb[0] < 95 * GIB / 1e9
 
 
+def test_maxtext_save_dot_except_mlpwi_llama2_70b_on_v5p():
+    """MaxText's v5p Llama 2 70B recipe (benchmarks/maxtext_v5p_model_configs.py @92e59fdf:
+    per_device_batch_size 4, ici_fsdp -1, remat_policy save_dot_except_mlpwi = save only query_proj,
+    key_proj, value_proj, qkv_proj, out_proj, mlpwo): recompute "mlp" with the maxtext stack. Per layer
+    and token: the layer input, the output projection and Q, 2 x 3 x 8192, and K, V 2 x 2 x 1024:
+    53,248 B x 16,384 tokens x 80 layers = 69.79 GB; the recomputed rest of one layer (4 x 2 h + 2 Q
+    + 2 O + 6 f + KV = 274,432 B per token, less the kept 53,248) is 3.62 GB, above the fp32 logits
+    (4 x 16,384 x 32,000 = 2.10 GB). 80.4 GB in all, inside a v5p's 95 GiB (229 GB when read as
+    MaxText minimal, which also keeps the MLP input projections, 4 f = 114,688 B per token)."""
+    m = ModelSpec("llama2-70b", 80, 8192, 64, 8, 28672, 32000, 4096)
+    g = grid(Plan(tp=1, pp=1, dp=512, microbatch=4, zero=3, recompute="mlp", sequence_parallel=False))
+    mem = memory_per_device(m, g, 2048, stack="maxtext")
+    tokens, kept = 4 * 4096, 2 * 3 * 8192 + 2 * 2 * 1024
+    whole = 4 * 2 * 8192 + 2 * 8192 + 2 * 8192 + 4 * 1.5 * 28672 + 2 * 2 * 1024
+    assert (kept, whole) == (53_248, 274_432)
+    assert mem.activations_gb[0] == pytest.approx((kept * tokens * 80 + (whole - kept) * tokens) / 1e9, rel=1e-12)
+    assert mem.total_gb[0] == pytest.approx(80.37, abs=0.01) and mem.total_gb[0] < 95 * GIB / 1e9
+    minimal = memory_per_device(m, grid(Plan(tp=1, pp=1, dp=512, microbatch=4, zero=3, recompute="selective",
+                                             sequence_parallel=False)), 2048, stack="maxtext")
+    # minimal: 53,248 + 4 x 28,672 = 167,936 B per token and layer; its recomputed rest (1.74 GB) < logits
+    assert minimal.activations_gb[0] == pytest.approx((167_936 * tokens * 80 + 4 * tokens * 32_000) / 1e9, rel=1e-12)
+
+
+def test_megatron_mlp_recompute_drops_the_mlp_intermediates():
+    """Megatron-Core `recompute_modules: [core_attn, mlp]` checkpoints the MLP on its input: Llama 3 8B,
+    TP 1, 8K tokens, per layer and token 139,264 B less the MLP's gate, up and product (4 x 1.5 x
+    14,336 = 86,016 B) = 53,248 B kept; one layer's 86,016 B are held again while it is recomputed,
+    after the logits (6 B x 8192 x 128,256 = 6.30 GB, larger) are gone. FP8: the product, the second
+    GEMM's input, takes 1 B (14,336 B less in the intermediates)."""
+    m = get_preset("llama3-8b")
+    plans = [Plan(tp=1, pp=1, dp=8, microbatch=1, zero=1, recompute=rc, sequence_parallel=False)
+             for rc in ("selective", "mlp")]
+    sel, mlp = (memory_per_device(m, grid(p), 64) for p in plans)
+    tokens, logits = 8192, 6 * 8192 * 128256
+    assert sel.activations_gb[0] == pytest.approx((139_264 * tokens * 32 + logits) / 1e9, rel=1e-12)
+    assert mlp.activations_gb[0] == pytest.approx((53_248 * tokens * 32 + logits) / 1e9, rel=1e-12)
+    fp8 = [memory_per_device(m, grid(p), 64, precision="fp8") for p in plans]
+    saved_fp8 = (fp8[0].activations_gb[0] - fp8[1].activations_gb[0]) * 1e9
+    assert saved_fp8 == pytest.approx((86_016 - 14_336) * tokens * 32, rel=1e-12)
+
+
+def test_offload_keeps_no_layer_on_the_device():
+    """MaxText's v6e Llama 3.1 8B recipe (remat custom, decoder_layer_input, query_proj, key_proj and
+    value_proj offloaded, 4 x 8192 tokens per chip): nothing per layer stays in HBM; the largest
+    transient is the fp32 logits, 4 x 32,768 x 128,256 = 16.81 GB (one layer's whole working set,
+    139,264 B x 32,768 = 4.56 GB, is smaller). 19.7 GB of the 32 GiB (110 GB when read as MaxText
+    minimal)."""
+    m = get_preset("llama3-8b")
+    g = grid(Plan(tp=1, pp=1, dp=256, microbatch=4, zero=3, recompute="offload", sequence_parallel=False))
+    mem = memory_per_device(m, g, 1024, stack="maxtext")
+    assert 139_264 * 32_768 < 4 * 32_768 * 128_256
+    assert mem.activations_gb[0] == pytest.approx(4 * 32_768 * 128_256 / 1e9, rel=1e-12)
+    assert mem.total_gb[0] == pytest.approx(19.66, abs=0.01)
+
+
 def test_unknown_stack_is_refused():
     with pytest.raises(ScenarioError, match="parallelism.stack"):
         memory_per_device(get_preset("llama2-7b"), grid(Plan()), 8, stack="deepspeed")
@@ -248,7 +303,7 @@ def test_zero_shards_expert_states_over_expert_dp():
 # --- the published plans of the public throughput tables ---------------------------------------------
 def test_fewer_published_plans_refused():
     """Of the 321 usable public rows (322 before one copied AMD cell was set aside), 76 were refused (131 with capacity read as 1e9-byte GB and
-    ZeRO-3 at 18 B); 7 are now (no dropout masks, GQA-exact activations, ZeRO over DP x CP,
+    ZeRO-3 at 18 B); 2 are now (no dropout masks, GQA-exact activations, ZeRO over DP x CP,
     stage-by-stage pipeline memory, logits and recompute working set not summed, each row's
     framework as its stack and NeMo's bf16 gradient buffer: validation_public.refused_rows). Still
     refused, and why:
@@ -257,16 +312,16 @@ def test_fewer_published_plans_refused():
       over only 2 ranks (34.6 GB), and the 5 GiB runtime allowance (EleutherAI's Megatron-DeepSpeed
       figure) is the likeliest excess;
     - 282 MaxText 52B on 192 TPU v4, remat full: 35.2 of 34.4 GB; 6.5 GB of it is the two layers'
-      gathered weights assumed for ZeRO-3 (DeepSpeed/FSDP prefetch), XLA's depth is not documented;
-    - 325, 326, 328, 329 MaxText on TPU v6e and 330 (v5p, Llama 2 70B): remat_policy=custom with
-      host offload and save_dot_except_mlpwi, mapped to "selective" (MaxText minimal) by public_rows;
-      offloading to host memory is not modelled;
+      gathered weights assumed for ZeRO-3 (DeepSpeed/FSDP prefetch), XLA's depth is not documented.
+    MaxText's v6e rows (325, 326, 328, 329: remat custom with host offload, 110-581 GB when read as
+    MaxText minimal) and v5p Llama 2 70B (330: save_dot_except_mlpwi, 229 GB) fit since public_rows
+    reads them as recompute "offload" and "mlp".
     Primus Llama 3.1 70B FSDP on MI325X (341, 342, 343) fit since public_rows reads them with the full
     activation checkpointing of Primus's own configurations (examples/torchtitan/configs/MI325X/
     llama3.1_70B-*-pretrain.yaml `activation_checkpoint: mode: full`; they were read as none: 336-895 GB).
     Llama 3 405B (464-466) fits since its FSDP is modelled as ZeRO-2 (gradients sharded too), which
     plan.py now allows with PP (89 GB at zero = 1)."""
-    assert refused_rows()["row"].tolist() == [225, 282, 325, 326, 328, 329, 330]
+    assert refused_rows()["row"].tolist() == [225, 282]
 
 
 def test_memory_stack_resolves_the_reference_stack():

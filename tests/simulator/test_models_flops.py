@@ -10,6 +10,7 @@ from simulator.model.flops import (
     hardware_flops_per_token,
     model_flops_per_token,
     param_flops_per_token,
+    recomputed_flops_per_token,
     train_flops,
 )
 from simulator.model.shapes import PRESETS, ModelSpec, get_preset
@@ -68,6 +69,21 @@ def test_recompute_hardware_flops():
     assert hardware_flops_per_token(m, "none") == base
     assert hardware_flops_per_token(m, "full") == pytest.approx(base * 4 / 3)
     assert hardware_flops_per_token(m, "selective") == pytest.approx(base + attention_flops_per_token(m) / 3)
+
+
+def test_mlp_and_offload_recompute_flops_by_hand():
+    """Llama 2 7B (32 layers, d 4096, SwiGLU 11,008, 4k tokens): the attention core's forward,
+    4 x 32 x 4096 x 4096 = 2,147,483,648 per token, for both; "mlp" re-runs the MLP (3 x 4096 x 11,008
+    weights x 32 layers, 2 FLOPs each: 8,657,043,456); "offload" the output projection (4096^2 x 32)
+    and the gate and up projections (2 x 4096 x 11,008 x 32): 2 x 3,422,552,064."""
+    m = get_preset("llama2-7b")
+    core = 4 * 32 * 4096 * 4096
+    assert core == 2_147_483_648 == attention_flops_per_token(m) / 3
+    assert recomputed_flops_per_token(m, "mlp") == core + 2 * 3 * 4096 * 11008 * 32 == core + 8_657_043_456
+    assert recomputed_flops_per_token(m, "offload") == core + 2 * (4096 * 4096 + 2 * 4096 * 11008) * 32
+    assert recomputed_flops_per_token(m, "none") == 0
+    with pytest.raises(ValueError, match="recompute: expected one of none, selective, full, mlp, offload"):
+        recomputed_flops_per_token(m, "partial")
 
 
 def test_moe_flops_use_active_params():

@@ -89,7 +89,7 @@ def test_korthikanti_activations_gpt_mlp():
     """Korthikanti 2022 Table 2: TP + SP stores 34 s b h / t bytes per layer (ffn = 4h) with the
     paper's dropout masks, 32 s b h / t without them (dropout 0, as modern LLMs train)."""
     m = get_preset("gpt3-175b")
-    from simulator.execution.memory import activation_bytes_per_layer
+    from simulator.execution.activations import activation_bytes_per_layer
     g = grid(tp=8, microbatch=1, sequence_parallel=True, recompute="selective")
     assert activation_bytes_per_layer(m, g, dropout=True)[0] == pytest.approx(34 * 2048 * 12288 / 8)
     assert activation_bytes_per_layer(m, g)[0] == pytest.approx(32 * 2048 * 12288 / 8)
@@ -103,7 +103,7 @@ def test_fp8_keeps_gemm_inputs_in_one_byte():
     first-MLP inputs (-2h) and off the second MLP GEMM's input (-4h), and adds the output
     projection's FP8 copy of the attention output (+h): 27 h. Llama 3 70B (gated, f = 28672, GQA):
     the same -2h - f + H hd."""
-    from simulator.execution.memory import activation_bytes_per_layer
+    from simulator.execution.activations import activation_bytes_per_layer
     g = grid(tp=8, microbatch=1, sequence_parallel=True, recompute="selective")
     gpt3 = get_preset("gpt3-175b")
     assert activation_bytes_per_layer(gpt3, g, precision="fp8")[0] == pytest.approx(27 * 2048 * 12288 / 8)

@@ -218,3 +218,48 @@ def test_weakly_identified_attention_prior_is_said_where_it_matters():
     assert _perf_notes("nvidia-h100-sxm-80gb", 64) == []
     assert _perf_notes("google-tpu-v5p", 1024, efficiency={"perf": {"flash_attn_eff": 0.3}}) == []
     assert _perf_notes("google-tpu-v5p", 1024, model={"preset": "llama3-70b", "seq_len": 2048}) == []  # 4%
+
+
+def test_recompute_levels_re_run_their_named_forward_parts():
+    """Per micro-batch and layer, a recompute level adds the forward of what it re-runs (steptime
+    `_recompute`): selective the attention core; "mlp" the core and the MLP's two GEMMs (Megatron-Core
+    re-runs the checkpointed MLP module), with the maxtext stack only the gate and up projections
+    (`save_dot_except_mlpwi` saves the output projection's result); offload the core, the attention
+    output projection and the gate and up projections. Llama 2 7B, TP 1, one 4k sequence, 8 micro-batches,
+    no communication to hide anything."""
+    model = get_preset("llama2-7b")
+    p = perf_params_for(H100)
+    ops = _Ops(H100, p, "bf16")
+    tok, h, f = 4096.0, 4096.0, 11008.0
+    gate_up, down, out_proj = ops.gemm(tok, 2 * f, h), ops.gemm(tok, h, f), ops.gemm(tok, h, h)
+
+    def compute(rc, stack="megatron"):
+        grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=1, microbatch=1, zero=0, recompute=rc,
+                                         sequence_parallel=False)])
+        return float(step_parts(model, grid, H100, p, "bf16", 8, stack=stack).compute_s[0])
+
+    per_layer = 8 * 32  # micro-batches x layers
+    core = (compute("selective") - compute("none")) / per_layer
+    assert core > 0
+    assert (compute("mlp") - compute("selective")) / per_layer == pytest.approx(gate_up + down, rel=1e-9)
+    assert (compute("mlp", "maxtext") - compute("selective")) / per_layer == pytest.approx(gate_up, rel=1e-9)
+    assert (compute("offload") - compute("selective")) / per_layer == pytest.approx(out_proj + gate_up, rel=1e-9)
+    assert compute("none") < compute("selective") < compute("offload") < compute("mlp") < compute("full")
+
+
+def test_offload_is_never_searched_and_says_what_it_assumes():
+    """The host transfers of recompute "offload" are not timed, so the search must not pick it on its
+    own, and an estimate that runs it says so."""
+    from simulator.estimate import estimate
+    from simulator.scenario import scenario_from_dict
+
+    def run(parallelism):
+        return estimate(scenario_from_dict({
+            "model": {"preset": "llama3-8b"}, "training": {"tokens": 1e12},
+            "cluster": {"accelerator": "google-tpu-v6e", "devices": 256}, "parallelism": parallelism}), CAT)
+
+    searched, fixed = run({}), run({"recompute": "offload"})
+    assert searched.plan["recompute"] != "offload" and fixed.plan["recompute"] == "offload"
+    noted = [a for a in fixed.assumptions if a.startswith("parallelism.recompute = offload")]
+    assert len(noted) == 1 and "host-link bandwidth not modelled" in noted[0]
+    assert not [a for a in searched.assumptions if "offload" in a]

@@ -227,13 +227,14 @@ def test_maxtext_v4_52b_heads_from_the_v4_script():
 def test_trillium_llama31_8b_plan_from_the_linked_recipe():
     """maxtext_tiering_and_custom_model.md: '| Llama 3.1  8B  | [Link](.../Llama3.1-8B-MaxText/v6e-256) |
     256 Chips, BF16, SL=8192 | 45.46% | 7,207 |'; the recipe (tpu-recipes @a9e09290): 'per_device_batch_size': 4,
-    'ici_fsdp_parallelism': -1, 'remat_policy': 'custom'; its log 'Tokens/s/device: 7207.336, total_weights:
-    8388608' (= 256 x 4 x 8192)."""
+    'ici_fsdp_parallelism': -1, 'remat_policy': 'custom' with the layer input, Q, K and V offloaded to host
+    memory (recompute "offload"); its log 'Tokens/s/device: 7207.336, total_weights: 8388608' (= 256 x 4 x 8192)."""
     r = ROWS[325]
     assert (r.model_name, r.family, r.kind, r.devices, r.usable) == ("Llama 3.1 8B", "TPU v6e", "dense", 256, True)
     assert r.tokens_per_s_per_device == 7207 and r.measured_from == "tokens/s"
-    assert r.plan == Plan(tp=1, pp=1, cp=1, ep=1, dp=256, microbatch=4, zero=3, recompute="selective",
+    assert r.plan == Plan(tp=1, pp=1, cp=1, ep=1, dp=256, microbatch=4, zero=3, recompute="offload",
                           interleave=1, sequence_parallel=False)
+    assert any("host offload taken as recompute 'offload'" in a for a in r.assumptions)
     assert (r.global_batch_seqs, r.seq_len) == (1024, 8192) and 256 * 4 * 8192 == 8_388_608
 
 
@@ -247,7 +248,7 @@ def test_trillium_mixtral_rows_are_usable_moe():
     assert (x22.model_name, x22.family, x22.kind, x22.usable) == ("Mixtral 8X22B", "TPU v6e", "moe", True)
     assert (x22.spec.experts, x22.spec.experts_per_token, x22.spec.expert_ffn_dim, x22.spec.moe_layers) == (
         8, 2, 16384, 56)
-    assert x22.plan == Plan(tp=1, pp=1, cp=1, ep=4, dp=256, microbatch=8, zero=3, recompute="selective",
+    assert x22.plan == Plan(tp=1, pp=1, cp=1, ep=4, dp=256, microbatch=8, zero=3, recompute="offload",
                             interleave=1, sequence_parallel=False)
     assert (x22.global_batch_seqs, x22.seq_len, x22.tokens_per_s_per_device) == (2048, 4096, 1326)
     x7 = ROWS[328]

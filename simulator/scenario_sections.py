@@ -80,6 +80,8 @@ class ModelSection(_Section):
     expert_ffn_dim: int | None = _count("MLP inner dimension of one expert")
     moe_layers: int | None = _count("how many layers are MoE layers (the last ones); the rest are dense",
                                    le=MAX_LAYERS)
+    expert_groups: int | None = _count("node-limited routing: equal groups the experts are divided into (0: none)")
+    expert_groups_per_token: int | None = _count("node-limited routing: groups a token's experts may lie in")
     seq_len: int | None = Field(default=None, gt=0, le=MAX_SEQ_LEN, description=(
         "training sequence length (tokens); default: the preset's, 2048 for a shape, 4096 from params"))
 
@@ -155,6 +157,10 @@ class ParallelismSection(_Section):
     cp_comm: Literal["p2p", "all_gather"] = Field(default="p2p", description=(
         "context parallelism's K/V exchange: p2p ring hidden behind attention (Megatron-LM / Transformer Engine "
         "default), or all_gather of K and V, exposed (Llama 3 sec. 3.3.2)"))
+    moe_dispatcher: Literal["alltoall", "deepep"] = Field(default="alltoall", description=(
+        "MoE token exchange: alltoall (Megatron-Core's alltoall dispatcher: every token-expert pair sent "
+        "separately, bf16) or deepep (DeepSeek's DeepEP, Megatron-Core's flex dispatcher: once per destination "
+        "node, then NVLink; FP8 dispatch with fp8 training)"))
     stack: Literal["megatron", "fsdp", "maxtext"] | None = Field(default=None, description=(
         "software stack whose fitted parameters the catalog's [perf] table gives; unset: the table's reference "
         "stack (Megatron-Core/NeMo on GPUs, MaxText on TPUs); fsdp: PyTorch FSDP stacks such as llm-foundry "

@@ -100,6 +100,7 @@ def test_repository_paths_in_inline_code_exist():
 VALIDATION_ROWS = [
     ("per-GPU TFLOP/s", "parallelism model", [("tflops_per_device", "parallelism model")]),
     ("MFU", "parallelism model", [("mfu_pct", "parallelism model")]),
+    ("tokens/s per device", "parallelism model", [("tokens_per_s_per_device", "parallelism model")]),
     ("device-hours", "default model", [("device_hours", "default model")]),
     ("energy", "default power model", [("energy_mwh", "default power model")]),
     ("tCO2e", "default power model", [("co2e_t", "default power model")]),

@@ -85,11 +85,12 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
                  flash: bool = True, max_tp: int | None = None, overlap: bool = True,
                  rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL,
-                 cp_comm: str = "p2p", stack: str | None = None) -> SearchResult:
+                 cp_comm: str = "p2p", stack: str | None = None, moe_dispatcher: str = "alltoall") -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
 
     `tuning`: what is trained (finetune.py): every weight, or LoRA adapters on a frozen base.
     `cp_comm`: how context parallelism exchanges K/V ("p2p" ring or "all_gather", steptime.py).
+    `moe_dispatcher`: how MoE tokens travel ("alltoall" or "deepep", moe_comm.py).
 
     `rates` = (USD per device-hour, USD per kWh of device + host energy incl. PUE, host W per
     device) give each plan a cost per step: rental or amortised capex plus electricity.
@@ -127,7 +128,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     grid = grid.take(idx)
     mem = mem.take(idx)
     parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm,
-                       stack=memory_stack(acc, stack))
+                       stack=memory_stack(acc, stack), moe_dispatcher=moe_dispatcher)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
     hw_per_token = executed_flops_per_token(model, tuning, grid.rc, causal_skip=flash)

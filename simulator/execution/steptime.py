@@ -13,7 +13,7 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
 - cp_comm: ring attention's K/V exchange (`cp_comm = "p2p"`), hidden behind the attention
   compute when it can be; or (`"all_gather"`, Llama 3 sec. 3.3.2) an all-gather of K and V before
   each forward (and recomputed forward) and a reduce-scatter of their gradients, all exposed;
-- ep_comm: MoE dispatch and combine all-to-alls, forward and backward;
+- ep_comm: MoE dispatch and combine, forward and backward (moe_comm.py), less `ep_overlap`;
 - pp_comm: activation and gradient sends per micro-batch (v times with interleaving);
 - bubble: (PP - 1) / v micro-batch times (1F1B and interleaved schedules, Narayanan sec. 2.2);
 - dp_comm: gradient all-reduce (ZeRO-0), reduce-scatter + parameter all-gather (ZeRO-1/2), or
@@ -36,6 +36,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.execution import collectives as coll
 from simulator.execution.activations import BYTES_ACT, kv_chunk_bytes
 from simulator.execution.memory import split_params_per_device
+from simulator.execution.moe_comm import dispatch_combine_s
 from simulator.execution.plan import PlanGrid, expert_dp, expert_tp, microbatches
 from simulator.model.finetune import BYTES_WEIGHT, FULL, Tuning
 from simulator.model.shapes import ModelSpec
@@ -242,9 +243,10 @@ def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams,
 
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
                batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL,
-               cp_comm: str = "p2p", stack: str = "megatron") -> StepParts:
+               cp_comm: str = "p2p", stack: str = "megatron", moe_dispatcher: str = "alltoall") -> StepParts:
     """Named parts of the step time of every plan in `grid` (module docstring); `stack` (memory.py's
-    STACKS) says what the "mlp" recompute level re-runs."""
+    STACKS) says what the "mlp" recompute level re-runs; `moe_dispatcher` how MoE tokens travel
+    (moe_comm.py)."""
     ops = _Ops(acc, p, precision)
     net = coll.Network.of(acc, p)
     h, tp, s = model.d_model, grid.tp, model.seq_len
@@ -281,11 +283,14 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
         cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
 
-    # Dispatch and combine: each rank sends its tokens' k expert copies across the EP group, whose
-    # ranks sit `expert_tp` apart (the TP group with the classic layout, adjacent when folded).
-    a2a = (coll.all_to_all(net, grid.ep, act_bytes * etp / tp * model.experts_per_token, stride=etp)
-           if model.is_moe else 0.0)
-    ep_mb = n_moe * 4 * a2a
+    # Dispatch and combine (moe_comm.py) across the EP group, whose ranks sit `expert_tp` apart (the
+    # TP group with the classic layout, adjacent when folded); `ep_overlap` of it hidden behind
+    # another micro-batch's compute, never more than that compute.
+    exchange = (dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe_dispatcher)
+                if model.is_moe else 0.0)
+    ep_mb = n_moe * exchange
+    if overlap:
+        ep_mb = ep_mb - np.minimum(p.ep_overlap * ep_mb, compute_mb)
 
     pp_stride = grid.tp * grid.cp * grid.dp
     p2p = coll.p2p(net, act_bytes / tp, pp_stride * 2 <= net.domain)

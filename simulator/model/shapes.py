@@ -52,6 +52,11 @@ class ModelSpec:
     shared_experts: int = 0
     expert_ffn_dim: int = 0
     moe_layers: int = 0
+    # Node-limited routing (DeepSeek-V3 report sec. 2.1.2; Megatron-Core --moe-router-num-groups /
+    # --moe-router-group-topk): a token's experts lie in at most `expert_groups_per_token` of
+    # `expert_groups` equal groups; 0 = unlimited (execution/moe_comm.py).
+    expert_groups: int = 0
+    expert_groups_per_token: int = 0
     q_lora_rank: int = 0  # MLA; 0 = standard attention
     kv_lora_rank: int = 0
     rope_head_dim: int = 0
@@ -61,7 +66,8 @@ class ModelSpec:
         for f in ("layers", "d_model", "heads", "kv_heads", "ffn_dim", "vocab", "seq_len"):
             if getattr(self, f) <= 0:
                 raise ScenarioError(f"model.{f}: expected a positive integer, got {getattr(self, f)}")
-        for f in ("experts", "experts_per_token", "shared_experts", "expert_ffn_dim", "moe_layers", "head_dim"):
+        for f in ("experts", "experts_per_token", "shared_experts", "expert_ffn_dim", "moe_layers", "head_dim",
+                  "expert_groups", "expert_groups_per_token"):
             if getattr(self, f) < 0:
                 raise ScenarioError(f"model.{f}: expected >= 0, got {getattr(self, f)}")
         if self.heads % self.kv_heads:
@@ -77,6 +83,11 @@ class ModelSpec:
                 )
             if self.expert_ffn_dim <= 0:
                 raise ScenarioError("model.expert_ffn_dim: expected a positive integer for an MoE model")
+        if self.expert_groups and self.experts % self.expert_groups:
+            raise ScenarioError(f"model.expert_groups: {self.expert_groups} must divide experts ({self.experts})")
+        if self.expert_groups_per_token > self.expert_groups:
+            raise ScenarioError(f"model.expert_groups_per_token: expected 0..expert_groups ({self.expert_groups}), "
+                                f"got {self.expert_groups_per_token}")
 
     # --- shape helpers -------------------------------------------------------------------------
     @property
@@ -243,10 +254,13 @@ PRESETS: dict[str, ModelSpec] = {
     "mixtral-8x7b": ModelSpec("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 32768,
                               experts=8, experts_per_token=2, expert_ffn_dim=14336, moe_layers=32),
     # DeepSeek-AI 2024 (DeepSeek-V3 technical report) sec. 4.2: 61 layers (first 3 dense), MLA,
-    # 256 routed + 1 shared experts of width 2048, top-8. Multi-token-prediction module not modelled.
+    # 256 routed + 1 shared experts of width 2048, top-8, node-limited routing over 8 groups, at most 4
+    # per token (sec. 2.1.2 "each token will be sent to at most M nodes", M = 4; HF config n_group 8,
+    # topk_group 4). Multi-token-prediction module not modelled.
     "deepseek-v3": ModelSpec("deepseek-v3", 61, 7168, 128, 128, 18432, 129280, 4096,
                              head_dim=128, experts=256, experts_per_token=8, shared_experts=1,
-                             expert_ffn_dim=2048, moe_layers=58, q_lora_rank=1536, kv_lora_rank=512,
+                             expert_ffn_dim=2048, moe_layers=58, expert_groups=8, expert_groups_per_token=4,
+                             q_lora_rank=1536, kv_lora_rank=512,
                              rope_head_dim=64, v_head_dim=128),
 }
 # Zhang et al. 2022 (OPT) Table 1: layers, heads, d_model; ffn 4d, vocab 50,272, 2k context,

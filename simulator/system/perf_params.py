@@ -59,6 +59,10 @@ class PerfParams:
     # (Megatron-LM 2021, DeepSpeed ZeRO-3 2021) nothing is hidden.
     dp_overlap: float = 0.9
     tp_overlap: float = 0.6
+    # MoE dispatch and combine hidden behind another micro-batch's compute (never more than it):
+    # none in Megatron-Core by default (its batch-level overlap, --overlap-moe-expert-parallel-comm,
+    # came in v0.14, 2025-09); DeepSeek-V3's DualPipe hides it all (report sec. 3.2.1): set 1.0.
+    ep_overlap: float = 0.0
     # Fixed cost per layer per micro-batch forward pass (kernel launches, framework overhead); the
     # backward pass costs twice as much. Negligible for large models; calibration fits it.
     layer_overhead_s: float = 0.0

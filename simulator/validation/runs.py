@@ -16,7 +16,8 @@ Each row becomes a scenario and up to four checks:
   FLOP convention (Megatron's, Narayanan et al. 2021 eq. 3, counts recomputation), for the
   throughput benchmarks (`THROUGHPUT_SETUP`), and MFU for the Llama 3 rows of
   `extra_throughput_runs.csv` (also rows of the public tables the H100 priors are fitted to). Each runs with the
-  software its paper describes (`_MEGATRON_2021`, `_LLAMA3_2024`), never with per-row numbers.
+  software its paper describes (`_MEGATRON_2021`, `_LLAMA3_2024`, `_DEEPSEEK_V3_2024`), never with
+  per-row numbers; DeepSeek-V3's whole-run tokens/s per H800 (the public tables' row) likewise.
 - serving (`serving_benchmarks.csv`): a replica's output tokens/s at the engine's batch limit, or
   the inter-token latency at concurrency 1, from the serving model (serving.py, inference.py).
 How each row is read (model shape, convention, PUE scope) is in `ROW_SETUP`, with the reason.
@@ -291,6 +292,37 @@ def llama3_check(row: pd.Series, catalog: Catalog) -> Check:
                  + str(row["verification"]))
 
 
+# DeepSeek-V3 pre-training (arXiv:2412.19437) as its report describes it: sec. 3.2, 16-way pipeline,
+# 64-way expert parallelism over 8 nodes, ZeRO-1, no tensor parallelism; DeepEP-style dispatch (once
+# per node, FP8) with node-limited routing (the preset's 4 of 8 groups); DualPipe hides the
+# all-to-all (sec. 3.2.1). 14.8T tokens (sec. 4.2), batch up to 15,360 sequences of 4,096 (sec. 4.2).
+_DEEPSEEK_V3_2024 = {"parallelism": {"pp": 16, "ep": 64, "tp": 1, "cp": 1, "zero": 1, "moe_dispatcher": "deepep"},
+                     "efficiency": {"perf": {"ep_overlap": 1.0}}}
+DEEPSEEK_SOURCE = "DeepSeek-V3 Technical Report (arXiv:2412.19437)"
+
+
+def deepseek_v3_check(catalog: Catalog) -> Check:
+    """Predicted vs reported whole-run tokens/s per H800 for DeepSeek-V3's pre-training (the public
+    tables' row, derived there from 180K H800-hours per trillion tokens): the report's plan and
+    software, the catalog's H800 priors (inherited from H100's fit), goodput included."""
+    from simulator.validation.public_rows_csv import cell_num, read_rows
+
+    rows = read_rows(None)
+    (row,) = rows[rows["source"] == DEEPSEEK_SOURCE].to_dict("records")
+    tokens = 14.8e12
+    sc = {"name": "DeepSeek-V3 (2048 H800)", "model": {"preset": "deepseek-v3"},
+          "training": {"tokens": tokens, "global_batch_tokens": 15360 * 4096, "precision": "fp8"},
+          "cluster": {"accelerator": "nvidia-h800-sxm-80gb", "devices": int(row["devices"])},
+          **_DEEPSEEK_V3_2024, "pricing": {"usd_per_device_hour": 0.0}}
+    est = estimate(scenario_from_dict(sc, sc["name"]), catalog)
+    predicted = tokens / (est.device_hours * 3600)
+    return Check(sc["name"], "tokens_per_s_per_device", "parallelism model", predicted,
+                 cell_num(row["tokens_per_s_per_device"]),
+                 f"whole run, goodput included; plan recompute={est.plan['recompute']} searched; DeepEP dispatch, "
+                 "DualPipe overlap (ep_overlap 1.0), H800 priors inherited from H100's fit; reported figure derived "
+                 "in the public tables from 180K H800-hours per trillion tokens")
+
+
 def load_serving_benchmarks() -> pd.DataFrame:
     """Published inference benchmarks (`simulator/data/serving_benchmarks.csv`, sources per row)."""
     with resources.files("simulator").joinpath("data/serving_benchmarks.csv").open("r", encoding="utf-8") as f:
@@ -323,6 +355,7 @@ def run_validation(catalog: Catalog | None = None) -> list[Check]:
     checks = [c for _, row in runs.iterrows() for c in checks_for_row(row, cat)]
     checks += [c for _, row in runs.iterrows() if (c := throughput_check(row, cat)) is not None]
     checks += [llama3_check(row, cat) for _, row in load_extra_runs().iterrows()]
+    checks.append(deepseek_v3_check(cat))
     checks += [serving_check(row, cat) for _, row in load_serving_benchmarks().iterrows()]
     return checks
 

@@ -85,11 +85,13 @@ def _batch(scenario: Scenario, seq_len: int, assumptions: list[str]) -> int:
 def _plan(scenario: Scenario, site: Site, model, batch_seqs: int) -> Choice:
     """The execution stage: the best plan the scenario allows, with its step time."""
     par = scenario.parallelism
-    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm", "stack"})
+    fixed = par.model_dump(exclude={"objective", "flash_attention", "overlap_comm", "cp_comm", "stack",
+                                    "moe_dispatcher"})
     return choose_plan(model, site.acc, scenario.cluster.devices, batch_seqs, scenario.training.precision,
                        site.perf, site.eff, fixed, par.flash_attention, par.objective, par.overlap_comm,
                        rates=(site.usd_per_device_hour, site.usd_per_kwh * site.pue, site.constant_w),
-                       tuning=scenario.finetune.tuning(model), cp_comm=par.cp_comm, stack=par.stack)
+                       tuning=scenario.finetune.tuning(model), cp_comm=par.cp_comm, stack=par.stack,
+                       moe_dispatcher=par.moe_dispatcher)
 
 
 def _run_time(scenario: Scenario, site: Site, choice: Choice, mfpt: float, batch_tokens: int,

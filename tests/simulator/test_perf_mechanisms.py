@@ -263,3 +263,80 @@ def test_offload_is_never_searched_and_says_what_it_assumes():
     noted = [a for a in fixed.assumptions if a.startswith("parallelism.recompute = offload")]
     assert len(noted) == 1 and "host-link bandwidth not modelled" in noted[0]
     assert not [a for a in searched.assumptions if "offload" in a]
+
+
+# --- MoE token exchange (execution/moe_comm.py) ------------------------------------------------
+H800 = CAT.accelerator("nvidia-h800-sxm-80gb")
+
+
+def test_destination_nodes_by_hand():
+    """Balanced routing: k of E experts over N nodes reach N (1 - C(E - E/N, k) / C(E, k)) nodes;
+    DeepSeek-V3's node-limited routing (4 of 8 groups, one group per node of EP64) caps it at
+    8 (1 - C(7, 4) / C(8, 4)) = 4 (its report: "at most M = 4 nodes")."""
+    from math import comb
+
+    from simulator.execution.moe_comm import destination_nodes
+
+    ds = get_preset("deepseek-v3")
+    assert destination_nodes(ds, 8) == pytest.approx(8 * (1 - comb(7, 4) / comb(8, 4))) == pytest.approx(4.0)
+    free = dataclasses.replace(ds, expert_groups=0, expert_groups_per_token=0)
+    assert destination_nodes(free, 8) == pytest.approx(8 * (1 - comb(224, 8) / comb(256, 8)))  # 5.25
+    mixtral = get_preset("mixtral-8x7b")
+    assert destination_nodes(mixtral, 4) == pytest.approx(4 * (1 - comb(6, 2) / comb(8, 2)))  # 1.86
+    assert destination_nodes(mixtral, 1) == 1.0
+
+
+def test_deepep_dispatch_by_hand():
+    """DeepSeek-V3, EP 64 over 8 H800 nodes, 4096 tokens per rank, FP8: each token crosses the
+    network to 4 x 7/8 = 3.5 remote nodes on average (1 B per element forward, 2 B for the combine and
+    the backward) while NVLink forwards its 8 copies (7/8 of them off the rank); the slower leg sets
+    each exchange's time."""
+    from simulator.execution.moe_comm import dispatch_combine_s
+
+    ds = get_preset("deepseek-v3")
+    p = perf_params_for(H800)
+    net = coll.Network.of(H800, p)
+    tokens, h = 4096, 7168
+
+    def leg(b):
+        rdma = tokens * h * b * 4.0 * 7 / 8 / net.out_bytes_per_s
+        nvlink = tokens * h * b * 8 * 7 / 8 / net.up_for(8)
+        return max(rdma, nvlink) + net.out_latency_s
+
+    got = float(dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "deepep"))
+    assert got == pytest.approx(leg(1) + 3 * leg(2), rel=1e-9)
+    # the all-to-all dispatcher sends every (token, expert) pair in bf16, 56/64 of them over the NIC
+    a2a = float(dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "alltoall"))
+    assert a2a == pytest.approx(4 * float(coll.all_to_all(net, 64, tokens * h * 2 * 8)), rel=1e-12)
+    assert a2a > 2 * got
+    # inside one NVLink domain both are the scale-up all-to-all's leg
+    assert float(dispatch_combine_s(net, ds, 1, 1, tokens, "bf16", "deepep")) == 0.0
+    with pytest.raises(ValueError, match="parallelism.moe_dispatcher: expected one of alltoall, deepep"):
+        dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "nccl")
+
+
+def test_ep_overlap_hides_at_most_the_compute():
+    """`ep_overlap` hides that share of the dispatch and combine behind another micro-batch's
+    compute, never more than the compute itself; with overlap_comm off nothing is hidden."""
+    ds = get_preset("deepseek-v3")
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=16, dp=128, ep=64, microbatch=1, zero=1, recompute="mlp")])
+    p = perf_params_for(H800)
+    parts = {o: step_parts(ds, grid, H800, dataclasses.replace(p, ep_overlap=o), "fp8", 15360,
+                           moe_dispatcher="deepep") for o in (0.0, 0.5, 1.0)}
+    none, half, full = (float(parts[o].ep_comm_s[0]) for o in (0.0, 0.5, 1.0))
+    compute = float(parts[0.0].compute_s[0])
+    assert none > 0 and half == pytest.approx(none - min(0.5 * none, compute), rel=1e-12)
+    assert full == pytest.approx(max(none - compute, 0.0), abs=1e-9)
+    off = step_parts(ds, grid, H800, dataclasses.replace(p, ep_overlap=1.0), "fp8", 15360, overlap=False,
+                     moe_dispatcher="deepep")
+    assert float(off.ep_comm_s[0]) == pytest.approx(none, rel=1e-12)
+
+
+def test_node_limited_routing_fields_are_checked():
+    from simulator.errors import ScenarioError
+
+    ds = get_preset("deepseek-v3")
+    with pytest.raises(ScenarioError, match="model.expert_groups: 6 must divide experts"):
+        dataclasses.replace(ds, expert_groups=6)
+    with pytest.raises(ScenarioError, match="model.expert_groups_per_token: expected 0..expert_groups"):
+        dataclasses.replace(ds, expert_groups_per_token=9)

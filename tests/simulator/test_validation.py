@@ -104,3 +104,14 @@ def test_llama3_h100_out_of_sample_rows():
     for name in ("Llama 3 405B (8192 GPUs)", "Llama 3 405B (16384 GPUs)", "Llama 3 405B long context (16384 GPUs)"):
         assert abs(rows[name].error_pct) < 10, (name, rows[name].error_pct)
 
+
+
+def test_deepseek_v3_whole_run_throughput_within_15pct():
+    """DeepSeek-V3 pre-training on 2,048 H800 (arXiv:2412.19437: 180K H800-hours per trillion tokens,
+    1,543 tokens/s per GPU over the whole run), with the report's plan and software (DeepEP dispatch,
+    node-limited routing, DualPipe), H800 priors inherited from H100's fit: never fitted to it.
+    Measured when written: -9.5% (1,396); with the all-to-all dispatcher and nothing overlapped,
+    -56% (the MoE exchange then exceeds the compute)."""
+    (c,) = by("tokens_per_s_per_device", "parallelism model")
+    assert c.reported == 1543
+    assert abs(c.error_pct) < 15, c.error_pct

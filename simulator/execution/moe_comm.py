@@ -1,7 +1,9 @@
 """Expert-parallel token dispatch and combine: seconds per MoE layer and micro-batch, vectorised.
 
 A routed token goes to its k experts' ranks (dispatch) and their outputs come back (combine), in
-the forward and, as gradients, in the backward: four exchanges per MoE layer and micro-batch. Two
+the forward and, as gradients, in the backward: four exchanges per MoE layer and micro-batch, and
+two more when the forward is recomputed (steptime.py: full, mlp and offload recompute the MoE
+block, whose dispatched tokens are not kept). Two
 dispatchers (scenario `parallelism.moe_dispatcher`):
 
 - "alltoall": Megatron-Core's `--moe-token-dispatcher-type alltoall` (the one its MoE guide
@@ -58,13 +60,15 @@ def destination_nodes(model: ModelSpec, nodes) -> np.ndarray:
 
 def dispatch_combine_s(net: coll.Network, model: ModelSpec, ep, stride, tokens, precision: str,
                        dispatcher: str = "alltoall"):
-    """Seconds of the four exchanges (dispatch and combine, forward and backward) of one MoE layer
-    for one micro-batch of `tokens` per rank of an EP group of `ep` ranks `stride` apart."""
+    """(forward, backward) seconds of one MoE layer's exchanges (dispatch and combine) for one
+    micro-batch of `tokens` per rank of an EP group of `ep` ranks `stride` apart; a recomputed
+    forward repeats the forward ones."""
     if dispatcher not in DISPATCHERS:
         raise ValueError(f"parallelism.moe_dispatcher: expected one of {', '.join(DISPATCHERS)}, got '{dispatcher}'")
     k, h = model.experts_per_token, model.d_model
     if dispatcher == "alltoall":
-        return 4 * coll.all_to_all(net, ep, tokens * h * BYTES_BF16 * k, stride=stride)
+        pair = 2 * coll.all_to_all(net, ep, tokens * h * BYTES_BF16 * k, stride=stride)
+        return pair, pair
     inner, outer = coll._split(net, ep, stride)
     n_nodes = np.asarray(outer, dtype=float)
     remote = destination_nodes(model, n_nodes) * (n_nodes - 1) / np.maximum(n_nodes, 1)
@@ -77,4 +81,4 @@ def dispatch_combine_s(net: coll.Network, model: ModelSpec, ep, stride, tokens, 
         return np.where(np.asarray(ep) > 1, np.maximum(rdma, nvlink) + latency, 0.0)
 
     first = BYTES_FP8 if precision in ("fp8", "fp4") else BYTES_BF16
-    return one(first) + 3 * one(BYTES_BF16)
+    return one(first) + one(BYTES_BF16), 2 * one(BYTES_BF16)

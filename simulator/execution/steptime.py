@@ -13,7 +13,8 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
 - cp_comm: ring attention's K/V exchange (`cp_comm = "p2p"`), hidden behind the attention
   compute when it can be; or (`"all_gather"`, Llama 3 sec. 3.3.2) an all-gather of K and V before
   each forward (and recomputed forward) and a reduce-scatter of their gradients, all exposed;
-- ep_comm: MoE dispatch and combine, forward and backward (moe_comm.py), less `ep_overlap`;
+- ep_comm: MoE dispatch and combine, forward (again when recomputed) and backward (moe_comm.py),
+  less `ep_overlap`;
 - pp_comm: activation and gradient sends per micro-batch (v times with interleaving);
 - bubble: (PP - 1) / v micro-batch times (1F1B and interleaved schedules, Narayanan sec. 2.2);
 - dp_comm: gradient all-reduce (ZeRO-0), reduce-scatter + parameter all-gather (ZeRO-1/2), or
@@ -286,9 +287,11 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     # Dispatch and combine (moe_comm.py) across the EP group, whose ranks sit `expert_tp` apart (the
     # TP group with the classic layout, adjacent when folded); `ep_overlap` of it hidden behind
     # another micro-batch's compute, never more than that compute.
-    exchange = (dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe_dispatcher)
-                if model.is_moe else 0.0)
-    ep_mb = n_moe * exchange
+    if model.is_moe:
+        fwd, bwd = dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe_dispatcher)
+        ep_mb = n_moe * (fwd * (1 + (grid.rc >= 2)) + bwd)  # full, mlp, offload re-run the MoE block
+    else:
+        ep_mb = 0.0
     if overlap:
         ep_mb = ep_mb - np.minimum(p.ep_overlap * ep_mb, compute_mb)
 

@@ -303,14 +303,13 @@ def test_deepep_dispatch_by_hand():
         nvlink = tokens * h * b * 8 * 7 / 8 / net.up_for(8)
         return max(rdma, nvlink) + net.out_latency_s
 
-    got = float(dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "deepep"))
-    assert got == pytest.approx(leg(1) + 3 * leg(2), rel=1e-9)
+    fwd, bwd = (float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "deepep"))
+    assert (fwd, bwd) == (pytest.approx(leg(1) + leg(2), rel=1e-9), pytest.approx(2 * leg(2), rel=1e-9))
     # the all-to-all dispatcher sends every (token, expert) pair in bf16, 56/64 of them over the NIC
-    a2a = float(dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "alltoall"))
-    assert a2a == pytest.approx(4 * float(coll.all_to_all(net, 64, tokens * h * 2 * 8)), rel=1e-12)
-    assert a2a > 2 * got
-    # inside one NVLink domain both are the scale-up all-to-all's leg
-    assert float(dispatch_combine_s(net, ds, 1, 1, tokens, "bf16", "deepep")) == 0.0
+    a2a = [float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "alltoall")]
+    assert a2a == [pytest.approx(2 * float(coll.all_to_all(net, 64, tokens * h * 2 * 8)), rel=1e-12)] * 2
+    assert sum(a2a) > 2 * (fwd + bwd)
+    assert [float(x) for x in dispatch_combine_s(net, ds, 1, 1, tokens, "bf16", "deepep")] == [0.0, 0.0]
     with pytest.raises(ValueError, match="parallelism.moe_dispatcher: expected one of alltoall, deepep"):
         dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "nccl")
 
@@ -330,6 +329,16 @@ def test_ep_overlap_hides_at_most_the_compute():
     off = step_parts(ds, grid, H800, dataclasses.replace(p, ep_overlap=1.0), "fp8", 15360, overlap=False,
                      moe_dispatcher="deepep")
     assert float(off.ep_comm_s[0]) == pytest.approx(none, rel=1e-12)
+    # a recomputed MoE block dispatches and combines its tokens again (the forward pair, not the backward)
+    selective = step_parts(ds, PlanGrid.from_plans([Plan(tp=1, pp=16, dp=128, ep=64, microbatch=1, zero=1,
+                                                         recompute="selective")]),
+                           H800, p, "fp8", 15360, moe_dispatcher="deepep")
+    net = coll.Network.of(H800, p)
+    from simulator.execution.moe_comm import dispatch_combine_s
+
+    fwd, _ = dispatch_combine_s(net, ds, 64, 1, 4096, "fp8", "deepep")
+    m, moe_layers_on_stage = 15360 / 128, 4 * 58 / 61  # micro-batches per DP rank; ceil(61/16) layers
+    assert none - float(selective.ep_comm_s[0]) == pytest.approx(m * moe_layers_on_stage * float(fwd), rel=1e-9)
 
 
 def test_node_limited_routing_fields_are_checked():

@@ -139,16 +139,19 @@ def test_reported_hours_below_the_compute_floor_are_refused(hours):
 
 
 @settings(max_examples=40, deadline=None)
-@given(preset=st.sampled_from(["llama2-7b", "llama3-8b", "llama3-70b", "gpt3-175b"]),
+@given(preset=st.sampled_from(["llama2-7b", "llama3-8b", "llama3-70b", "gpt3-175b", "mixtral-8x7b"]),
        seq=st.sampled_from([1024, 4096, 32768, 131072]),
        acc=st.sampled_from(["nvidia-h100-sxm-80gb", "nvidia-a100-sxm-80gb", "amd-mi300x", "google-tpu-v5p"]),
        devices=st.sampled_from([8, 64, 512, 4096]),
-       recompute=st.sampled_from([None, "none", "selective", "full"]))
-def test_every_estimate_keeps_hfu_at_most_one_and_time_above_the_floor(preset, seq, acc, devices, recompute):
+       recompute=st.sampled_from([None, "none", "selective", "mlp", "full", "offload"]),
+       dispatcher=st.sampled_from(["alltoall", "deepep"]))
+def test_every_estimate_keeps_hfu_at_most_one_and_time_above_the_floor(preset, seq, acc, devices, recompute,
+                                                                       dispatcher):
     data = {"model": {"preset": preset, "seq_len": seq}, "training": {"tokens": 1e12},
-            "cluster": {"accelerator": acc, "devices": devices}, "pricing": {"usd_per_device_hour": 2.0}}
+            "cluster": {"accelerator": acc, "devices": devices}, "pricing": {"usd_per_device_hour": 2.0},
+            "parallelism": {"moe_dispatcher": dispatcher}}
     if recompute:
-        data["parallelism"] = {"recompute": recompute}
+        data["parallelism"]["recompute"] = recompute
     try:
         est = estimate(scenario_from_dict(data), CAT)
     except InfeasiblePlanError:

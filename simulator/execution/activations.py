@@ -8,7 +8,8 @@ micro-batch, bf16, tensor by tensor so that GQA and head_dim != d_model / heads 
 inputs of the two norms 2h + 2h, input of the QKV GEMM 2h, Q 2 H hd, K and V 2 K hd each (the paper's
 4sbh for Q, K and 2sbh for V when K = H), attention output = input of the output projection 2 H hd
 (FlashAttention saves Q, K, V, the output and the log-sum-exp, no s x s scores), input of the first
-MLP GEMM 2h, MLP intermediates 4 f_eff (GeLU input and output; gated: gate, up and product). The
+MLP GEMM 2h, MLP intermediates 4 f_eff (GeLU input and output; gated: gate, up and product), and
+in an MoE layer the k dispatched copies of the token its routed experts' first GEMM reads, 2 k h. The
 paper's dropout masks (1 B per element after the attention and after the MLP) exist only when
 dropout > 0 (`dropout`); modern LLMs train without dropout (Llama, Nemotron-4 `hidden_dropout: 0.0`
 in NeMo's `nemotron_340b.yaml`, MPT `resid_pdrop: 0.0`, MaxText `dropout_rate: 0`), so the default is
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.execution.plan import PlanGrid
+from simulator.execution.plan import PlanGrid, expert_tp
 from simulator.model.shapes import ModelSpec
 
 BYTES_ACT = 2  # bf16 activations
@@ -96,6 +97,7 @@ def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = T
     kv_bytes = s * b * BYTES_ACT * kv / np.minimum(t, model.kv_heads)
     sp = grid.sp.astype(bool) | (t == 1)
     stored = np.where(sp, s * b * (local + split) / t, s * b * (local + split / t)) + kv_bytes
+    stored = stored + _dispatched_bytes(model, grid, precision)
     if not flash:
         scores = (5 if dropout else 2) * model.heads * s * model.seq_len * b / t
         stored = stored + scores * np.where(grid.rc >= 1, 0, 1)
@@ -112,12 +114,24 @@ def _maxtext_minimal_bytes(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
     return s * b * kept / t + s * b * BYTES_ACT * kv / np.minimum(t, model.kv_heads)
 
 
+def _dispatched_bytes(model: ModelSpec, grid: PlanGrid, precision: str):
+    """MoE: the routed experts' first GEMM input, the k copies of each token the dispatch delivers
+    (Megatron-Core's grouped expert GEMM saves it for its weight gradient; FP8 with Transformer
+    Engine), on a rank of the EP exchange: tokens x etp / t of them (steptime.py's exchange), every
+    layer counted as an MoE layer as the MLP widths are; 0 for a dense model."""
+    if not model.is_moe:
+        return 0.0
+    per_token = (BYTES_FP8 if precision == "fp8" else BYTES_ACT) * model.experts_per_token * model.d_model
+    return model.seq_len / grid.cp * grid.mb * per_token * expert_tp(grid) / grid.tp
+
+
 def _mlp_intermediate_bytes(model: ModelSpec, grid: PlanGrid, precision: str) -> np.ndarray:
-    """The MLP intermediates of one micro-batch on one layer (`activation_bytes_per_layer`'s 4 f_eff
-    per token, the second GEMM's FP8 input at 1 B), / t."""
+    """The MLP block's activations one micro-batch keeps on one layer beyond its input: the
+    intermediates (`activation_bytes_per_layer`'s 4 f_eff per token, the second GEMM's FP8 input at
+    1 B), / t, and an MoE layer's dispatched tokens (`_dispatched_bytes`)."""
     per_token = BYTES_ACT * 2 * ffn_effective(model) - (
         (BYTES_ACT - BYTES_FP8) * _ffn_width(model) if precision == "fp8" else 0.0)
-    return model.seq_len / grid.cp * grid.mb * per_token / grid.tp
+    return model.seq_len / grid.cp * grid.mb * per_token / grid.tp + _dispatched_bytes(model, grid, precision)
 
 
 def recompute_bytes(model: ModelSpec, grid: PlanGrid, per_layer, stack: str, precision: str):

@@ -330,3 +330,35 @@ def test_memory_stack_resolves_the_reference_stack():
     assert memory_stack(cat.accelerator("google-tpu-v5p")) == "maxtext"
     assert memory_stack(cat.accelerator("nvidia-h100-sxm-80gb")) == "megatron"
     assert memory_stack(cat.accelerator("nvidia-h100-sxm-80gb"), "fsdp") == "fsdp"
+
+
+def test_moe_layers_keep_the_dispatched_tokens():
+    """The routed experts' first GEMM reads the k copies of each token the dispatch delivers and keeps
+    them for its weight gradient: Mixtral 8x7B (top-2, d 4096), 4096 tokens per micro-batch, bf16:
+    4096 x 2 x 2 x 4096 B = 67.1 MB per layer more than a dense twin with the same MLP width. With
+    TP 2 and experts split like the dense MLP (EP divides DP, expert TP = 2) each TP rank holds every
+    token's copies (the tokens are gathered over TP first); with EP folded into TP (expert TP 1) a
+    rank holds its 1/t share. FP8 keeps them in 1 B; recompute "mlp" drops them with the MLP block."""
+    from dataclasses import replace
+
+    from simulator.execution.activations import activation_bytes_per_layer
+    from simulator.execution.plan import expert_tp
+
+    moe = get_preset("mixtral-8x7b").with_seq_len(4096)
+    dense = replace(moe, experts=0, experts_per_token=0, expert_ffn_dim=0, moe_layers=0, ffn_dim=2 * 14336)
+    copies = 4096 * 2 * 2 * 4096
+    for plan, share in ((Plan(tp=1, dp=8, ep=8, microbatch=1), 1.0), (Plan(tp=2, dp=4, ep=4, microbatch=1), 1.0),
+                        (Plan(tp=2, dp=4, ep=8, microbatch=1), 0.5)):
+        g = grid(plan)
+        assert int(expert_tp(g)[0]) == (2 if share == 1.0 and plan.tp == 2 else 1)
+        extra = activation_bytes_per_layer(moe, g)[0] - activation_bytes_per_layer(dense, g)[0]
+        assert extra == pytest.approx(copies * share, rel=1e-12), plan
+    g = grid(Plan(tp=1, dp=8, ep=8, microbatch=1))
+    fp8 = activation_bytes_per_layer(moe, g, precision="fp8")[0] - activation_bytes_per_layer(dense, g, precision="fp8")[0]
+    assert fp8 == pytest.approx(copies / 2, rel=1e-12)
+    sel, mlp = (memory_per_device(moe, grid(Plan(tp=1, dp=8, ep=8, microbatch=1, zero=1, recompute=rc)), 64)
+                for rc in ("selective", "mlp"))
+    # 32 layers; one layer's MLP block (772 MB) held again while recomputed is below the logits (6 B x 4096 x 32,000)
+    assert 6 * 4096 * 32000 > copies + 4096 * 6 * 2 * 14336
+    kept_per_layer = (sel.activations_gb[0] - mlp.activations_gb[0]) * 1e9 / 32
+    assert kept_per_layer == pytest.approx(copies + 4096 * 6 * 2 * 14336, rel=1e-9)

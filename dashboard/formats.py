@@ -27,13 +27,14 @@ LABELS = {
     "device_hours": "Device-hours", "energy_mwh": "Energy (MWh)", "co2e_t": "Emissions (tCO2e)",
     "tflops_per_device": "Throughput (TFLOP/s per device)", "mfu_pct": "MFU (%)",
     "inter_token_latency_ms": "Inter-token latency (ms)", "output_tokens_per_s": "Output tokens/s",
+    "tokens_per_s_per_device": "Tokens/s per device",
     # headline figures (the tornado's choices)
     "cost_usd": "Cost (USD)", "wall_clock_days": "Wall clock (days)",
 }
 
 # What the Validation page checks (simulator.validation.runs.Check.quantity), as its picker lists them
 QUANTITIES = ("co2e_t", "device_hours", "energy_mwh", "inter_token_latency_ms", "mfu_pct", "output_tokens_per_s",
-              "tflops_per_device")
+              "tflops_per_device", "tokens_per_s_per_device")
 
 # The Monte Carlo's uncertain inputs (simulator.footprint.uncertainty.Spreads) -> (name, unit, number format)
 INPUTS = {

@@ -199,3 +199,13 @@ def test_a_manual_plan_that_does_not_divide_the_devices_points_to_auto(app):
     at.text_input(key="n_dev").input("1e4").run()
     said = texts(at.error)
     assert "cluster.devices = 10000" in said and "Or choose Plan = auto: the search finds one." in said
+
+
+def test_the_validation_picker_lists_every_checked_quantity_by_name():
+    """Every quantity `trainsim validate` checks is in the Validation page's picker, with a human name."""
+    from dashboard.formats import QUANTITIES, label
+    from simulator.validation.runs import run_validation
+
+    checked = {c.quantity for c in run_validation(load_catalog(use_env=False))}
+    assert checked == set(QUANTITIES)
+    assert all(label(q) != q for q in QUANTITIES)

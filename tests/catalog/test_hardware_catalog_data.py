@@ -110,7 +110,7 @@ def test_region_aliases(cat, name, expected):
         ("amd-mi300x", "peak_tflops_dense.bf16", 1307.4),
         ("amd-mi355x", "power.tdp_w", 1400),
         ("google-tpu-v5p", "peak_tflops_dense.bf16", 459),
-        ("google-tpu-v5p", "scale_up.domain_devices", 8960),
+        ("google-tpu-v5p", "scale_up.domain_devices", 6144),  # the largest slice (ICI); the pod is 8960
         ("google-tpu-v4", "power.tdp_w", 192),
         ("google-tpu-v6e", "prices.on_demand_usd_per_hour", 2.7),
         ("intel-gaudi3", "peak_tflops_dense.bf16", 1835),
@@ -236,6 +236,9 @@ HW_COLUMNS = {
 HW_DEPARTURES = {
     # BLOOM's 150 kg excludes the server; the catalog adds 2500 kg / 8 (see the file's note).
     ("NVIDIA A100 SXM 80GB", "embodied_kgco2e"): 462.5,
+    # The CSV's scale-up domain for TPU v5p is the pod (8960); one job's ICI domain is its slice, at most
+    # 6144 chips (the same source, GTPU_V5P in hardware-sources.md); beyond it slices are joined by DCN.
+    ("Google TPU v5p", "scaleup_domain"): 6144,
 }
 
 

@@ -74,7 +74,7 @@ def _bw(n, size_bytes, bw, factor):
     return np.where(n > 1, factor * (n - 1) / n * size_bytes / bw, 0.0)
 
 
-def _split(net: Network, n, stride):
+def group_layout(net: Network, n, stride):
     """Ranks of a group inside one scale-up domain, and the number of domains it spans."""
     n = np.asarray(n)
     inner = np.clip(net.domain // np.maximum(stride, 1), 1, None)
@@ -98,21 +98,21 @@ def _latency(net: Network, n, outer, steps_factor, calls):
 
 
 def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):
-    inner, outer = _split(net, n, stride)
+    inner, outer = group_layout(net, n, stride)
     bw = _bw(inner, size_bytes, net.up_for(inner), 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
     return bw + _latency(net, n, outer, 2.0, calls)
 
 
 def reduce_scatter(net: Network, n, size_bytes, stride=1, calls=1):
     """Also the time of an all-gather of the same total size."""
-    inner, outer = _split(net, n, stride)
+    inner, outer = group_layout(net, n, stride)
     bw = _bw(inner, size_bytes, net.up_for(inner), 1.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 1.0)
     return bw + _latency(net, n, outer, 1.0, calls)
 
 
 def all_to_all(net: Network, n, size_bytes, stride=1, calls=1):
     """Each rank sends (n-1)/n of S; the cross-domain share goes over the NIC."""
-    inner, outer = _split(net, n, stride)
+    inner, outer = group_layout(net, n, stride)
     n_f = np.asarray(n, dtype=float)
     cross = np.where(n_f > 1, (n_f - inner) / np.maximum(n_f, 1), 0.0)
     local = np.where(n_f > 1, (inner - 1) / np.maximum(n_f, 1), 0.0)

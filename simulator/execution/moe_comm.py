@@ -69,7 +69,7 @@ def dispatch_combine_s(net: coll.Network, model: ModelSpec, ep, stride, tokens, 
     if dispatcher == "alltoall":
         pair = 2 * coll.all_to_all(net, ep, tokens * h * BYTES_BF16 * k, stride=stride)
         return pair, pair
-    inner, outer = coll._split(net, ep, stride)
+    inner, outer = coll.group_layout(net, ep, stride)
     n_nodes = np.asarray(outer, dtype=float)
     remote = destination_nodes(model, n_nodes) * (n_nodes - 1) / np.maximum(n_nodes, 1)
     local_share = np.where(inner > 1, (inner - 1) / np.maximum(inner, 1), 0.0)

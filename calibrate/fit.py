@@ -32,6 +32,7 @@ from calibrate.records import RunRecord
 from hardware_catalog import Accelerator, load_catalog
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
+from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.plan import Plan, PlanGrid
 from simulator.execution.steptime import step_parts
 
@@ -118,6 +119,7 @@ class Case:
     cp_comm: str = "p2p"
     group: str = ""
     software: str = ""  # the software stack, for parameters fitted per stack
+    moe: MoeSetup = MoeSetup()  # MoE dispatch and token dropping (simulator.execution.moe_comm)
 
 
 def cases_for(records: list[RunRecord]) -> list[Case]:
@@ -138,7 +140,7 @@ def predict_step_times(cases: list[Case], params: PerfParams | dict[str, PerfPar
     pick = (lambda c: params[c.software]) if isinstance(params, dict) else (lambda c: params)  # noqa: E731
     return np.array([float(np.min(step_parts(c.model, c.grid, c.acc, pick(c), c.precision, c.batch, flash=c.flash,
                                              overlap=c.overlap, cp_comm=c.cp_comm,
-                                             stack=c.software or "megatron").total_s)) for c in cases])
+                                             stack=c.software or "megatron", moe=c.moe).total_s)) for c in cases])
 
 
 def _to_vec(params: PerfParams, names: tuple[str, ...]) -> np.ndarray:

@@ -58,7 +58,7 @@ def case_for(row: PublicRow, catalog: Catalog) -> Case:
     step_s = tokens / (row.tokens_per_s_per_device * row.devices)
     return Case(row.spec, row_plans(row), catalog.accelerator(row.accelerator_id), row.precision,
                 batch, step_s, flash=row.flash_attention, overlap=row.overlap_comm,
-                cp_comm=row.cp_comm, group=f"{row.source} | {row.table}", software=row.framework)
+                cp_comm=row.cp_comm, group=f"{row.source} | {row.table}", software=row.framework, moe=row.moe)
 
 
 def rows_for(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None) -> list[PublicRow]:

@@ -124,6 +124,9 @@ class TrainingSection(_Section):
         "number format of the matmuls: sets the device's peak FLOP/s"))
     device_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS, description=(
         "the run's reported device-hours: replaces the time model; energy, CO2e and cost follow from them"))
+    moe_capacity_factor: float | None = Field(default=None, gt=0, le=1000, description=(
+        "MoE token dropping: each expert takes at most this x its mean share of tokens and its input is padded "
+        "to it (Megatron-Core --moe-expert-capacity-factor with padding, MaxText capacity_factor); unset: dropless"))
 
 
 class ClusterSection(_Section):

@@ -55,16 +55,17 @@ BYTES_ACT = 2  # bf16 activations
 BYTES_FP8 = 1  # FP8 copies of GEMM inputs (Transformer Engine, module docstring)
 
 
-def ffn_effective(model: ModelSpec) -> float:
+def ffn_effective(model: ModelSpec, padding: float = 1.0) -> float:
     """Width of the MLP activations a token creates (gated MLPs keep 1.5x: gate, up, product)."""
     gate = 1.5 if model.gated_mlp else 1.0
-    return _ffn_width(model) * gate
+    return _ffn_width(model, padding) * gate
 
 
-def _ffn_width(model: ModelSpec) -> int:
-    """Intermediate width of the MLP a token passes through (routed top-k plus shared experts)."""
+def _ffn_width(model: ModelSpec, padding: float = 1.0) -> float:
+    """Intermediate width of the MLP a token passes through (routed top-k plus shared experts; the
+    routed part x `padding`, the capacity factor of token-dropping MoE, moe_comm.MoeSetup)."""
     if model.is_moe:
-        return (model.experts_per_token + model.shared_experts) * model.expert_ffn_dim
+        return (model.experts_per_token * padding + model.shared_experts) * model.expert_ffn_dim
     return model.ffn_dim
 
 
@@ -83,58 +84,60 @@ def kv_chunk_bytes(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
 
 
 def activation_bytes_per_layer(model: ModelSpec, grid: PlanGrid, flash: bool = True,
-                               dropout: bool = False, precision: str = "bf16") -> np.ndarray:
+                               dropout: bool = False, precision: str = "bf16", padding: float = 1.0) -> np.ndarray:
     """Korthikanti 2022 Table 2, tensor by tensor, for one micro-batch on one layer with nothing
     recomputed but the selective-recompute attention core (module docstring; FP8 GEMM inputs
     with `precision = "fp8"`)."""
     s, b, h, t = model.seq_len / grid.cp, grid.mb, model.d_model, grid.tp
     q, kv, o = _attention_widths(model)
     local = BYTES_ACT * (4 * h) + (2 * h if dropout else 0)  # two norm and two GEMM inputs (+ masks)
-    split = BYTES_ACT * (q + o + 2 * ffn_effective(model))  # Q, attention output, MLP intermediates
+    split = BYTES_ACT * (q + o + 2 * ffn_effective(model, padding))  # Q, attention output, MLP intermediates
     if precision == "fp8":  # Transformer Engine saves FP8 copies of its GEMMs' inputs
         local = local - (BYTES_ACT - BYTES_FP8) * 2 * h  # QKV and first MLP GEMM inputs
-        split = split - (BYTES_ACT - BYTES_FP8) * _ffn_width(model) + BYTES_FP8 * o  # MLP-out input; proj copy
+        split = split - (BYTES_ACT - BYTES_FP8) * _ffn_width(model, padding) + BYTES_FP8 * o  # MLP-out input; proj copy
     kv_bytes = s * b * BYTES_ACT * kv / np.minimum(t, model.kv_heads)
     sp = grid.sp.astype(bool) | (t == 1)
     stored = np.where(sp, s * b * (local + split) / t, s * b * (local + split / t)) + kv_bytes
-    stored = stored + _dispatched_bytes(model, grid, precision)
+    stored = stored + _dispatched_bytes(model, grid, precision, padding)
     if not flash:
         scores = (5 if dropout else 2) * model.heads * s * model.seq_len * b / t
         stored = stored + scores * np.where(grid.rc >= 1, 0, 1)
     return stored
 
 
-def _maxtext_minimal_bytes(model: ModelSpec, grid: PlanGrid) -> np.ndarray:
+def _maxtext_minimal_bytes(model: ModelSpec, grid: PlanGrid, padding: float = 1.0) -> np.ndarray:
     """MaxText `remat_policy=minimal`, one micro-batch on one layer: the layer input, Q, K, V, the
     output projection and the MLP input projections (module docstring)."""
     s, b, h, t = model.seq_len / grid.cp, grid.mb, model.d_model, grid.tp
     q, kv, _ = _attention_widths(model)
-    mlp_in = (2 if model.gated_mlp else 1) * _ffn_width(model)
+    mlp_in = (2 if model.gated_mlp else 1) * _ffn_width(model, padding)
     kept = BYTES_ACT * (2 * h + q + mlp_in)
     return s * b * kept / t + s * b * BYTES_ACT * kv / np.minimum(t, model.kv_heads)
 
 
-def _dispatched_bytes(model: ModelSpec, grid: PlanGrid, precision: str):
+def _dispatched_bytes(model: ModelSpec, grid: PlanGrid, precision: str, padding: float = 1.0):
     """MoE: the routed experts' first GEMM input, the k copies of each token the dispatch delivers
     (Megatron-Core's grouped expert GEMM saves it for its weight gradient; FP8 with Transformer
     Engine), on a rank of the EP exchange: tokens x etp / t of them (steptime.py's exchange), every
-    layer counted as an MoE layer as the MLP widths are; 0 for a dense model."""
+    layer counted as an MoE layer as the MLP widths are, x `padding` with token dropping; 0 for a dense
+    model."""
     if not model.is_moe:
         return 0.0
     per_token = (BYTES_FP8 if precision == "fp8" else BYTES_ACT) * model.experts_per_token * model.d_model
-    return model.seq_len / grid.cp * grid.mb * per_token * expert_tp(grid) / grid.tp
+    return model.seq_len / grid.cp * grid.mb * per_token * padding * expert_tp(grid) / grid.tp
 
 
-def _mlp_intermediate_bytes(model: ModelSpec, grid: PlanGrid, precision: str) -> np.ndarray:
+def _mlp_intermediate_bytes(model: ModelSpec, grid: PlanGrid, precision: str, padding: float = 1.0) -> np.ndarray:
     """The MLP block's activations one micro-batch keeps on one layer beyond its input: the
     intermediates (`activation_bytes_per_layer`'s 4 f_eff per token, the second GEMM's FP8 input at
     1 B), / t, and an MoE layer's dispatched tokens (`_dispatched_bytes`)."""
-    per_token = BYTES_ACT * 2 * ffn_effective(model) - (
-        (BYTES_ACT - BYTES_FP8) * _ffn_width(model) if precision == "fp8" else 0.0)
-    return model.seq_len / grid.cp * grid.mb * per_token / grid.tp + _dispatched_bytes(model, grid, precision)
+    per_token = BYTES_ACT * 2 * ffn_effective(model, padding) - (
+        (BYTES_ACT - BYTES_FP8) * _ffn_width(model, padding) if precision == "fp8" else 0.0)
+    return (model.seq_len / grid.cp * grid.mb * per_token / grid.tp
+            + _dispatched_bytes(model, grid, precision, padding))
 
 
-def recompute_bytes(model: ModelSpec, grid: PlanGrid, per_layer, stack: str, precision: str):
+def recompute_bytes(model: ModelSpec, grid: PlanGrid, per_layer, stack: str, precision: str, padding: float = 1.0):
     """(kept per layer and micro-batch, working set of the layer being recomputed) by recompute
     level (module docstring): none and selective keep `per_layer`; full keeps the layer input;
     mlp drops the MLP intermediates (kept again while the MLP is recomputed); offload keeps nothing
@@ -142,7 +145,7 @@ def recompute_bytes(model: ModelSpec, grid: PlanGrid, per_layer, stack: str, pre
     it is recomputed. MaxText: selective = remat minimal, mlp = save_dot_except_mlpwi."""
     rc = grid.rc
     layer_input = BYTES_ACT * model.seq_len / grid.cp * grid.mb * model.d_model / grid.tp
-    mlp = _mlp_intermediate_bytes(model, grid, precision)
+    mlp = _mlp_intermediate_bytes(model, grid, precision, padding)
     # recomputing a layer recreates all but its checkpointed input, which is the first norm's input
     # when the input is sharded like it (sequence parallelism or t = 1; without SP Megatron gathers a
     # replicated copy: --distribute-saved-activations)
@@ -152,8 +155,9 @@ def recompute_bytes(model: ModelSpec, grid: PlanGrid, per_layer, stack: str, pre
     working = np.choose(rc, [np.zeros(rc.shape), np.zeros(rc.shape),
                              per_layer - np.where(sharded_input, layer_input, 0.0), mlp, per_layer])
     if stack == "maxtext":
-        minimal = _maxtext_minimal_bytes(model, grid)
-        mlp_in = BYTES_ACT * (2 if model.gated_mlp else 1) * _ffn_width(model) * model.seq_len / grid.cp * grid.mb / grid.tp
+        minimal = _maxtext_minimal_bytes(model, grid, padding)
+        mlp_in = (BYTES_ACT * (2 if model.gated_mlp else 1) * _ffn_width(model, padding)
+                  * model.seq_len / grid.cp * grid.mb / grid.tp)
         policy = np.choose(rc, [kept, minimal, kept, minimal - mlp_in, kept])
         partial = (rc == 1) | (rc == 3)
         kept = np.where(partial, policy, kept)

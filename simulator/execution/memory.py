@@ -240,7 +240,7 @@ def _stage_parts(model: ModelSpec, grid: PlanGrid, st: dict, tuning: Tuning, sha
 def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: bool = True,
                       tuning: Tuning = FULL, cp_comm: str = "p2p", *, stack: str = "megatron",
                       grad_reduce_in_fp32: bool = True, dropout: bool = False,
-                      precision: str = "bf16") -> MemoryBreakdown:
+                      precision: str = "bf16", moe_padding: float = 1.0) -> MemoryBreakdown:
     """Per-device memory of every plan in `grid` on its most loaded pipeline stage (module docstring).
 
     `stack`: the software that stores the tensors ("megatron" = Megatron-Core/NeMo, the default;
@@ -248,7 +248,9 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
     resolves the scenario's `parallelism.stack`): the logits' bytes, the runtime overhead and
     MaxText's remat policies. `grad_reduce_in_fp32`: fp32 (4 B) or bf16 (2 B)
     gradient buffer below ZeRO-3. `dropout`: whether the model trains with dropout (its masks are
-    stored). `precision`: "fp8" keeps GEMM inputs in FP8 (Transformer Engine). With LoRA (`tuning`),
+    stored). `precision`: "fp8" keeps GEMM inputs in FP8 (Transformer Engine). `moe_padding`: the
+    capacity factor of token-dropping MoE, whose expert buffers are padded to it (moe_comm.MoeSetup;
+    1 when dropless). With LoRA (`tuning`),
     the frozen base keeps only its weights (at
     `tuning.base_weight_bytes`) and the adapters carry the gradients and optimizer states
     (finetune.py)."""
@@ -264,8 +266,8 @@ def memory_per_device(model: ModelSpec, grid: PlanGrid, batch_seqs: int, flash: 
         return out if np.isscalar(e) else out + e / np.where(on, edp, 1)
 
     # activations of one layer and one micro-batch: stored, and the whole working set
-    per_layer = activation_bytes_per_layer(model, grid, flash, dropout, precision)
-    kept, working = recompute_bytes(model, grid, per_layer, stack, precision)
+    per_layer = activation_bytes_per_layer(model, grid, flash, dropout, precision, moe_padding)
+    kept, working = recompute_bytes(model, grid, per_layer, stack, precision, moe_padding)
     logits = LOGIT_BYTES[stack] * model.seq_len / grid.cp * grid.mb * model.vocab / grid.tp
 
     best, best_total = None, None

@@ -30,6 +30,8 @@ smaller of the two counts. One of those nodes is the token's own with probabilit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import comb
 
@@ -38,6 +40,36 @@ from simulator.model.shapes import ModelSpec
 
 DISPATCHERS = ("alltoall", "deepep")
 BYTES_BF16, BYTES_FP8 = 2, 1
+
+
+@dataclass(frozen=True)
+class MoeSetup:
+    """How a run routes MoE tokens: the dispatcher (module docstring) and token dropping.
+
+    `capacity_factor` None: dropless routing, the busiest expert rank gets `PerfParams.moe_imbalance` x
+    its mean share. A capacity factor c drops tokens beyond c x the mean share of each expert and pads
+    every expert's input to it (Megatron-Core `--moe-expert-capacity-factor` with
+    `--moe-pad-expert-input-to-capacity`; MaxText's dropping MoE, whose expert einsums run over the
+    whole capacity): each expert GEMM, exchange buffer and expert activation is c x the mean."""
+
+    dispatcher: str = "alltoall"
+    capacity_factor: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dispatcher not in DISPATCHERS:
+            raise ValueError(f"parallelism.moe_dispatcher: expected one of {', '.join(DISPATCHERS)}, "
+                             f"got '{self.dispatcher}'")
+        if self.capacity_factor is not None and not self.capacity_factor > 0:
+            raise ValueError(f"training.moe_capacity_factor: expected a positive number, got {self.capacity_factor}")
+
+    def busiest_share(self, moe_imbalance: float) -> float:
+        """Tokens of the busiest expert rank's experts / their mean share: c padded, else the imbalance."""
+        return self.capacity_factor if self.capacity_factor is not None else moe_imbalance
+
+    @property
+    def padding(self) -> float:
+        """Expert buffers / the mean routed tokens: c with token dropping, 1 when dropless."""
+        return self.capacity_factor if self.capacity_factor is not None else 1.0
 
 
 def _miss(total, per_node, draws):
@@ -59,14 +91,12 @@ def destination_nodes(model: ModelSpec, nodes) -> np.ndarray:
 
 
 def dispatch_combine_s(net: coll.Network, model: ModelSpec, ep, stride, tokens, precision: str,
-                       dispatcher: str = "alltoall"):
+                       moe: MoeSetup = MoeSetup()):
     """(forward, backward) seconds of one MoE layer's exchanges (dispatch and combine) for one
     micro-batch of `tokens` per rank of an EP group of `ep` ranks `stride` apart; a recomputed
-    forward repeats the forward ones."""
-    if dispatcher not in DISPATCHERS:
-        raise ValueError(f"parallelism.moe_dispatcher: expected one of {', '.join(DISPATCHERS)}, got '{dispatcher}'")
-    k, h = model.experts_per_token, model.d_model
-    if dispatcher == "alltoall":
+    forward repeats the forward ones. With token dropping the buffers are padded to capacity."""
+    k, h = model.experts_per_token * moe.padding, model.d_model
+    if moe.dispatcher == "alltoall":
         pair = 2 * coll.all_to_all(net, ep, tokens * h * BYTES_BF16 * k, stride=stride)
         return pair, pair
     inner, outer = coll.group_layout(net, ep, stride)
@@ -75,7 +105,7 @@ def dispatch_combine_s(net: coll.Network, model: ModelSpec, ep, stride, tokens, 
     local_share = np.where(inner > 1, (inner - 1) / np.maximum(inner, 1), 0.0)
 
     def one(bytes_per_elem):
-        rdma = tokens * h * bytes_per_elem * remote / net.out_bytes_per_s
+        rdma = tokens * h * bytes_per_elem * remote * moe.padding / net.out_bytes_per_s
         nvlink = tokens * h * bytes_per_elem * k * local_share / net.up_for(inner)
         latency = np.where(n_nodes > 1, net.out_latency_s, net.up_latency_s)
         return np.where(np.asarray(ep) > 1, np.maximum(rdma, nvlink) + latency, 0.0)

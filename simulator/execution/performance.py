@@ -16,6 +16,7 @@ from simulator.system.efficiency import Efficiency
 from simulator.model.finetune import FULL, Tuning, executed_flops_per_token, flops_per_token
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
+from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.plan import RECOMPUTE, Plan
 from simulator.execution.search import SearchResult, search_plans
 
@@ -45,14 +46,14 @@ def choose_plan(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: in
                 params: PerfParams, eff: Efficiency, fixed: dict, flash: bool = True,
                 objective: str = "time", overlap: bool = True,
                 rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL,
-                cp_comm: str = "p2p", stack: str | None = None, moe_dispatcher: str = "alltoall") -> Choice:
+                cp_comm: str = "p2p", stack: str | None = None, moe: MoeSetup = MoeSetup()) -> Choice:
     """Best plan for `objective` among those `fixed` allows, with its step time.
 
     `rates` = (USD per device-hour, USD per device kWh incl. PUE, W per device drawn over the whole
     wall clock: host, network and storage) price the "cost" objective.
     """
     res = search_plans(model, acc, devices, batch_seqs, precision, params, eff, fixed, flash, overlap=overlap,
-                       rates=rates, tuning=tuning, cp_comm=cp_comm, stack=stack, moe_dispatcher=moe_dispatcher)
+                       rates=rates, tuning=tuning, cp_comm=cp_comm, stack=stack, moe=moe)
     i = int(res.order(objective)[0])
     plan = res.grid.plan(i)
     tokens = batch_seqs * model.seq_len

@@ -17,6 +17,7 @@ from simulator.system.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
 from simulator.model.finetune import FULL, Tuning, executed_flops_per_token
 from simulator.execution.memory import MemoryBreakdown, capacity_gb, memory_per_device, memory_stack
+from simulator.execution.moe_comm import MoeSetup
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
 from simulator.execution.plan import (
@@ -85,12 +86,12 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
                  params: PerfParams, eff: Efficiency, fixed: dict | None = None,
                  flash: bool = True, max_tp: int | None = None, overlap: bool = True,
                  rates: tuple[float, float, float] = (0.0, 0.0, 0.0), tuning: Tuning = FULL,
-                 cp_comm: str = "p2p", stack: str | None = None, moe_dispatcher: str = "alltoall") -> SearchResult:
+                 cp_comm: str = "p2p", stack: str | None = None, moe: MoeSetup = MoeSetup()) -> SearchResult:
     """All valid plans for `devices` that fit in memory, with their step time (module docstring).
 
     `tuning`: what is trained (finetune.py): every weight, or LoRA adapters on a frozen base.
     `cp_comm`: how context parallelism exchanges K/V ("p2p" ring or "all_gather", steptime.py).
-    `moe_dispatcher`: how MoE tokens travel ("alltoall" or "deepep", moe_comm.py).
+    `moe`: how MoE tokens travel and whether they are dropped (moe_comm.MoeSetup).
 
     `rates` = (USD per device-hour, USD per kWh of device + host energy incl. PUE, host W per
     device) give each plan a cost per step: rental or amortised capex plus electricity.
@@ -111,7 +112,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
             f"{reason} ({count})" for reason, count in rejected.items()))
     grid = grid.take(np.flatnonzero(ok))
     mem = memory_per_device(model, grid, batch_seqs, flash, tuning, cp_comm, stack=memory_stack(acc, stack),
-                            precision=precision)
+                            precision=precision, moe_padding=moe.padding)
     hbm_gb = capacity_gb(acc)
     fits = mem.total_gb <= hbm_gb
     rejected["does not fit in memory"] = int((~fits).sum())
@@ -128,7 +129,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     grid = grid.take(idx)
     mem = mem.take(idx)
     parts = step_parts(model, grid, acc, params, precision, batch_seqs, flash, overlap, tuning, cp_comm,
-                       stack=memory_stack(acc, stack), moe_dispatcher=moe_dispatcher)
+                       stack=memory_stack(acc, stack), moe=moe)
     step = parts.total_s
     tokens = batch_seqs * model.seq_len
     hw_per_token = executed_flops_per_token(model, tuning, grid.rc, causal_skip=flash)

@@ -37,7 +37,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.execution import collectives as coll
 from simulator.execution.activations import BYTES_ACT, kv_chunk_bytes
 from simulator.execution.memory import split_params_per_device
-from simulator.execution.moe_comm import dispatch_combine_s
+from simulator.execution.moe_comm import MoeSetup, dispatch_combine_s
 from simulator.execution.plan import PlanGrid, expert_dp, expert_tp, microbatches
 from simulator.model.finetune import BYTES_WEIGHT, FULL, Tuning
 from simulator.model.shapes import ModelSpec
@@ -116,8 +116,9 @@ class _LayerTimes:
     moe_mlp_in: np.ndarray
 
 
-def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp) -> _LayerTimes:
-    """Forward seconds of one dense layer, one MoE layer and their parts (`_LayerTimes`)."""
+def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp, busiest: float) -> _LayerTimes:
+    """Forward seconds of one dense layer, one MoE layer and their parts (`_LayerTimes`); the busiest
+    expert rank's experts see `busiest` x their mean share of tokens (MoeSetup.busiest_share)."""
     h, tp, s = model.d_model, grid.tp, model.seq_len
     tok = grid.mb * s / grid.cp
     n_out = model.heads * model.v_hd
@@ -141,9 +142,10 @@ def _layer_forward(model: ModelSpec, grid: PlanGrid, ops: _Ops, flash: bool, etp
     if not model.is_moe:
         return _LayerTimes(common + mlp, common + mlp, core, out_proj, mlp, mlp_in, mlp, mlp_in)
     # Experts: each of the E/ep local experts sees the rank's mean share of routed tokens times the
-    # busiest rank's imbalance, as grouped GEMMs (module docstring of perf_params, MoE priors).
+    # busiest rank's imbalance (dropless) or the capacity factor (padded), as grouped GEMMs
+    # (module docstring of perf_params, MoE priors; moe_comm.MoeSetup).
     fe = model.expert_ffn_dim
-    m_e = tok * etp / tp * model.experts_per_token * grid.ep / model.experts * ops.p.moe_imbalance
+    m_e = tok * etp / tp * model.experts_per_token * grid.ep / model.experts * busiest
     grouped = ops.p.grouped_gemm_eff
     experts_in = model.experts / grid.ep * ops.gemm(m_e, g * fe / etp, h, scale=grouped)
     experts = experts_in + model.experts / grid.ep * ops.gemm(m_e, h, fe / etp, scale=grouped)
@@ -244,10 +246,10 @@ def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams,
 
 def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams, precision: str,
                batch_seqs: int, flash: bool = True, overlap: bool = True, tuning: Tuning = FULL,
-               cp_comm: str = "p2p", stack: str = "megatron", moe_dispatcher: str = "alltoall") -> StepParts:
+               cp_comm: str = "p2p", stack: str = "megatron", moe: MoeSetup = MoeSetup()) -> StepParts:
     """Named parts of the step time of every plan in `grid` (module docstring); `stack` (memory.py's
-    STACKS) says what the "mlp" recompute level re-runs; `moe_dispatcher` how MoE tokens travel
-    (moe_comm.py)."""
+    STACKS) says what the "mlp" recompute level re-runs; `moe` how MoE tokens travel and whether
+    they are dropped (moe_comm.py)."""
     ops = _Ops(acc, p, precision)
     net = coll.Network.of(acc, p)
     h, tp, s = model.d_model, grid.tp, model.seq_len
@@ -258,7 +260,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     n_moe = lps * moe_share
 
     etp = expert_tp(grid)  # expert tensor parallelism (plan.expert_tp): TP, or less when EP is folded
-    parts = _layer_forward(model, grid, ops, flash, etp)
+    parts = _layer_forward(model, grid, ops, flash, etp, moe.busiest_share(p.moe_imbalance))
     core = parts.core
     layers_fwd = lps * ((1 - moe_share) * parts.dense + moe_share * parts.moe)
     logits_fwd = ops.gemm(tok, model.vocab / tp, h) + ops.traffic(10.0 * tok * model.vocab / tp)
@@ -288,7 +290,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     # TP group with the classic layout, adjacent when folded); `ep_overlap` of it hidden behind
     # another micro-batch's compute, never more than that compute.
     if model.is_moe:
-        fwd, bwd = dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe_dispatcher)
+        fwd, bwd = dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe)
         ep_mb = n_moe * (fwd * (1 + (grid.rc >= 2)) + bwd)  # full, mlp, offload re-run the MoE block
     else:
         ep_mb = 0.0

@@ -92,7 +92,8 @@ def refused_rows(catalog: Catalog | None = None, rows: list[PublicRow] | None = 
         acc = catalog.accelerator(r.accelerator_id)
         mem = memory_per_device(r.spec, row_plans(r), int(r.global_batch_seqs), flash=r.flash_attention,
                                 cp_comm=r.cp_comm, stack=r.framework,
-                                grad_reduce_in_fp32=r.grad_reduce_in_fp32, precision=r.precision)
+                                grad_reduce_in_fp32=r.grad_reduce_in_fp32, precision=r.precision,
+                                moe_padding=r.moe.padding)
         need, have = float(mem.total_gb.min()), capacity_gb(acc)
         if need > have:
             out.append({"row": r.row, "family": r.family, "source": r.source, "model": r.model_name,

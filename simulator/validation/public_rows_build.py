@@ -15,11 +15,13 @@ first all-gather the key (K) and value (V) tensors").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hardware_catalog import Catalog, load_catalog
 from simulator.model.shapes import ModelSpec
+from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.plan import Plan
 from simulator.validation.public_rows_csv import accelerator_of, cell_int, precision_of, read_rows
 from simulator.validation.public_rows_kernels import KERNEL_SOURCES
@@ -58,6 +60,14 @@ class PublicRow:
     # gradient buffer in fp32 (Megatron-LM's bf16 default) or in bf16: NVIDIA's NeMo performance
     # configurations sync gradients in bf16 (`grad_sync_dtype: bf16`; simulator/execution/memory.py docstring)
     grad_reduce_in_fp32: bool = True
+    # MoE token dropping (MaxText's dropping MoE, `capacity_factor=` in the row's evidence): expert
+    # buffers padded to it (simulator.execution.moe_comm.MoeSetup); None: dropless
+    moe_capacity_factor: float | None = None
+
+    @property
+    def moe(self) -> MoeSetup:
+        """How the row routes MoE tokens (all-to-all dispatch; token dropping when stated)."""
+        return MoeSetup(capacity_factor=self.moe_capacity_factor)
 
 
 EXCLUDED_SOURCES = {
@@ -126,7 +136,14 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
                      plan=plan, framework=fw, overlap_comm=overlap, tokens_per_s_per_device=tokens,
                      measured_from=measured_from, usable=not reason, reason=reason,
                      assumptions=tuple(dict.fromkeys(notes)), cp_comm=_cp_comm(r),
-                     grad_reduce_in_fp32=r["source"] != "NVIDIA/NeMo")
+                     grad_reduce_in_fp32=r["source"] != "NVIDIA/NeMo",
+                     moe_capacity_factor=_capacity_factor(" ".join([r["notes"], *notes])) if spec and spec.is_moe else None)
+
+
+def _capacity_factor(text: str) -> float | None:
+    """The `capacity_factor=` a row's notes or evidence state for a dropping MoE, or None (dropless)."""
+    m = re.search(r"capacity_factor=(\d+(?:\.\d+)?)", text)
+    return float(m.group(1)) if m else None
 
 
 def load_public_rows(path: str | Path | None = None, catalog: Catalog | None = None) -> list[PublicRow]:

@@ -37,5 +37,5 @@ def row_step_time_s(row: PublicRow, acc: Accelerator, params: PerfParams) -> flo
     """The simulator's step time of a usable row: its own plan (fastest schedule), precision and software."""
     parts = step_parts(row.spec, row_plans(row), acc, params, row.precision, int(row.global_batch_seqs),
                        flash=row.flash_attention, overlap=row.overlap_comm, cp_comm=row.cp_comm,
-                       stack=row.framework)
+                       stack=row.framework, moe=row.moe)
     return float(np.min(parts.total_s))

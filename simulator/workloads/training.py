@@ -19,6 +19,7 @@ from simulator.errors import ScenarioError
 from simulator.model.finetune import flops_per_token
 from simulator.model.flops import attention_flops_per_token, model_flops_per_token, param_flops_per_token
 from simulator.execution.memory import capacity_gb
+from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.performance import Choice, StepTime, choose_plan
 from simulator.result import Basis, Estimate, uncertainty_bands
 from simulator.scenario import Scenario
@@ -91,7 +92,7 @@ def _plan(scenario: Scenario, site: Site, model, batch_seqs: int) -> Choice:
                        site.perf, site.eff, fixed, par.flash_attention, par.objective, par.overlap_comm,
                        rates=(site.usd_per_device_hour, site.usd_per_kwh * site.pue, site.constant_w),
                        tuning=scenario.finetune.tuning(model), cp_comm=par.cp_comm, stack=par.stack,
-                       moe_dispatcher=par.moe_dispatcher)
+                       moe=MoeSetup(par.moe_dispatcher, scenario.training.moe_capacity_factor))
 
 
 def _run_time(scenario: Scenario, site: Site, choice: Choice, mfpt: float, batch_tokens: int,

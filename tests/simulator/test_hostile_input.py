@@ -144,10 +144,11 @@ def test_reported_hours_below_the_compute_floor_are_refused(hours):
        acc=st.sampled_from(["nvidia-h100-sxm-80gb", "nvidia-a100-sxm-80gb", "amd-mi300x", "google-tpu-v5p"]),
        devices=st.sampled_from([8, 64, 512, 4096]),
        recompute=st.sampled_from([None, "none", "selective", "mlp", "full", "offload"]),
-       dispatcher=st.sampled_from(["alltoall", "deepep"]))
+       dispatcher=st.sampled_from(["alltoall", "deepep"]), capacity=st.sampled_from([None, 1.0, 1.25, 2.0]))
 def test_every_estimate_keeps_hfu_at_most_one_and_time_above_the_floor(preset, seq, acc, devices, recompute,
-                                                                       dispatcher):
-    data = {"model": {"preset": preset, "seq_len": seq}, "training": {"tokens": 1e12},
+                                                                       dispatcher, capacity):
+    training = {"tokens": 1e12} if capacity is None else {"tokens": 1e12, "moe_capacity_factor": capacity}
+    data = {"model": {"preset": preset, "seq_len": seq}, "training": training,
             "cluster": {"accelerator": acc, "devices": devices}, "pricing": {"usd_per_device_hour": 2.0},
             "parallelism": {"moe_dispatcher": dispatcher}}
     if recompute:

@@ -362,3 +362,14 @@ def test_moe_layers_keep_the_dispatched_tokens():
     assert 6 * 4096 * 32000 > copies + 4096 * 6 * 2 * 14336
     kept_per_layer = (sel.activations_gb[0] - mlp.activations_gb[0]) * 1e9 / 32
     assert kept_per_layer == pytest.approx(copies + 4096 * 6 * 2 * 14336, rel=1e-9)
+
+
+def test_token_dropping_pads_the_expert_activations():
+    """With capacity factor c the routed experts' intermediates and dispatched copies are padded to c x
+    the mean: Mixtral 8x7B at c = 1.25 keeps 0.25 x (2 x 4096 + 6 x 14,336) x 2 B more per token and layer."""
+    from simulator.execution.activations import activation_bytes_per_layer
+
+    moe = get_preset("mixtral-8x7b").with_seq_len(4096)
+    g = grid(Plan(tp=1, dp=8, ep=8, microbatch=1))
+    extra = activation_bytes_per_layer(moe, g, padding=1.25)[0] - activation_bytes_per_layer(moe, g)[0]
+    assert extra == pytest.approx(4096 * 0.25 * 2 * (2 * 4096 + 6 * 14336), rel=1e-12)

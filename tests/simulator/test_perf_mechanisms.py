@@ -13,6 +13,7 @@ from simulator.execution import collectives as coll
 from simulator.model.shapes import ModelSpec, get_preset
 from simulator.system.perf_params import PerfParams, catalog_priors, check_overrides, perf_params_for
 from simulator.execution.plan import Plan, PlanGrid
+from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.steptime import _Ops, step_parts
 
 CAT = load_catalog()
@@ -303,15 +304,15 @@ def test_deepep_dispatch_by_hand():
         nvlink = tokens * h * b * 8 * 7 / 8 / net.up_for(8)
         return max(rdma, nvlink) + net.out_latency_s
 
-    fwd, bwd = (float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "deepep"))
+    fwd, bwd = (float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", MoeSetup("deepep")))
     assert (fwd, bwd) == (pytest.approx(leg(1) + leg(2), rel=1e-9), pytest.approx(2 * leg(2), rel=1e-9))
     # the all-to-all dispatcher sends every (token, expert) pair in bf16, 56/64 of them over the NIC
-    a2a = [float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "alltoall")]
+    a2a = [float(x) for x in dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", MoeSetup("alltoall"))]
     assert a2a == [pytest.approx(2 * float(coll.all_to_all(net, 64, tokens * h * 2 * 8)), rel=1e-12)] * 2
     assert sum(a2a) > 2 * (fwd + bwd)
-    assert [float(x) for x in dispatch_combine_s(net, ds, 1, 1, tokens, "bf16", "deepep")] == [0.0, 0.0]
+    assert [float(x) for x in dispatch_combine_s(net, ds, 1, 1, tokens, "bf16", MoeSetup("deepep"))] == [0.0, 0.0]
     with pytest.raises(ValueError, match="parallelism.moe_dispatcher: expected one of alltoall, deepep"):
-        dispatch_combine_s(net, ds, 64, 1, tokens, "fp8", "nccl")
+        MoeSetup("nccl")
 
 
 def test_ep_overlap_hides_at_most_the_compute():
@@ -321,22 +322,22 @@ def test_ep_overlap_hides_at_most_the_compute():
     grid = PlanGrid.from_plans([Plan(tp=1, pp=16, dp=128, ep=64, microbatch=1, zero=1, recompute="mlp")])
     p = perf_params_for(H800)
     parts = {o: step_parts(ds, grid, H800, dataclasses.replace(p, ep_overlap=o), "fp8", 15360,
-                           moe_dispatcher="deepep") for o in (0.0, 0.5, 1.0)}
+                           moe=MoeSetup("deepep")) for o in (0.0, 0.5, 1.0)}
     none, half, full = (float(parts[o].ep_comm_s[0]) for o in (0.0, 0.5, 1.0))
     compute = float(parts[0.0].compute_s[0])
     assert none > 0 and half == pytest.approx(none - min(0.5 * none, compute), rel=1e-12)
     assert full == pytest.approx(max(none - compute, 0.0), abs=1e-9)
     off = step_parts(ds, grid, H800, dataclasses.replace(p, ep_overlap=1.0), "fp8", 15360, overlap=False,
-                     moe_dispatcher="deepep")
+                     moe=MoeSetup("deepep"))
     assert float(off.ep_comm_s[0]) == pytest.approx(none, rel=1e-12)
     # a recomputed MoE block dispatches and combines its tokens again (the forward pair, not the backward)
     selective = step_parts(ds, PlanGrid.from_plans([Plan(tp=1, pp=16, dp=128, ep=64, microbatch=1, zero=1,
                                                          recompute="selective")]),
-                           H800, p, "fp8", 15360, moe_dispatcher="deepep")
+                           H800, p, "fp8", 15360, moe=MoeSetup("deepep"))
     net = coll.Network.of(H800, p)
     from simulator.execution.moe_comm import dispatch_combine_s
 
-    fwd, _ = dispatch_combine_s(net, ds, 64, 1, 4096, "fp8", "deepep")
+    fwd, _ = dispatch_combine_s(net, ds, 64, 1, 4096, "fp8", MoeSetup("deepep"))
     m, moe_layers_on_stage = 15360 / 128, 4 * 58 / 61  # micro-batches per DP rank; ceil(61/16) layers
     assert none - float(selective.ep_comm_s[0]) == pytest.approx(m * moe_layers_on_stage * float(fwd), rel=1e-9)
 
@@ -349,3 +350,32 @@ def test_node_limited_routing_fields_are_checked():
         dataclasses.replace(ds, expert_groups=6)
     with pytest.raises(ScenarioError, match="model.expert_groups_per_token: expected 0..expert_groups"):
         dataclasses.replace(ds, expert_groups_per_token=9)
+
+
+def test_token_dropping_pads_experts_to_capacity():
+    """A capacity factor c (Megatron-Core --moe-expert-capacity-factor with padding, MaxText's dropping
+    MoE) gives every expert c x its mean share of tokens: the expert GEMMs run as under a dropless
+    imbalance of c, and the exchange buffers are c x the dropless ones."""
+    model = _moe()
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=8, ep=8, microbatch=1, zero=1)])
+    p = perf_params_for(H100)
+    dropped = step_parts(model, grid, H100, p, "bf16", 64, moe=MoeSetup(capacity_factor=1.25))
+    as_imbalance = step_parts(model, grid, H100, dataclasses.replace(p, moe_imbalance=1.25), "bf16", 64)
+    assert float(dropped.compute_s[0]) == pytest.approx(float(as_imbalance.compute_s[0]), rel=1e-12)
+    from simulator.execution.moe_comm import dispatch_combine_s
+
+    net = coll.Network.of(H100, p)
+    fwd, _ = dispatch_combine_s(net, model, 8, 1, 4096, "bf16", MoeSetup(capacity_factor=1.25))
+    assert float(fwd) == pytest.approx(2 * float(coll.all_to_all(net, 8, 4096 * 2048 * 2 * 8 * 1.25)), rel=1e-12)
+    assert MoeSetup().busiest_share(1.1) == 1.1 and MoeSetup(capacity_factor=2.0).busiest_share(1.1) == 2.0
+    with pytest.raises(ValueError, match="training.moe_capacity_factor: expected a positive number"):
+        MoeSetup(capacity_factor=0.0)
+
+
+def test_maxtext_dropping_rows_carry_their_capacity_factor():
+    """The two MaxText Mixtral rows on TPU v6e run its dropping MoE at capacity_factor=1.25 (the
+    tpu-recipes evidence in public_rows_supplements)."""
+    from simulator.validation.public_rows import load_public_rows
+
+    dropping = {r.row: r.moe_capacity_factor for r in load_public_rows(catalog=CAT) if r.moe_capacity_factor}
+    assert dropping == {328: 1.25, 329: 1.25}

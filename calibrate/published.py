@@ -13,7 +13,9 @@ What is fitted, per accelerator (or sibling SKUs with the same die, fitted toget
   when fp8 rows exist, `grouped_gemm_eff` when MoE rows do;
 - software parameters, one set per stack in the rows (`PublicRow.framework`: Megatron-Core/NeMo,
   PyTorch FSDP as in llm-foundry, MaxText): `flash_attn_eff` (the attention kernel),
-  `elementwise_bytes` (kernel fusion) and `layer_overhead_s` (launch and framework overhead).
+  `elementwise_bytes` (kernel fusion), `layer_overhead_s` (launch and framework overhead) and
+  `scaleout_latency_s` (the per-step latency of collectives across domains: NCCL version and
+  protocol, and how many calls the framework makes).
 A weak prior (`PRIOR_WEIGHT`) pulls each parameter towards its vendor-neutral sourced value, so a
 parameter the rows cannot identify stays where its source puts it. The catalog's `[perf]` holds the
 hardware parameters with the reference stack's (`REFERENCE_STACKS`), `[perf.stacks.*]` the others.
@@ -44,7 +46,7 @@ from simulator.system.perf_params import PRIOR_SOURCES, PerfParams, catalog_prio
 from simulator.validation.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
 HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
-SOFTWARE_NAMES = ("flash_attn_eff", "layer_overhead_s", "elementwise_bytes")
+SOFTWARE_NAMES = ("flash_attn_eff", "layer_overhead_s", "elementwise_bytes", "scaleout_latency_s")
 PRIOR_WEIGHT = 0.5  # residual per unit of log-parameter distance; one row's 5% error is 0.05
 HOLDOUTS = ("source", "table")
 
@@ -260,7 +262,7 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     if kernel is not None:
         lines.append(f"gemm_kernel_max = {_sourced(kernel, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
     for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
-        if name not in fit.names and not (name == "gemm_kernel_max" and kernel is not None):
+        if name not in fit.names + fit.software_names and not (name == "gemm_kernel_max" and kernel is not None):
             lines.append(f"{name} = {_sourced(getattr(params, name), source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:

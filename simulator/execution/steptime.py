@@ -19,7 +19,8 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
 - bubble: (PP - 1) / v micro-batch times (1F1B and interleaved schedules, Narayanan sec. 2.2);
 - dp_comm: gradient all-reduce (ZeRO-0), reduce-scatter + parameter all-gather (ZeRO-1/2), or
   per-micro-batch parameter all-gathers and gradient reduce-scatter (ZeRO-3), minus overlap;
-  tp_comm and dp_comm are partly hidden when `overlap` (current software) is on;
+  tp_comm and dp_comm are partly hidden when `overlap` (current software) is on, never more than the
+  compute they run under (a micro-batch's for TP and EP, the step's for DP: `_exposed`);
 - optimizer: the AdamW update, memory-bound over the local shard.
 With LoRA (`tuning`, finetune.py) the frozen base computes no weight gradients: backward =
 activation gradients only (one forward's GEMMs, plus the attention core's second backward GEMM),
@@ -168,6 +169,12 @@ def _recompute(grid: PlanGrid, t: _LayerTimes, lps, moe_share: float, layers_fwd
     return np.choose(grid.rc, [np.broadcast_to(np.asarray(x, dtype=float), grid.tp.shape) for x in levels])
 
 
+def _exposed(comm_s, overlap: float, compute_s):
+    """The part of `comm_s` left after `overlap` of it hides behind computation, never more than
+    `compute_s` (the compute it can run under: a micro-batch's for TP and EP, the step's for DP)."""
+    return comm_s - np.minimum(overlap * comm_s, compute_s)
+
+
 def _adapters_forward(tuning: Tuning, ops: _Ops, tok):
     """Forward seconds of one layer's LoRA adapters: x A^T (tok x r x d_in), then (. ) B^T (tok x d_out x r)."""
     r = tuning.lora_rank
@@ -218,14 +225,18 @@ def _dp_sync(net, p: PerfParams, grid: PlanGrid, m, n, stride, trained, weight_b
 
 
 def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams, precision: str, tuning: Tuning,
-                      overlap: bool, m, lps):
-    """Exposed data-parallel gradient sync (dense and expert groups, ZeRO stage, LoRA's trained share)
-    and the optimizer step's memory traffic, per step, for every plan in `grid`."""
+                      m, lps, stack: str):
+    """Data-parallel gradient sync before overlap (dense and expert groups, ZeRO stage, LoRA's trained
+    share) and the optimizer step's memory traffic, per step, for every plan in `grid`. ZeRO-3
+    collectives per layer and pass: PyTorch FSDP (`stack="fsdp"`) gathers a wrapped block's
+    FlatParameter in one call (torch.distributed.fsdp: a wrapped module's parameters are flattened
+    into one FlatParameter), the other stacks each of the 4 weight matrices."""
     grad_bytes = 2 if precision == "fp16" else 4  # Megatron reduces bf16 training's grads in fp32
     z3_gathers = 2 + (grid.rc == 2) * _regathered_share(model, grid.tp, p.zero3_reuse_params)
+    z3_calls = (1 if stack == "fsdp" else 4) * lps
 
     def sync(n, stride, trained, weight_bytes):
-        return _dp_sync(net, p, grid, m, n, stride, trained, weight_bytes, grad_bytes, 4 * lps, z3_gathers)
+        return _dp_sync(net, p, grid, m, n, stride, trained, weight_bytes, grad_bytes, z3_calls, z3_gathers)
 
     dense_local, expert_local = split_params_per_device(model, grid)
     if tuning.frozen_base or not model.is_moe:
@@ -240,7 +251,6 @@ def _dp_and_optimizer(model: ModelSpec, grid: PlanGrid, net, ops, p: PerfParams,
               + sync(edp, grid.ep * expert_tp(grid), expert_local, expert_local * BYTES_WEIGHT))
         opt_params = np.where(grid.zero >= 1, dense_local / (grid.dp * grid.cp) + expert_local / edp,
                               dense_local + expert_local)
-    dp = dp * (1 - p.dp_overlap if overlap else 1.0)
     return dp, ops.traffic(opt_params * p.optimizer_bytes_per_param)
 
 
@@ -276,7 +286,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
     # re-running a layer's or its MLP's forward repeats two TP collectives (an MLP's gather and scatter)
-    tp_mb = lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)) * (1 - p.tp_overlap if overlap else 1.0)
+    tp_mb = _exposed(lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)), p.tp_overlap if overlap else 0.0, compute_mb)
 
     kv_bytes = kv_chunk_bytes(model, grid)
     if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)
@@ -294,8 +304,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         ep_mb = n_moe * (fwd * (1 + (grid.rc >= 2)) + bwd)  # full, mlp, offload re-run the MoE block
     else:
         ep_mb = 0.0
-    if overlap:
-        ep_mb = ep_mb - np.minimum(p.ep_overlap * ep_mb, compute_mb)
+    ep_mb = _exposed(ep_mb, p.ep_overlap if overlap else 0.0, compute_mb)
 
     pp_stride = grid.tp * grid.cp * grid.dp
     p2p = coll.p2p(net, act_bytes / tp, pp_stride * 2 <= net.domain)
@@ -304,6 +313,7 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     t_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = (grid.pp - 1) / grid.v * t_mb
 
-    dp, optimizer = _dp_and_optimizer(model, grid, net, ops, p, precision, tuning, overlap, m, lps)
+    dp, optimizer = _dp_and_optimizer(model, grid, net, ops, p, precision, tuning, m, lps, stack)
+    dp = _exposed(dp, p.dp_overlap if overlap else 0.0, m * compute_mb)
 
     return StepParts(m * compute_mb, m * tp_mb, m * cp_mb, m * ep_mb, m * pp_mb, bubble, dp, optimizer)

@@ -134,10 +134,10 @@ def test_default_llama2_7b_on_8_h100_is_inside_the_public_band():
     assert 0.35 < _estimate("llama2-7b", "nvidia-h100-sxm-80gb", 8).mfu <= 0.60
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 open: 1.16 with the MI325X fit read as Primus ran it (full recompute): "
-                   "the MI300X GEMM ceiling is its own MAMF (0.511 x 1307 = 668 TFLOP/s, H100's fitted 0.669 x 989 = "
-                   "661) and its attention efficiency (0.317) is weakly identified by the 5 AMD rows; with H100's "
-                   "0.273 the ratio is 1.14; the rest is MI300X's memory (no context parallelism needed)")
+@pytest.mark.xfail(strict=True, reason="issue 12 open: 1.18 with the MI325X fit read as Primus ran it (full recompute): "
+                   "the MI300X GEMM ceiling is its own MAMF (0.511 x 1307 = 668 TFLOP/s, H100's fitted 0.653 x 989 = "
+                   "646) and its attention efficiency (0.317) is weakly identified by the 5 AMD rows; with H100's "
+                   "0.273 the ratio is 1.16; the rest is MI300X's memory (no context parallelism needed)")
 def test_default_mi300x_vs_h100_llama3_70b_on_64_devices():
     """Public MI300X/MI325X tables and MLPerf put them roughly on par: the ratio within 0.75-1.15."""
     ratio = (_estimate("llama3-70b", "amd-mi300x", 64).tokens_per_s

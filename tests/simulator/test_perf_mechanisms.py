@@ -379,3 +379,37 @@ def test_maxtext_dropping_rows_carry_their_capacity_factor():
 
     dropping = {r.row: r.moe_capacity_factor for r in load_public_rows(catalog=CAT) if r.moe_capacity_factor}
     assert dropping == {328: 1.25, 329: 1.25}
+
+
+def test_overlap_hides_at_most_the_compute():
+    """Overlapped communication hides behind computation, so never more than there is of it: with
+    `dp_overlap` 0.9 a data-parallel sync of 10 s over 3 s of compute leaves 7 s, not 1 s."""
+    from simulator.execution.steptime import _exposed
+
+    assert float(_exposed(10.0, 0.9, 3.0)) == pytest.approx(7.0)
+    assert float(_exposed(2.0, 0.9, 3.0)) == pytest.approx(0.2)
+    assert float(_exposed(2.0, 0.0, 3.0)) == 2.0
+    # MPT-3b-like FSDP on 512 H100 at 8 sequences per GPU: the sync exceeds the step's compute
+    model = ModelSpec("mpt-3b", 32, 2560, 32, 32, 10240, 50368, 2048, gated_mlp=False, tied_embeddings=True)
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=512, microbatch=8, zero=3, recompute="none",
+                                     sequence_parallel=False)])
+    p = perf_params_for(H100, stack="fsdp")
+    on = step_parts(model, grid, H100, p, "bf16", 4096, stack="fsdp")
+    off = step_parts(model, grid, H100, p, "bf16", 4096, overlap=False, stack="fsdp")
+    raw, compute = float(off.dp_comm_s[0]), float(on.compute_s[0])
+    assert raw > compute
+    assert float(on.dp_comm_s[0]) == pytest.approx(raw - min(p.dp_overlap * raw, compute), rel=1e-12)
+
+
+def test_fsdp_gathers_a_block_in_one_call():
+    """PyTorch FSDP flattens a wrapped block's parameters into one FlatParameter and gathers it in one
+    collective; the other stacks gather each of the 4 weight matrices: with ZeRO-3 and no overlap the
+    data-parallel sync differs by 3 ring latencies per layer, per gather (2) and reduce-scatter (1)."""
+    model = get_preset("llama2-7b")
+    grid = PlanGrid.from_plans([Plan(tp=1, pp=1, dp=64, microbatch=1, zero=3, recompute="none",
+                                     sequence_parallel=False)])
+    p = perf_params_for(H100)
+    dp = {s: float(step_parts(model, grid, H100, p, "bf16", 64, overlap=False, stack=s).dp_comm_s[0])
+          for s in ("megatron", "fsdp")}
+    ring_latency = float(coll.reduce_scatter(coll.Network.of(H100, p), 64, 0.0, 1, 1))
+    assert dp["megatron"] - dp["fsdp"] == pytest.approx((2 + 1) * 3 * 32 * ring_latency, rel=1e-9)

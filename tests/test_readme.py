@@ -203,6 +203,9 @@ def test_validation_prose_figures(checks):
     says(f"prefill-heavy runs {min(prefill):+.0f}% to {max(prefill):+.0f}%")
     decode = [e for run, e in serving.items() if not run.endswith("/128")]
     says(f"decode-heavy runs up to {1 + max(decode) / 100:.1f}x high")
+    deepseek = _pct(checks, "DeepSeek-V3 (2048 H800)", "tokens_per_s_per_device", "parallelism model")
+    assert deepseek < 0
+    says(f"give {-deepseek:.1f}% slow")
     from simulator.validation.public import refused_rows
     from simulator.validation.public_rows import load_public_rows
 

@@ -3,8 +3,8 @@
 A routed token goes to its k experts' ranks (dispatch) and their outputs come back (combine), in
 the forward and, as gradients, in the backward: four exchanges per MoE layer and micro-batch, and
 two more when the forward is recomputed (steptime.py: full, mlp and offload recompute the MoE
-block, whose dispatched tokens are not kept). Two
-dispatchers (scenario `parallelism.moe_dispatcher`):
+block, whose dispatched tokens are not kept); with token dropping every buffer is padded to the
+capacity (`MoeSetup`). Two dispatchers (scenario `parallelism.moe_dispatcher`):
 
 - "alltoall": Megatron-Core's `--moe-token-dispatcher-type alltoall` (the one its MoE guide
   recommends with expert parallelism) and MaxText's: every (token, expert) pair is sent to the

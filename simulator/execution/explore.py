@@ -70,9 +70,8 @@ def check_plan(scenario: Scenario, plan: Plan, catalog: Catalog | None = None) -
     """Whether `plan` may run the scenario's training (the rules the search applies, then memory per
     device at the scenario's batch, software stack and fine-tuning): the Explorer's "check a plan"."""
     from simulator.execution.memory import capacity_gb, memory_per_device, memory_stack
-    from simulator.execution.moe_comm import MoeSetup
     from simulator.execution.plan import PlanGrid, plan_problems
-    from simulator.workloads.training import DEFAULT_GLOBAL_BATCH_TOKENS, batch_sequences
+    from simulator.workloads.training import DEFAULT_GLOBAL_BATCH_TOKENS, batch_sequences, moe_setup
 
     cat = catalog or load_catalog()
     spec, acc = scenario.model.spec(), cat.accelerator(scenario.cluster.accelerator)
@@ -84,5 +83,5 @@ def check_plan(scenario: Scenario, plan: Plan, catalog: Catalog | None = None) -
     mem = memory_per_device(spec, PlanGrid.from_plans([plan]), batch_seqs, par.flash_attention,
                             scenario.finetune.tuning(spec), par.cp_comm, stack=memory_stack(acc, par.stack),
                             precision=scenario.training.precision,
-                            moe_padding=MoeSetup(capacity_factor=scenario.training.moe_capacity_factor).padding).row(0)
+                            moe_padding=moe_setup(scenario).padding).row(0)
     return PlanCheck(plan, [], mem, capacity_gb(acc))

@@ -237,8 +237,8 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
     TP: powers of two up to `max_tp` (the scale-up domain); PP: divisors of the devices up to the
     layers; CP: powers of two up to 16; EP: divisors of the experts that divide tp*cp*dp (expert
     parallelism folded into the stage's ranks, `expert_tp`); ZeRO 0..3; recompute none /
-    selective / full / mlp (offload only when fixed: `SEARCHED_RECOMPUTE`). Fields in `fixed` (scenario values) are held. Rule checks come later,
-    vectorised (`rule_violations`).
+    selective / full / mlp (offload only when fixed: `SEARCHED_RECOMPUTE`). Fields in `fixed`
+    (scenario values) are held. Rule checks come later, vectorised (`rule_violations`).
     """
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
     pick = lambda name, options: [fixed[name]] if name in fixed else list(options)  # noqa: E731

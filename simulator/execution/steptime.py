@@ -169,6 +169,17 @@ def _recompute(grid: PlanGrid, t: _LayerTimes, lps, moe_share: float, layers_fwd
     return np.choose(grid.rc, [np.broadcast_to(np.asarray(x, dtype=float), grid.tp.shape) for x in levels])
 
 
+def _ep_exchange(model: ModelSpec, grid: PlanGrid, net, etp, tokens, precision: str, moe: MoeSetup):
+    """MoE dispatch and combine seconds per layer of the stage and micro-batch, before overlap
+    (moe_comm.py): across the EP group, whose ranks sit `expert_tp` apart (the TP group with the
+    classic layout, adjacent when folded), `tokens` per rank; full, mlp and offload recompute re-run
+    the forward exchanges. 0 for a dense model."""
+    if not model.is_moe:
+        return 0.0
+    fwd, bwd = dispatch_combine_s(net, model, grid.ep, etp, tokens, precision, moe)
+    return model.moe_layers / model.layers * (fwd * (1 + (grid.rc >= 2)) + bwd)
+
+
 def _exposed(comm_s, overlap: float, compute_s):
     """The part of `comm_s` left after `overlap` of it hides behind computation, never more than
     `compute_s` (the compute it can run under: a micro-batch's for TP and EP, the step's for DP)."""
@@ -267,7 +278,6 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     m = microbatches(grid, batch_seqs)
     lps = -(-model.layers // grid.pp)  # layers on the busiest stage
     moe_share = model.moe_layers / model.layers if model.is_moe else 0.0
-    n_moe = lps * moe_share
 
     etp = expert_tp(grid)  # expert tensor parallelism (plan.expert_tp): TP, or less when EP is folded
     parts = _layer_forward(model, grid, ops, flash, etp, moe.busiest_share(p.moe_imbalance))
@@ -286,7 +296,8 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
     # re-running a layer's or its MLP's forward repeats two TP collectives (an MLP's gather and scatter)
-    tp_mb = _exposed(lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)), p.tp_overlap if overlap else 0.0, compute_mb)
+    tp_mb = _exposed(lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)), p.tp_overlap if overlap else 0.0,
+                     compute_mb)
 
     kv_bytes = kv_chunk_bytes(model, grid)
     if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)
@@ -296,15 +307,8 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
         cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
 
-    # Dispatch and combine (moe_comm.py) across the EP group, whose ranks sit `expert_tp` apart (the
-    # TP group with the classic layout, adjacent when folded); `ep_overlap` of it hidden behind
-    # another micro-batch's compute, never more than that compute.
-    if model.is_moe:
-        fwd, bwd = dispatch_combine_s(net, model, grid.ep, etp, tok * etp / tp, precision, moe)
-        ep_mb = n_moe * (fwd * (1 + (grid.rc >= 2)) + bwd)  # full, mlp, offload re-run the MoE block
-    else:
-        ep_mb = 0.0
-    ep_mb = _exposed(ep_mb, p.ep_overlap if overlap else 0.0, compute_mb)
+    ep_mb = _exposed(_ep_exchange(model, grid, net, etp, tok * etp / tp, precision, moe) * lps,
+                     p.ep_overlap if overlap else 0.0, compute_mb)
 
     pp_stride = grid.tp * grid.cp * grid.dp
     p2p = coll.p2p(net, act_bytes / tp, pp_stride * 2 <= net.domain)

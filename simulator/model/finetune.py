@@ -24,7 +24,12 @@ from typing import Literal
 import numpy as np
 
 from simulator.errors import ScenarioError
-from simulator.model.flops import RECOMPUTE, attention_flops_per_token, model_flops_per_token, recomputed_flops_per_token
+from simulator.model.flops import (
+    RECOMPUTE,
+    attention_flops_per_token,
+    model_flops_per_token,
+    recomputed_flops_per_token,
+)
 from simulator.model.shapes import ModelSpec
 
 Method = Literal["full", "lora"]

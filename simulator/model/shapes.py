@@ -172,7 +172,8 @@ class ModelSpec:
         """The MLP input projections' weights (up, and gate when gated) a token passes through, all
         layers (routed top-k and shared experts in MoE layers)."""
         g = 2 if self.gated_mlp else 1
-        moe = self.moe_layers * (self.experts_per_token + self.shared_experts) * self.expert_ffn_dim if self.is_moe else 0
+        per_moe_layer = (self.experts_per_token + self.shared_experts) * self.expert_ffn_dim
+        moe = self.moe_layers * per_moe_layer if self.is_moe else 0
         return g * self.d_model * (self.dense_layers * self.ffn_dim + moe)
 
     def attn_out_params(self) -> int:

@@ -137,7 +137,8 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
                      measured_from=measured_from, usable=not reason, reason=reason,
                      assumptions=tuple(dict.fromkeys(notes)), cp_comm=_cp_comm(r),
                      grad_reduce_in_fp32=r["source"] != "NVIDIA/NeMo",
-                     moe_capacity_factor=_capacity_factor(" ".join([r["notes"], *notes])) if spec and spec.is_moe else None)
+                     moe_capacity_factor=(_capacity_factor(" ".join([r["notes"], *notes]))
+                                          if spec and spec.is_moe else None))
 
 
 def _capacity_factor(text: str) -> float | None:

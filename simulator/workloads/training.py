@@ -92,7 +92,12 @@ def _plan(scenario: Scenario, site: Site, model, batch_seqs: int) -> Choice:
                        site.perf, site.eff, fixed, par.flash_attention, par.objective, par.overlap_comm,
                        rates=(site.usd_per_device_hour, site.usd_per_kwh * site.pue, site.constant_w),
                        tuning=scenario.finetune.tuning(model), cp_comm=par.cp_comm, stack=par.stack,
-                       moe=MoeSetup(par.moe_dispatcher, scenario.training.moe_capacity_factor))
+                       moe=moe_setup(scenario))
+
+
+def moe_setup(scenario: Scenario) -> MoeSetup:
+    """How the scenario routes MoE tokens: its dispatcher and token dropping (moe_comm.MoeSetup)."""
+    return MoeSetup(scenario.parallelism.moe_dispatcher, scenario.training.moe_capacity_factor)
 
 
 def _run_time(scenario: Scenario, site: Site, choice: Choice, mfpt: float, batch_tokens: int,

@@ -276,12 +276,16 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
 
 def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels: list[KernelRow] | None = None) -> str:
     """`[perf]` of an accelerator without published rows: its nearest measured sibling's values,
-    marked unverified, the GEMM ceiling lowered to its own maximum achievable matmul when that is lower."""
+    marked unverified, the GEMM ceiling lowered to its own maximum achievable matmul when that is lower,
+    and the attention-kernel efficiency with it, in the same ratio: attention runs on the same matrix
+    units under the same power cap, and a lower matmul ceiling on the same silicon is a lower sustained
+    clock (MI300X at 750 W: 0.511 of peak; MI325X, the same CDNA3 die at 1,000 W: 0.600)."""
     sib = catalog.accelerator(sibling_id).perf
     if sib is None or sib.inherited_from:
         raise DataFileError(f"--inherit-from {sibling_id}: it has no fitted [perf] table to inherit "
                             "(fit it first with --published)")
     own = gemm_ceiling(acc_id, "bf16", catalog, kernels)
+    clock = min(1.0, own / sib.gemm_eff_max.value) if own is not None and sib.gemm_eff_max else 1.0
     lines = ["[perf]", f'method = "trainsim calibrate fit --write-catalog --inherit-from {sibling_id} --accelerator '
                        f'{acc_id} (no usable published rows for {acc_id})"',
              f'inherited_from = "{sibling_id}"']
@@ -291,13 +295,17 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         value, note = field.value, f"{sibling_id}'s value: same vendor's nearest measured part"
         if name == "gemm_eff_max" and own is not None and own < value:
             value, note = own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {field.value:.3f}"
+        if name == "flash_attn_eff" and clock < 1.0:
+            value, note = value * clock, (f"{sibling_id}'s {field.value:.3f} x {clock:.3f}, the ratio of the "
+                                          f"matmul ceilings (lower sustained clock on the same matrix units)")
         if name == "gemm_kernel_max" and own is not None:
             lines.append(f"{name} = {_sourced(own, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
             continue
         lines.append(f"{name} = {_sourced(value, f'inherited from {sibling_id}', note, verified=False)}")
     for sw, values in sib.stacks.items():
         lines += ["", f"[perf.stacks.{sw}]"]
-        lines += [f"{k} = {_sourced(v.value, f'inherited from {sibling_id}', verified=False)}" for k, v in values.items()]
+        scaled = {k: v.value * (clock if k == "flash_attn_eff" else 1.0) for k, v in values.items()}
+        lines += [f"{k} = {_sourced(v, f'inherited from {sibling_id}', verified=False)}" for k, v in scaled.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -11,8 +11,12 @@ ranks each moving S bytes over a link of B bytes/s per direction, efficiency eta
 Bandwidth: a group whose ranks span several scale-up domains moves data hierarchically (NCCL's
 multi-channel rings, one per NIC): reduce-scatter inside the domain over the fast fabric, the
 collective on S / n_inner across domains over each device's own NIC, all-gather inside again.
-Latency: a ring takes n - 1 steps and each step waits for its slowest hop, so the latency term is
-(n - 1) * alpha of the slowest tier the group touches, once per collective call (`calls`). On a
+Latency: a ring takes n - 1 steps, once per collective call (`calls`); a step inside a scale-up
+domain costs that fabric's alpha and a step from one domain to the next the network's, so a ring
+over n ranks in `outer` domains costs (n - outer) alpha_up + (outer - 1) alpha_out per pass (NCCL's
+own tuning model, src/graph/tuning.cc `ncclTopoTuneModel`: ring latency = base + (nsteps -
+nInterSteps) x intraLat + nInterSteps x interLat, nInterSteps = nNodes - 1 for all-gather and
+reduce-scatter, twice that for all-reduce). On a
 torus (TPU ICI, `scale_up.topology = "torus2d" | "torus3d"`) a group inside the domain is laid out
 over the d axes and runs its rings along the axes, d * (n**(1/d) - 1) steps (jax-ml/scaling-book,
 "How to think about TPUs": collectives on a torus are per-axis rings over wraparound links). On a
@@ -83,18 +87,19 @@ def group_layout(net: Network, n, stride):
 
 
 def _ring_steps(net: Network, n, outer):
-    """Steps of one ring pass: n - 1 on a switch or across domains, per-axis rings on a torus."""
+    """Steps of one ring pass inside scale-up domains and between them (module docstring): n - outer
+    and outer - 1 on a switch; on a torus the per-axis rings of a domain's share of the group."""
     n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    outer = np.maximum(np.asarray(outer, dtype=float), 1.0)
     if not net.torus_dims:
-        return n - 1
-    inner = n / np.maximum(outer, 1)
-    torus = net.torus_dims * (inner ** (1.0 / net.torus_dims) - 1) + (outer - 1)
-    return np.minimum(n - 1, torus)
+        return n - outer, outer - 1
+    inner = n / outer
+    return np.minimum(inner - 1, net.torus_dims * (inner ** (1.0 / net.torus_dims) - 1)), outer - 1
 
 
 def _latency(net: Network, n, outer, steps_factor, calls):
-    alpha = np.where(outer > 1, net.out_latency_s, net.up_latency_s)
-    return steps_factor * _ring_steps(net, n, outer) * alpha * calls
+    intra, inter = _ring_steps(net, n, outer)
+    return steps_factor * (intra * net.up_latency_s + inter * net.out_latency_s) * calls
 
 
 def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):

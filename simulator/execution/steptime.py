@@ -223,7 +223,7 @@ def _dp_sync(net, p: PerfParams, grid: PlanGrid, m, n, stride, trained, weight_b
     the backward, and reduce-scatters its gradient, every micro-batch (Rajbhandari et al. 2020
     sec. 5: parameters are released after use and fetched again); with full recompute, the matrices
     released between the recomputed forward and the backward are gathered again (`z3_gathers`,
-    `_regathered_share`)."""
+    `_regathered_share`); list-based collectives add `list_copy_overhead_s` per rank per call."""
     buckets = np.ceil(trained * grad_bytes / p.dp_bucket_bytes)
     return np.select(
         [grid.zero == 0, grid.zero <= 2],
@@ -231,7 +231,8 @@ def _dp_sync(net, p: PerfParams, grid: PlanGrid, m, n, stride, trained, weight_b
          coll.reduce_scatter(net, n, trained * grad_bytes, stride, buckets)
          + coll.reduce_scatter(net, n, trained * BYTES_WEIGHT, stride, buckets)],
         default=m * (z3_gathers * coll.reduce_scatter(net, n, weight_bytes, stride, z3_calls)
-                     + coll.reduce_scatter(net, n, trained * grad_bytes, stride, z3_calls)),
+                     + coll.reduce_scatter(net, n, trained * grad_bytes, stride, z3_calls)
+                     + (z3_gathers + 1) * z3_calls * n * p.list_copy_overhead_s),
     )
 
 

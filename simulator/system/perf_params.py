@@ -66,6 +66,12 @@ class PerfParams:
     # Fixed cost per layer per micro-batch forward pass (kernel launches, framework overhead); the
     # backward pass costs twice as much. Negligible for large models; calibration fits it.
     layer_overhead_s: float = 0.0
+    # Host time per rank of a list-output all-gather or list-input reduce-scatter: PyTorch's
+    # ProcessGroupNCCL flattens the list, runs one NCCL call and copies each of the n chunks with its
+    # own `copy_` (c10d ProcessGroupNCCL::allgather), which DeepSpeed ZeRO-3 of 2021 called once per
+    # partitioned parameter (`_allgather_param`: `all_gather(partitions, ...)` on n narrow views).
+    # Current stacks gather into one tensor (`all_gather_into_tensor`): 0. Set it to run that era.
+    list_copy_overhead_s: float = 0.0
     # ZeRO-3 with full recompute: a parameter used again within this many parameters is kept
     # between the recomputed forward and the backward, not gathered again (DeepSpeed's
     # `stage3_max_reuse_distance` default, 1e9; steptime._regathered_share). PyTorch FSDP keeps a

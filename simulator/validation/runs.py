@@ -78,6 +78,13 @@ ROW_SETUP: dict[str, dict[str, Any]] = {
 # not published, no TP/DP communication overlap. The plan fields given are the paper's; the micro-batch is searched.
 _MEGATRON_2021 = {"recompute": "full", "sequence_parallel": False, "flash_attention": False, "interleave": 1,
                   "overlap_comm": False}
+# DeepSpeed ZeRO-3 of 2021 (Narayanan et al. 2021's "ZeRO-3 without model parallelism" rows): each
+# partitioned parameter gathered by a list-output all_gather, whose n chunks PyTorch's
+# ProcessGroupNCCL copies one `copy_` at a time (perf_params.list_copy_overhead_s). 5 us per copy:
+# the low end of the 5-25 us of host work per PyTorch op ("From PyTorch op to kernel launch",
+# jiahuanglin.xyz), as the loop runs in C++ without the Python, pybind11 and autograd layers
+# (engineering estimate, unverified).
+_DEEPSPEED_2021 = {"list_copy_overhead_s": 5e-6}
 THROUGHPUT_SETUP: dict[str, dict[str, Any]] = {
     "Megatron PTD-P GPT 1.7B (32 GPUs)": {"preset": "megatron-1.7b", "zero": 0},
     "Megatron PTD-P GPT 7.5B (128 GPUs)": {"preset": "megatron-7.5b", "zero": 0},
@@ -86,8 +93,10 @@ THROUGHPUT_SETUP: dict[str, dict[str, Any]] = {
     "Megatron PTD-P GPT 529.6B (2520 GPUs)": {"preset": "megatron-529.6b", "zero": 0},
     "Megatron GPT-3 174.6B PTD-P (384 GPUs)": {"preset": "gpt3-175b", "zero": 0, "tp": 8},
     "Megatron GPT-3 174.6B PTD-P (1536 GPUs)": {"preset": "gpt3-175b", "zero": 0, "tp": 8},
-    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (384 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1},
-    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (384 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1,
+                                                        "perf": _DEEPSPEED_2021},
+    "Megatron GPT-3 174.6B ZeRO-3 (no MP) (1536 GPUs)": {"preset": "gpt3-175b", "zero": 3, "tp": 1, "pp": 1,
+                                                         "perf": _DEEPSPEED_2021},
     "BLOOM-176B": {"preset": "bloom-176b", "zero": 1, "precision": "bf16"},
 }
 
@@ -255,7 +264,7 @@ def throughput_check(row: pd.Series, catalog: Catalog) -> Check | None:
           "training": {"tokens": 1e9, "global_batch_tokens": batch_seqs * seq,
                        "precision": setup.get("precision", "fp16")},
           "cluster": {"accelerator": acc_id, "devices": devices}, "parallelism": plan,
-          "pricing": {"usd_per_device_hour": 0.0}}
+          "efficiency": {"perf": setup.get("perf", {})}, "pricing": {"usd_per_device_hour": 0.0}}
     est = estimate(scenario_from_dict(sc, row["name"]), catalog)
     m = scenario_from_dict(sc).model.spec()
     predicted = megatron_flops_per_step(batch_seqs, seq, m.layers, m.d_model, m.vocab) / est.step_time_s / devices

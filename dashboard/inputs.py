@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import widgets
-from dashboard.state import DEFAULTS, MODEL_CHOICES, PRECISIONS, RECOMPUTE, STACKS
+from dashboard.state import DEFAULTS, MODEL_CHOICES, MOE_DISPATCHERS, PRECISIONS, RECOMPUTE, STACKS
 
 
 def select(kind: str, label: str, key: str, **kw):
@@ -61,10 +61,17 @@ def hardware_and_site(cat, extra_accelerators: set[str] = frozenset()) -> dict:
 
 
 def stack() -> dict:
-    return {"stack": select("selectbox", "Software stack", "stack", options=STACKS,
-                            help="whose fitted performance parameters the catalog's [perf] table gives: auto = "
-                                 "the reference (Megatron-Core/NeMo on GPUs, MaxText on TPUs); fsdp = PyTorch "
-                                 "FSDP stacks such as llm-foundry")}
+    """The software stack, and for MoE models how tokens reach their experts."""
+    v = {"stack": select("selectbox", "Software stack", "stack", options=STACKS,
+                         help="whose fitted performance parameters the catalog's [perf] table gives: auto = "
+                              "the reference (Megatron-Core/NeMo on GPUs, MaxText on TPUs); fsdp = PyTorch "
+                              "FSDP stacks such as llm-foundry")}
+    v["moe_dispatcher"] = select("selectbox", "MoE token exchange", "moe_dispatcher", options=MOE_DISPATCHERS,
+                                 help="MoE models only: alltoall = Megatron-Core's all-to-all (every token-expert "
+                                      "pair sent separately); deepep = DeepSeek's DeepEP (once per destination "
+                                      "node, then NVLink)")
+    v["moe_cf"] = number("moe_cf")
+    return v
 
 
 def plan() -> dict:

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "price": 0.0,            # USD per device-hour, 0 = catalog market price
     "plan": "auto",          # auto (the plan search) | manual (the fields below)
     "stack": "auto",         # software stack of the catalog's [perf] priors: auto (reference) | megatron | fsdp | maxtext
+    "moe_dispatcher": "alltoall",  # MoE token exchange: alltoall | deepep (parallelism.moe_dispatcher)
+    "moe_cf": 0.0,           # MoE capacity factor, 0 = dropless (training.moe_capacity_factor)
     "tp": 8, "pp": 4, "cp": 1, "zero": 1, "recompute": "selective", "mb": 1,
     "ft": "full",            # what the run trains: full | lora ([finetune] section)
     "lora_rank": 16,
@@ -89,6 +91,10 @@ def scenario_data(v: dict[str, Any]) -> dict[str, Any]:
                                "recompute": v["recompute"], "microbatch": int(v["mb"])}
     if v["stack"] != "auto":
         data.setdefault("parallelism", {})["stack"] = v["stack"]
+    if v["moe_dispatcher"] != DEFAULTS["moe_dispatcher"]:
+        data.setdefault("parallelism", {})["moe_dispatcher"] = v["moe_dispatcher"]
+    if float(v["moe_cf"]) > 0:
+        data["training"]["moe_capacity_factor"] = float(v["moe_cf"])
     if v["ft"] == "lora":
         targets = LORA_TARGETS[v["lora_targets"]]
         data["finetune"] = {"method": "lora", "lora_rank": int(v["lora_rank"]),
@@ -130,6 +136,8 @@ def state_from_scenario(data: dict[str, Any]) -> dict[str, Any]:
         out.update({k: par[k2] for k, k2 in (("tp", "tp"), ("pp", "pp"), ("cp", "cp"), ("zero", "zero"),
                                              ("recompute", "recompute"), ("mb", "microbatch")) if k2 in par})
     out["stack"] = par.get("stack") or "auto"
+    out["moe_dispatcher"] = par.get("moe_dispatcher", DEFAULTS["moe_dispatcher"])
+    out["moe_cf"] = float(t.get("moe_capacity_factor") or 0.0)  # unset: dropless
     ft = data.get("finetune", {})
     out["ft"] = ft.get("method", "full")  # no [finetune] section: every weight is trained
     if out["ft"] == "lora":  # a subset of q, k, v, o shows as "attention", any MLP target as "all"
@@ -245,6 +253,7 @@ OBJECTIVE_LABELS = {"time": "step time", "cost": "cost", "energy": "energy", "me
 MODEL_CHOICES = [*PRESETS, "params", "optimal"]
 PRECISIONS = ["bf16", "fp8", "fp4", "fp16", "tf32"]
 STACKS = ["auto", "megatron", "fsdp", "maxtext"]
+MOE_DISPATCHERS = ["alltoall", "deepep"]
 RECOMPUTE = ["none", "selective", "mlp", "full", "offload"]
 DTYPES = ["bf16", "fp16", "fp8", "int8", "fp4"]  # serving weights
 ALGORITHMS = ["grpo", "ppo", "dpo"]  # option values are the URL's: no format_func (the URL would hold the label)
@@ -264,6 +273,9 @@ NUMBERS: dict[str, Num] = {
     "price": Num(_PRICE),
     "lora_rank": Num("LoRA rank", **_WHOLE),
     "tp": Num("TP", **_WHOLE), "pp": Num("PP", **_WHOLE), "cp": Num("CP", **_WHOLE), "mb": Num("Micro-batch", **_WHOLE),
+    "moe_cf": Num("MoE capacity factor (0 = dropless)", high=1000,
+                  help="MoE models only: each expert takes at most this x its mean share of tokens and its "
+                       "input is padded to it (token dropping); 0: dropless routing"),
     # Serving
     "sv_dev": Num("Devices", **_WHOLE),
     "sv_tp": Num("TP per replica (0 = auto)", integer=True,
@@ -305,6 +317,7 @@ def choices(cat) -> dict[str, list[str]]:
     accelerators, regions = sorted(cat.accelerators), sorted(cat.regions)
     presets = list(PRESETS)
     out = {"model": MODEL_CHOICES, "precision": PRECISIONS, "plan": ["auto", "manual"], "stack": STACKS,
+           "moe_dispatcher": MOE_DISPATCHERS,
            "ft": ["full", "lora"], "lora_targets": list(LORA_TARGETS), "zero": ["0", "1", "2", "3"],
            "recompute": RECOMPUTE, "sv_model": presets, "sv_dtype": DTYPES, "sv_kv": ["bf16", "fp8"],
            "rl_model": presets, "rl_algo": ALGORITHMS, "rl_reward": [SAME_AS_POLICY, *presets],
@@ -351,7 +364,7 @@ _PLAN = ("plan", *PLAN_KEYS)
 PAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "": tuple(DEFAULTS), "planner": tuple(DEFAULTS),
     "compare": (*(k for k in DEFAULTS if k not in _PLAN and k not in ("hw", "n_dev", "region", "pue", "price",
-                                                                        "stack")),
+                                                                        "stack", "moe_dispatcher", "moe_cf")),
                 "cmp_hw", "cmp_region", "cmp_devices", "cmp_price", "cmp_view"),
     "explorer": (*(k for k in DEFAULTS if k not in _PLAN), "exp_objective", "exp_top", "exp_color", "exp_tp",
                  "exp_pp", "exp_cp", "exp_zero", "exp_mb", "exp_recompute"),

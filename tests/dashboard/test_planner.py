@@ -232,3 +232,38 @@ def test_other_pages_show_the_warnings(app):
     app.query_params["rl_price"] = "500"
     at = app.switch_page("app_pages/posttraining.py").run()
     assert any(w.value.startswith("pricing.usd_per_device_hour 500") for w in at.warning)
+
+
+def test_moe_token_exchange_and_capacity_factor_reach_the_scenario(app):
+    """The MoE inputs: DeepEP and a capacity factor go into the scenario (parallelism.moe_dispatcher,
+    training.moe_capacity_factor) and back from an uploaded file; on an MoE model they change the
+    estimate the Planner shows; the defaults write nothing; a negative factor is refused by name."""
+    data = scenario_data({**DEFAULTS, "model": "mixtral-8x7b", "moe_dispatcher": "deepep", "moe_cf": "1.25"})
+    assert data["parallelism"] == {"moe_dispatcher": "deepep"} and data["training"]["moe_capacity_factor"] == 1.25
+    back = state_from_scenario(data)
+    assert (back["moe_dispatcher"], back["moe_cf"]) == ("deepep", 1.25)
+    plain = scenario_data(DEFAULTS)
+    assert "parallelism" not in plain and "moe_capacity_factor" not in plain["training"]
+    at = app.run()
+    at.selectbox(key="model").select("mixtral-8x7b").run()
+    before = metric(at, "Wall clock")
+    at.selectbox(key="moe_dispatcher").select("deepep").run()
+    assert not at.exception
+    est = estimate(scenario_from_dict(scenario_data({**DEFAULTS, "model": "mixtral-8x7b", "moe_dispatcher": "deepep"})))
+    assert metric(at, "Wall clock") == f"{est.wall_clock_days:,.1f} days" != before
+    at.text_input(key="moe_cf").input("-1").run()
+    assert any("MoE capacity factor" in e.value for e in at.error)
+
+
+def test_uploaded_moe_settings_are_no_longer_left_out():
+    """examples/deepseek-v3-h800-fp8.toml runs DeepEP: the Planner holds it now (the expert parallelism and
+    the overlap it cannot hold are still named)."""
+    import tomllib
+
+    from dashboard.state import left_out
+
+    data = tomllib.loads((Path(__file__).parents[2] / "examples" / "deepseek-v3-h800-fp8.toml").read_text())
+    assert data["parallelism"]["moe_dispatcher"] == "deepep"
+    missing = left_out(data)
+    assert not any(m.startswith(("parallelism.moe_dispatcher", "training.moe_capacity_factor")) for m in missing)
+    assert any(m.startswith("efficiency.perf.ep_overlap") for m in missing)

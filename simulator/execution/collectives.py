@@ -16,10 +16,10 @@ domain costs that fabric's alpha and a step from one domain to the next the netw
 over n ranks in `outer` domains costs (n - outer) alpha_up + (outer - 1) alpha_out per pass (NCCL's
 own tuning model, src/graph/tuning.cc `ncclTopoTuneModel`: ring latency = base + (nsteps -
 nInterSteps) x intraLat + nInterSteps x interLat, nInterSteps = nNodes - 1 for all-gather and
-reduce-scatter, twice that for all-reduce). On a
-torus (TPU ICI, `scale_up.topology = "torus2d" | "torus3d"`) a group inside the domain is laid out
-over the d axes and runs its rings along the axes, d * (n**(1/d) - 1) steps (jax-ml/scaling-book,
-"How to think about TPUs": collectives on a torus are per-axis rings over wraparound links). On a
+reduce-scatter, twice that for all-reduce). On a torus (TPU ICI, `scale_up.topology = "torus2d" |
+"torus3d"`) a group inside the domain is laid out over the d axes and runs its rings along the axes,
+d * (n**(1/d) - 1) steps (jax-ml/scaling-book, "How to think about TPUs": collectives on a torus are
+per-axis rings over wraparound links), then outer - 1 steps between slices. On a
 full mesh of point-to-point links (`"mesh"`: AMD Instinct's Infinity Fabric, Gaudi's RoCE ports) a
 chip's scale-up bandwidth is the sum of one link to each other chip of the domain, and a group of
 n_inner of them reaches its members over n_inner - 1 of those links: B (n_inner - 1) / (domain - 1)

@@ -155,6 +155,16 @@ def _from_vec(base: PerfParams, names: tuple[str, ...], vec: np.ndarray) -> Perf
     return dataclasses.replace(base, **values)
 
 
+def prior_residuals(names: tuple[str, ...], vec: np.ndarray, centre: np.ndarray, weight: float) -> np.ndarray:
+    """The prior's residuals, weight x log(x / x_prior) for every parameter (`fit_step_time`): the
+    fit's vector holds size-like parameters (LOG_PARAMS) as logs already, efficiencies as they are."""
+    linear = np.array([n not in LOG_PARAMS for n in names])
+
+    def log_of(v):
+        return np.where(linear, np.log(np.maximum(v, 1e-12)), v)
+    return weight * (log_of(np.asarray(vec, dtype=float)) - log_of(np.asarray(centre, dtype=float)))
+
+
 def fit_step_time(cases: list[Case], names: tuple[str, ...] = tuple(FIT_BOUNDS),
                   start: PerfParams | None = None, prior: PerfParams | None = None, prior_weight: float = 0.0,
                   bounds: dict[str, tuple[float, float]] | None = None, max_nfev: int | None = None) -> PerfParams:
@@ -194,14 +204,9 @@ def fit_step_time_by_software(cases: list[Case], shared: tuple[str, ...], per_so
             out[sw] = _from_vec(base, tuple(names[i] for i in idx), vec[idx])
         return out
 
-    linear = np.array([n not in LOG_PARAMS for n in names])  # efficiencies: the prior acts on their log
-
-    def log_of(vec):
-        return np.where(linear, np.log(np.maximum(vec, 1e-12)), vec)
-
     def residuals(vec):
         fit = np.log(predict_step_times(cases, params_of(vec)) / measured)
-        return np.concatenate([fit, prior_weight * (log_of(vec) - log_of(centre))]) if prior_weight else fit
+        return np.concatenate([fit, prior_residuals(names, vec, centre, prior_weight)]) if prior_weight else fit
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac", max_nfev=max_nfev)
     return params_of(sol.x)

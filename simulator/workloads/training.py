@@ -284,10 +284,12 @@ def _note_weak_attention_prior(scenario: Scenario, site: Site, model, assumption
         return  # another stack's own fitted value, or a calibration profile's
     sibling = site.catalog.accelerators.get(acc.perf.inherited_from) if acc.perf and acc.perf.inherited_from else None
     share = attention_flops_per_token(model) / model_flops_per_token(model)
-    if "flash_attn_eff" in weak_priors(acc, sibling) and share >= ATTENTION_SHARE_NOTED:
+    note = weak_priors(acc, sibling).get("flash_attn_eff")
+    if note and share >= ATTENTION_SHARE_NOTED:
         eff = f"{site.perf.flash_attn_eff:.3g} of peak"
-        which = (f"({eff}, inherited from {sibling.id}) is weakly identified by {sibling.id}'s published rows"
-                 if sibling is not None else f"({eff}) is weakly identified by its published rows")
+        how = "not identified" if note.startswith("not identified") else "weakly identified"
+        which = (f"({eff}, inherited from {sibling.id}) is {how} by {sibling.id}'s published rows"
+                 if sibling is not None else f"({eff}) is {how} by its published rows")
         assumptions.append(
             f"performance: attention is {share:.0%} of this run's model FLOPs and {acc.id}'s attention-kernel "
             f"efficiency {which} "

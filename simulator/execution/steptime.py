@@ -20,7 +20,7 @@ Per micro-batch and pipeline stage (Narayanan et al. 2021; Korthikanti et al. 20
 - dp_comm: gradient all-reduce (ZeRO-0), reduce-scatter + parameter all-gather (ZeRO-1/2), or
   per-micro-batch parameter all-gathers and gradient reduce-scatter (ZeRO-3), minus overlap;
   tp_comm and dp_comm are partly hidden when `overlap` (current software) is on, never more than the
-  compute they run under (a micro-batch's for TP and EP, the step's for DP: `_exposed`);
+  compute they run under (a micro-batch's for TP and EP together, the step's for DP: `_exposed`);
 - optimizer: the AdamW update, memory-bound over the local shard.
 With LoRA (`tuning`, finetune.py) the frozen base computes no weight gradients: backward =
 activation gradients only (one forward's GEMMs, plus the attention core's second backward GEMM),
@@ -297,8 +297,8 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
     act_bytes = tok * h * BYTES_ACT
     ar = coll.all_reduce(net, tp, act_bytes, stride=1)
     # re-running a layer's or its MLP's forward repeats two TP collectives (an MLP's gather and scatter)
-    tp_mb = _exposed(lps * ar * (4 + np.where(grid.rc >= 2, 2, 0)), p.tp_overlap if overlap else 0.0,
-                     compute_mb)
+    tp_comm = lps * ar * (4 + np.where(grid.rc >= 2, 2, 0))
+    tp_mb = _exposed(tp_comm, p.tp_overlap if overlap else 0.0, compute_mb)
 
     kv_bytes = kv_chunk_bytes(model, grid)
     if cp_comm == "all_gather":  # every rank gathers the whole sequence's K/V (cp x its chunk)
@@ -308,8 +308,9 @@ def step_parts(model: ModelSpec, grid: PlanGrid, acc: Accelerator, p: PerfParams
         ring = coll.p2p(net, kv_bytes, grid.tp * grid.cp <= net.domain) * (grid.cp - 1)
         cp_mb = lps * np.maximum(3 * ring - 3 * core, 0.0) * (grid.cp > 1)
 
+    # TP and EP collectives hide behind the same micro-batch compute: EP gets what TP left of it
     ep_mb = _exposed(_ep_exchange(model, grid, net, etp, tok * etp / tp, precision, moe) * lps,
-                     p.ep_overlap if overlap else 0.0, compute_mb)
+                     p.ep_overlap if overlap else 0.0, compute_mb - (tp_comm - tp_mb))
 
     pp_stride = grid.tp * grid.cp * grid.dp
     p2p = coll.p2p(net, act_bytes / tp, pp_stride * 2 <= net.domain)

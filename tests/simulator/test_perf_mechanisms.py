@@ -350,6 +350,21 @@ def test_ep_overlap_hides_at_most_the_compute():
     assert none - float(selective.ep_comm_s[0]) == pytest.approx(m * moe_layers_on_stage * float(fwd), rel=1e-9)
 
 
+def test_tp_and_ep_share_one_compute_budget():
+    """TP and EP collectives of a micro-batch hide behind the same compute, so together never more
+    than it: with both overlaps 1 and a TP exchange longer than the compute (scale-up links at 1% of
+    their rate), the exposed TP and EP time is the unhidden total less one micro-batch's compute (it
+    was less two while each was capped on its own)."""
+    model = _moe()
+    grid = PlanGrid.from_plans([Plan(tp=2, pp=1, dp=8, ep=8, microbatch=1, zero=1)])
+    p = dataclasses.replace(perf_params_for(H100), tp_overlap=1.0, ep_overlap=1.0, scaleup_eff=0.01)
+    on, off = (step_parts(model, grid, H100, p, "bf16", 64, overlap=o) for o in (True, False))
+    compute, tp_raw, ep_raw = (float(x[0]) for x in (on.compute_s, off.tp_comm_s, off.ep_comm_s))
+    assert tp_raw > compute and ep_raw > 0
+    assert float(on.tp_comm_s[0]) == pytest.approx(tp_raw - compute, rel=1e-9)
+    assert float(on.ep_comm_s[0]) == pytest.approx(ep_raw, rel=1e-9)
+
+
 def test_node_limited_routing_fields_are_checked():
     from simulator.errors import ScenarioError
 

@@ -304,8 +304,11 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         lines.append(f"{name} = {_sourced(value, f'inherited from {sibling_id}', note, verified=False)}")
     for sw, values in sib.stacks.items():
         lines += ["", f"[perf.stacks.{sw}]"]
-        scaled = {k: v.value * (clock if k == "flash_attn_eff" else 1.0) for k, v in values.items()}
-        lines += [f"{k} = {_sourced(v, f'inherited from {sibling_id}', verified=False)}" for k, v in scaled.items()]
+        for k, v in values.items():
+            scale = clock if k == "flash_attn_eff" else 1.0
+            note = (f"{sibling_id}'s {sw} value {v.value:.3f} x {clock:.3f}, the ratio of the matmul ceilings"
+                    if scale < 1.0 else "")
+            lines.append(f"{k} = {_sourced(v.value * scale, f'inherited from {sibling_id}', note, verified=False)}")
     return "\n".join(lines) + "\n"
 
 

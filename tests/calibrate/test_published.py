@@ -169,9 +169,9 @@ def test_default_tpu_v5p_llama3_70b_on_1024_chips_at_most_65pct_mfu():
 def test_default_tpu_v5p_llama3_70b_lies_inside_maxtexts_published_v5p_band():
     """The bar above (65%) sits below MaxText's own v5p tables read in trainsim's MFU convention
     (model_flops_per_token x published tokens/s / 459 TFLOP/s): 67.0% for Llama 2 70B on 512 chips,
-    67.5-72.6% for the synthetic 32B-256B models on one slice of 64-512 chips (remat minimal). The
-    default prediction (no remat: MaxText's minimal_with_context saves every GEMM output and the
-    attention context, so it recomputes no matmul) lies inside the single-slice range."""
+    67.7-72.6% for the synthetic 32B-256B models on one slice of 64-512 chips (remat minimal). The
+    default prediction (remat none: MaxText's decoder skips jax.checkpoint for `remat_policy: none`)
+    lies inside the single-slice range."""
     from simulator.model.flops import model_flops_per_token
 
     notes = _row_notes()

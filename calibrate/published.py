@@ -237,9 +237,17 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
            f"{held['median_abs_pct']:.1f}%")
     catalog = load_catalog()  # once: row_information rebuilds the rows' cases from it
 
+    fp8_only = all(r.precision == "fp8" for r in fit.rows)
+    product = fit.params[ref].gemm_eff_max * fit.params[ref].fp8_gemm_eff
+
     def note(name: str, value: float) -> str:
+        split = (f"the rows are all FP8: they fix gemm_eff_max x fp8_gemm_eff = {product:.3f}, the priors split it"
+                 if fp8_only and name in ("gemm_eff_max", "fp8_gemm_eff") else "")
         if name == "gemm_eff_max" and "gemm_eff_max" in fit.bounds:
-            return f"bounded by the maximum achievable matmul, {fit.bounds['gemm_eff_max'][1]:.3f} of peak (MAMF table)"
+            bound = f"bounded by the maximum achievable matmul, {fit.bounds['gemm_eff_max'][1]:.3f} of peak (MAMF table)"
+            return f"{bound}; {split}" if split else bound
+        if split:
+            return split
         if name in ALL_BOUNDS and value <= ALL_BOUNDS[name][0] * 1.01:
             return "at the fit's lower bound: the rows show no such cost"
         if prior is None:

@@ -15,15 +15,13 @@ fit() { "$T" calibrate fit --write-catalog --published "$ROWS" "$@" > /dev/null;
 inherit() { "$T" calibrate fit --write-catalog --inherit-from "$1" --accelerator "$2" > /dev/null; }
 
 fit --accelerator nvidia-a100-sxm-80gb --accelerator nvidia-a100-sxm-40gb
-for a in nvidia-h100-sxm-80gb amd-mi325x google-tpu-v4 google-tpu-v5e google-tpu-v5p google-tpu-v6e; do
+for a in nvidia-h100-sxm-80gb nvidia-b200 amd-mi325x google-tpu-v4 google-tpu-v5e google-tpu-v5p google-tpu-v6e; do
     fit --accelerator "$a"
 done
 for a in amd-mi250x amd-mi300x amd-mi355x; do inherit amd-mi325x "$a"; done
 inherit google-tpu-v4 google-tpu-v3
 inherit google-tpu-v6e google-tpu7x
 inherit nvidia-a100-sxm-80gb nvidia-v100-sxm2-32gb
-for a in nvidia-b200 nvidia-b300 nvidia-gb200 nvidia-gb300 nvidia-h100-pcie-80gb nvidia-h200-sxm-141gb \
-         nvidia-h800-sxm-80gb; do
-    inherit nvidia-h100-sxm-80gb "$a"
-done
+for a in nvidia-b300 nvidia-gb200 nvidia-gb300; do inherit nvidia-b200 "$a"; done
+for a in nvidia-h100-pcie-80gb nvidia-h200-sxm-141gb nvidia-h800-sxm-80gb; do inherit nvidia-h100-sxm-80gb "$a"; done
 echo "refitted: $(git status --short hardware_catalog simulator/data | wc -l) files changed"

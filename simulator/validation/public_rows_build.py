@@ -25,7 +25,7 @@ from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.plan import Plan
 from simulator.validation.public_rows_csv import accelerator_of, cell_int, precision_of, read_rows
 from simulator.validation.public_rows_kernels import KERNEL_SOURCES
-from simulator.validation.public_rows_plan import framework_of, row_plan
+from simulator.validation.public_rows_plan import devices_of, framework_of, row_plan
 from simulator.validation.public_rows_shape import row_spec
 from simulator.validation.public_rows_supplements import supplemented
 from simulator.validation.public_rows_throughput import tokens_per_s
@@ -112,6 +112,7 @@ def _public_row(i: int, r: dict, catalog: Catalog) -> PublicRow:
         notes.append("A100 memory size not stated: 80GB assumed")
     fw = framework_of(r)
     spec, spec_reason = row_spec(r, notes)
+    base["devices"] = devices_of(r, base["devices"], notes)
     plan, gbs, plan_reason = row_plan(r, fw, spec, base["devices"], notes)
     tokens, measured_from = tokens_per_s(r, spec, acc, base["precision"], catalog)
     if _cp_comm(r) == "all_gather" and plan is not None and plan.cp > 1:

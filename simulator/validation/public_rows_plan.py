@@ -8,7 +8,7 @@ offload -> offload);
 dp = devices / (tp * pp * cp). A MaxText recipe quoted in the notes (`per_device_batch_size=`,
 `ici_*=`, supplied by `simulator.validation.public_rows_supplements`) gives tp, dp, ep and the batch.
 A row without a usable plan gets the reason (no layout printed, a plan the simulator's checks
-refuse, or a layout inconsistent in its source).
+refuse, or a layout inconsistent in its source). `devices_of` reads a device count a table misprints.
 """
 
 from __future__ import annotations
@@ -20,9 +20,25 @@ from simulator.execution.plan import Plan, plan_problems
 from simulator.validation.public_rows_csv import cell_int, note_int
 
 _B200_LONG_SEQ = "Long Sequence Performance: LLAMA3-8B (FP8) - B200"
-_B200_GAP = ("plan inconsistent in source: printed TP x PP x DP x CP = {plan} is a quarter of the {devices} GPUs "
-             "(every B200 row of performance_long_sequence.md @8cfedd72; the file does not say where the factor 4 "
-             "goes, and another stored version of it prints '# of GPUs' = TP x CP x DP with the same TFLOPS/GPU)")
+_B200_DEVICES = ("# of GPUs read as TP x PP x DP x CP = {plan}, not the printed {devices} (the sequence length in K, "
+                 "as in the H100 table below it): another revision of the same page, NVIDIA/NeMo "
+                 "docs/source/performance/performance_long_sequence.md with the markdown table '| SeqLen (K) | # of "
+                 "GPUs | Batch Size | TP | CP | DP | TFLOPS / GPU |', prints # of GPUs = TP x CP x DP (2 to 256) with "
+                 "the same TFLOPS/GPU, and the printed batch (8 and 4 sequences at 512K and 1M) cannot feed 4x the "
+                 "printed DP")
+
+
+def devices_of(r: dict, devices: int, assumptions: list[str]) -> int:
+    """The row's device count: as printed, except in NeMo's B200 long-sequence table @8cfedd72, whose
+    '# of GPUs' column repeats the sequence length in K, 4x the printed plan on every row
+    (`_B200_DEVICES`)."""
+    plan = 1
+    for c in ("tp", "pp", "cp", "dp"):
+        plan *= cell_int(r[c]) or 1
+    if r["table"] != _B200_LONG_SEQ or plan * 4 != devices:
+        return devices
+    assumptions.append(_B200_DEVICES.format(plan=plan, devices=devices))
+    return plan
 
 
 def framework_of(r: dict) -> str:
@@ -141,8 +157,6 @@ def row_plan(r: dict, fw: str, spec: ModelSpec | None, devices: int, assumptions
     plan = Plan(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, microbatch=mb, zero=_zero(r["zero_or_fsdp"], fw, assumptions),
                 recompute=_recompute(r, assumptions), interleave=note_int(r, "VP") or note_int(r, "VPP") or 1,
                 sequence_parallel=tp > 1)
-    if not reason and r["table"] == _B200_LONG_SEQ and plan.devices * 4 == devices:
-        reason = _B200_GAP.format(plan=plan.devices, devices=devices)
     if not reason and spec is not None and gbs:
         problems = plan_problems(plan, spec, devices, gbs)
         reason = f"plan fails simulator checks: {'; '.join(problems)}" if problems else ""

@@ -144,8 +144,6 @@ def test_derived_values_parse_and_say_so():
     (503, "kernel measurement"),
     (332, "no model shape: vocab, seq_len not stated"),
     (235, "no plan: best configuration without CP not printed"),
-    (234, "plan inconsistent in source: printed TP x PP x DP x CP = 2 is a quarter of the 8 GPUs"),
-    (248, "plan inconsistent in source: printed TP x PP x DP x CP = 256 is a quarter of the 1024 GPUs"),
     (324, "no plan: the linked recipe (tpu-recipes training/trillium/Llama2-70B-MaxText"),
     (327, "no plan: linked recipe is for 512 chips, the row for 256"),
     (331, "no plan: the linked recipe (tpu-recipes training/v5p/Mixtral-8X7B-Maxtext"),
@@ -153,6 +151,18 @@ def test_derived_values_parse_and_say_so():
 ])
 def test_unusable_rows_say_why(row, reason):
     assert not ROWS[row].usable and ROWS[row].reason.startswith(reason)
+
+
+def test_b200_long_sequence_rows_read_the_gpu_count_from_their_plan():
+    """NeMo's B200 long-sequence table @8cfedd72 prints '# of GPUs' = the sequence length in K, 4x
+    TP x PP x DP x CP on every row; its batch (8 and 4 sequences at 512K and 1M) cannot feed 4x the
+    printed DP, and another revision of the page prints TP x CP x DP: the rows run on that many."""
+    rows = [r for r in ROWS if r.table == "Long Sequence Performance: LLAMA3-8B (FP8) - B200" and r.usable]
+    assert [r.devices for r in rows] == [2, 4, 8, 16, 32, 64, 128, 256]
+    assert all(r.plan.devices == r.devices and r.accelerator_id == "nvidia-b200" for r in rows)
+    assert [r.global_batch_seqs // r.plan.dp for r in rows][-2:] == [2, 1]  # 4x the DP would need 8 and 4 more
+    assert all("# of GPUs read as TP x PP x DP x CP" in " ".join(r.assumptions) for r in rows)
+    assert ROWS[235].devices == 8 and not ROWS[235].usable  # a without-CP figure keeps the printed count
 
 
 def test_every_row_is_usable_or_has_a_reason():
@@ -169,18 +179,18 @@ def test_every_row_is_usable_or_has_a_reason():
 
 def test_usable_rows_cover_the_main_families():
     usable = Counter(r.family for r in ROWS if r.usable)
-    for family in ("H100", "A100", "TPU v5e", "TPU v5p", "MI325X", "TPU v4", "TPU v6e"):
+    for family in ("H100", "A100", "B200", "TPU v5e", "TPU v5p", "MI325X", "TPU v4", "TPU v6e"):
         assert usable[family] > 0, family
 
 
 def test_usable_rows_per_family_and_kind():
     """Where the published material supports a plan, shape and throughput; every other family's rows
-    stay unusable with a reason (MI300X, MI355X, B200, H200, Gaudi: see the tests below)."""
+    stay unusable with a reason (MI300X, MI355X, H200, Gaudi: see the tests below)."""
     usable = Counter((r.family, r.kind) for r in ROWS if r.usable)
     assert usable == {("A100", "dense"): 155, ("H100", "dense"): 110, ("TPU v5e", "dense"): 24,
                       ("TPU v5p", "dense"): 17, ("MI325X", "dense"): 5, ("TPU v4", "dense"): 6,
-                      ("TPU v6e", "dense"): 2, ("TPU v6e", "moe"): 2}
-    assert sum(usable.values()) == 321
+                      ("TPU v6e", "dense"): 2, ("TPU v6e", "moe"): 2, ("B200", "dense"): 8}
+    assert sum(usable.values()) == 329
 
 
 def test_maxtext_v4_22b_heads_from_the_v4_script():
@@ -290,14 +300,15 @@ def test_cp_comm_all_gather_only_where_the_source_states_it():
 
 
 def test_families_with_no_usable_row_say_why():
-    """MI355X (Primus: no batch), B200 (inconsistent long-sequence plans, without-CP configs not printed, MLPerf),
-    H200 and Gaudi 2 (LoRA, issue threads, MLPerf, kernels): no row the published material supports."""
-    reasons = {fam: {r.reason.split(":")[0] for r in ROWS if r.family == fam} for fam in
+    """MI355X (Primus: no batch), H200 and Gaudi 2 (LoRA, issue threads, MLPerf, kernels): no row the
+    published material supports. B200's unusable rows: without-CP configurations not printed, MLPerf,
+    LoRA, kernels (its eight with-CP long-sequence rows are usable)."""
+    reasons = {fam: {r.reason.split(":")[0] for r in ROWS if r.family == fam and not r.usable} for fam in
                ("MI355X", "B200", "H200", "Gaudi 2")}
-    assert not any(r.usable for r in ROWS if r.family in reasons)
+    assert not any(r.usable for r in ROWS if r.family in reasons and r.family != "B200")
     assert reasons == {
         "MI355X": {"no plan", "no global batch", "kernel measurement"},
-        "B200": {"plan inconsistent in source", "no plan", "fine-tuning (LoRA)", "kernel measurement"},
+        "B200": {"no plan", "fine-tuning (LoRA)", "kernel measurement"},
         "H200": {"fine-tuning (LoRA)", "preliminary issue-thread numbers", "kernel measurement"},
         "Gaudi 2": {"no plan", "fine-tuning (LoRA)", "kernel measurement"},
     }

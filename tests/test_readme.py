@@ -101,6 +101,7 @@ VALIDATION_ROWS = [
     ("per-GPU TFLOP/s", "parallelism model", [("tflops_per_device", "parallelism model")]),
     ("MFU", "parallelism model", [("mfu_pct", "parallelism model")]),
     ("tokens/s per device", "parallelism model", [("tokens_per_s_per_device", "parallelism model")]),
+    ("tokens/s per device", "plan search", [("tokens_per_s_per_device", "plan search, MLPerf GPT-3 (never fitted)")]),
     ("device-hours", "default model", [("device_hours", "default model")]),
     ("energy", "default power model", [("energy_mwh", "default power model")]),
     ("tCO2e", "default power model", [("co2e_t", "default power model")]),

@@ -37,6 +37,7 @@ from hardware_catalog import Catalog, load_catalog
 from simulator.estimate import estimate
 from simulator.model.flops import model_flops_per_token
 from simulator.scenario import scenario_from_dict
+from simulator.validation.mlperf import METHOD as MLPERF_METHOD, mlperf_gpt3_predictions
 
 # Row name -> how to read it. preset: model shape; energy: "tdp" | "measured" | None (no energy
 # check); pue: override of the row's PUE where the reported energy excludes it; devices: nominal
@@ -365,6 +366,8 @@ def run_validation(catalog: Catalog | None = None) -> list[Check]:
     checks += [c for _, row in runs.iterrows() if (c := throughput_check(row, cat)) is not None]
     checks += [llama3_check(row, cat) for _, row in load_extra_runs().iterrows()]
     checks.append(deepseek_v3_check(cat))
+    checks += [Check(run, "tokens_per_s_per_device", MLPERF_METHOD, predicted, reported, note)
+               for run, predicted, reported, note in mlperf_gpt3_predictions(cat)]
     checks += [serving_check(row, cat) for _, row in load_serving_benchmarks().iterrows()]
     return checks
 

@@ -49,7 +49,8 @@ def mlperf_gpt3_predictions(catalog: Catalog) -> list[tuple[str, float, float, s
         precision = _precision(r.accelerator_id, framework)
         if precision is None:
             continue
-        submitter = re.search(r"submitter=([^;]*)", notes).group(1)
+        found = re.search(r"submitter=([^;]*)", notes)
+        submitter = found.group(1) if found else "submitter not stated"
         sc = {"model": {"preset": "gpt3-175b", "seq_len": SEQ_LEN},
               "cluster": {"accelerator": r.accelerator_id, "devices": r.devices},
               "training": {"tokens": 1e11, "precision": precision,

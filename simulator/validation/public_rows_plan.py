@@ -23,7 +23,8 @@ _B200_LONG_SEQ = "Long Sequence Performance: LLAMA3-8B (FP8) - B200"
 _B200_DEVICES = ("# of GPUs read as TP x PP x DP x CP = {plan}, not the printed {devices} (the sequence length in K, "
                  "as in the H100 table below it): another revision of the same page, NVIDIA/NeMo "
                  "docs/source/performance/performance_long_sequence.md with the markdown table '| SeqLen (K) | # of "
-                 "GPUs | Batch Size | TP | CP | DP | TFLOPS / GPU |', prints # of GPUs = TP x CP x DP (2 to 256) with "
+                 "GPUs | Batch Size | TP | CP | DP | TFLOPS / GPU |' (its commit not recorded where it was read), prints # "
+                 "of GPUs = TP x CP x DP (2 to 256) with "
                  "the same TFLOPS/GPU, and the printed batch (8 and 4 sequences at 512K and 1M) cannot feed 4x the "
                  "printed DP")
 

@@ -282,18 +282,35 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def _inherited_ceiling(acc_id: str, sibling_id: str, catalog: Catalog,
+                       kernels: list[KernelRow] | None) -> tuple[float | None, float, str]:
+    """(own MAMF, inherited GEMM ceiling, its note or '' when it is the sibling's value unchanged)."""
+    fitted = catalog.accelerator(sibling_id).perf.gemm_eff_max.value
+    own, theirs = gemm_ceiling(acc_id, "bf16", catalog, kernels), gemm_ceiling(sibling_id, "bf16", catalog, kernels)
+    if own is None:
+        return None, fitted, ""
+    if theirs is None:
+        return (own, own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {fitted:.3f}") \
+            if own < fitted else (own, fitted, "")
+    value = min(own, fitted * own / theirs)
+    return own, value, (f"{sibling_id}'s {fitted:.3f} x {own:.3f} / {theirs:.3f}: its fitted share of the maximum "
+                        f"achievable matmul (MAMF table) on {acc_id}'s own")
+
+
 def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels: list[KernelRow] | None = None) -> str:
     """`[perf]` of an accelerator without published rows: its nearest measured sibling's values,
-    marked unverified, the GEMM ceiling lowered to its own maximum achievable matmul when that is lower,
-    and the attention-kernel efficiency with it, in the same ratio: attention runs on the same matrix
-    units under the same power cap, and a lower matmul ceiling on the same silicon is a lower sustained
-    clock (MI300X at 750 W: 0.511 of peak; MI325X, the same CDNA3 die at 1,000 W: 0.600)."""
+    marked unverified. The GEMM ceiling keeps the sibling's fitted share of the maximum achievable
+    matmul (MAMF table), as `transfer_params` does for a held-out part: sibling's ceiling x own MAMF /
+    sibling's MAMF, never above its own MAMF (only capped by it when the sibling has no MAMF row). A
+    lower ceiling lowers the attention-kernel efficiency in the same ratio: attention runs on the same
+    matrix units under the same power cap, and a lower matmul ceiling is a lower sustained clock
+    (MI300X at 750 W: 0.511 of peak; MI325X, the same CDNA3 die at 1,000 W: 0.600)."""
     sib = catalog.accelerator(sibling_id).perf
     if sib is None or sib.inherited_from:
         raise DataFileError(f"--inherit-from {sibling_id}: it has no fitted [perf] table to inherit "
                             "(fit it first with --published)")
-    own = gemm_ceiling(acc_id, "bf16", catalog, kernels)
-    clock = min(1.0, own / sib.gemm_eff_max.value) if own is not None and sib.gemm_eff_max else 1.0
+    own, ceiling, ceiling_note = _inherited_ceiling(acc_id, sibling_id, catalog, kernels)
+    clock = min(1.0, ceiling / sib.gemm_eff_max.value) if sib.gemm_eff_max else 1.0
     lines = ["[perf]", f'method = "trainsim calibrate fit --write-catalog --inherit-from {sibling_id} --accelerator '
                        f'{acc_id} (no usable published rows for {acc_id})"',
              f'inherited_from = "{sibling_id}"']
@@ -301,8 +318,8 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         if not hasattr(field, "value"):
             continue
         value, note = field.value, f"{sibling_id}'s value: same vendor's nearest measured part"
-        if name == "gemm_eff_max" and own is not None and own < value:
-            value, note = own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {field.value:.3f}"
+        if name == "gemm_eff_max" and ceiling_note:
+            value, note = ceiling, ceiling_note
         if name == "flash_attn_eff" and clock < 1.0:
             value, note = value * clock, (f"{sibling_id}'s {field.value:.3f} x {clock:.3f}, the ratio of the "
                                           f"matmul ceilings (lower sustained clock on the same matrix units)")

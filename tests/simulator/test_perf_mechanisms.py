@@ -48,14 +48,22 @@ def test_a_stack_fitted_separately_overrides_only_its_parameters():
 
 def test_inherited_perf_tables_equal_their_sibling_and_say_so():
     """A family without public measurements copies its nearest measured sibling, marked as such (the
-    GEMM ceiling capped by the part's own matmul measurement, attention scaled with it)."""
+    GEMM ceiling keeps the sibling's fitted share of the maximum achievable matmul on the part's own,
+    attention lowered with a lower ceiling)."""
+    from calibrate.published import gemm_ceiling
+    from simulator.validation.public_rows import load_kernel_rows
+
+    kernels = load_kernel_rows()
     inherited = [a for a in CAT.accelerators.values() if a.perf is not None and a.perf.inherited_from]
     for acc in inherited:
         sibling = CAT.accelerator(acc.perf.inherited_from)
         assert sibling.perf is not None and not sibling.perf.inherited_from, acc.id
+        own, theirs = (gemm_ceiling(a.id, "bf16", CAT, kernels) for a in (acc, sibling))
         for name, value in acc.perf.values().items():
-            if name == "gemm_eff_max":  # lowered to the part's own maximum achievable matmul when that is lower
-                assert value <= sibling.perf.values()[name], acc.id
+            if name == "gemm_eff_max":  # sibling x own MAMF / sibling's MAMF, never above its own MAMF
+                fitted = sibling.perf.values()[name]
+                expected = fitted if own is None else min(own, fitted * own / theirs) if theirs else min(own, fitted)
+                assert value == pytest.approx(expected, rel=1e-4), acc.id
             elif name == "gemm_kernel_max":  # the part's own maximum achievable matmul where measured
                 continue
             elif name == "flash_attn_eff":  # follows a lowered matmul ceiling (same matrix units, lower clock)

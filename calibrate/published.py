@@ -289,9 +289,10 @@ def _inherited_ceiling(acc_id: str, sibling_id: str, catalog: Catalog,
     own, theirs = gemm_ceiling(acc_id, "bf16", catalog, kernels), gemm_ceiling(sibling_id, "bf16", catalog, kernels)
     if own is None:
         return None, fitted, ""
-    if theirs is None:
-        return (own, own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {fitted:.3f}") \
-            if own < fitted else (own, fitted, "")
+    if theirs is None:  # only the part's own measurement: a cap
+        if own >= fitted:
+            return own, fitted, ""
+        return own, own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {fitted:.3f}"
     value = min(own, fitted * own / theirs)
     return own, value, (f"{sibling_id}'s {fitted:.3f} x {own:.3f} / {theirs:.3f}: its fitted share of the maximum "
                         f"achievable matmul (MAMF table) on {acc_id}'s own")

@@ -25,7 +25,6 @@ from simulator.validation.public_rows import load_public_rows
 from simulator.validation.public_rows_csv import read_rows
 
 METHOD = "plan search, MLPerf GPT-3 (never fitted)"
-SEQ_LEN = 2048  # MLPerf gpt3: GPT-3 175B on sequences of 2,048 tokens
 
 
 def _precision(acc_id: str, framework: str) -> str | None:
@@ -51,10 +50,10 @@ def mlperf_gpt3_predictions(catalog: Catalog) -> list[tuple[str, float, float, s
             continue
         found = re.search(r"submitter=([^;]*)", notes)
         submitter = found.group(1) if found else "submitter not stated"
-        sc = {"model": {"preset": "gpt3-175b", "seq_len": SEQ_LEN},
+        sc = {"model": {"preset": "gpt3-175b", "seq_len": r.seq_len},
               "cluster": {"accelerator": r.accelerator_id, "devices": r.devices},
               "training": {"tokens": 1e11, "precision": precision,
-                           "global_batch_tokens": float(r.global_batch_seqs * SEQ_LEN)},
+                           "global_batch_tokens": float(r.global_batch_seqs * r.seq_len)},
               "pricing": {"usd_per_device_hour": 0.0}}
         est = estimate(scenario_from_dict(sc), catalog)
         name = f"{r.table.removesuffix(' gpt3')} GPT-3, {r.devices:,} {r.family} ({submitter})"

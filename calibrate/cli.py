@@ -139,7 +139,7 @@ def calibrate_fit(
 
 def _inherit(sibling: str, accelerators: list[str], write_catalog: bool) -> None:
     """`calibrate fit --inherit-from SIBLING --accelerator ID`: the sibling's [perf], marked inherited."""
-    from calibrate.published import catalog_file, inherited_perf_toml, write_perf_table
+    from calibrate.inherit import catalog_file, inherited_perf_toml, write_perf_table
     from hardware_catalog import load_catalog
 
     if not accelerators:
@@ -156,7 +156,8 @@ def _inherit(sibling: str, accelerators: list[str], write_catalog: bool) -> None
 
 def _fit_published(path: Path, accelerators: list[str], write_catalog: bool) -> None:
     """`calibrate fit --published`: fit, print per-row and per-group held-out errors, the [perf] table."""
-    from calibrate.published import catalog_file, fit_published, perf_toml, write_heldout, write_perf_table
+    from calibrate.inherit import catalog_file, write_perf_table
+    from calibrate.published import fit_published, perf_toml, write_heldout
     from hardware_catalog import load_catalog
     from simulator.system.perf_params import PerfParams
     from simulator.validation.public_rows import load_public_rows

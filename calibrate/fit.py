@@ -80,7 +80,7 @@ def device_accelerator(device: dict[str, Any], peak_flops: float) -> Accelerator
         "node": {"devices_per_node": {"value": 1, "source": src}, "host_power_w_per_device": {"value": 1.0, **unknown}},
         "prices": {},
         "embodied": {"lifetime_years": {"value": 5, "source": "LLMCarbon (Faiz et al., ICLR 2024) default"}},
-        "efficiency": {"mfu": {"value": 0.3, **unknown}, "hfu_at_tdp": {"value": 0.7, **unknown}},
+        "efficiency": {"hfu_at_tdp": {"value": 0.7, **unknown}},
     })
 
 

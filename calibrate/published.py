@@ -222,7 +222,7 @@ def row_information(fit: PublishedFit, name: str, stack: str, catalog: Catalog |
     return float(np.sum(sensitivity**2))
 
 
-def _sourced(value: float, source: str, note: str = "", verified: bool = True) -> str:
+def sourced_toml(value: float, source: str, note: str = "", verified: bool = True) -> str:
     extra = (f', note = "{note}"' if note else "") + ("" if verified else ", verified = false")
     return f'{{ value = {value:.5g}, source = "{source}"{extra} }}'
 
@@ -265,94 +265,21 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     for name in fit.names + fit.software_names:
         value = getattr(params, name)
         stack = "" if name in fit.names else f" (software parameter of the {ref} stack)"
-        lines.append(f"{name} = {_sourced(value, src + stack, note(name, value))}")
+        lines.append(f"{name} = {sourced_toml(value, src + stack, note(name, value))}")
     kernel = fit.bounds.get("gemm_eff_max", (0, None))[1]  # the part's maximum achievable matmul
     if kernel is not None:
-        lines.append(f"gemm_kernel_max = {_sourced(kernel, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
+        lines.append(f"gemm_kernel_max = {sourced_toml(kernel, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
     for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
         if name not in fit.names + fit.software_names and not (name == "gemm_kernel_max" and kernel is not None):
-            lines.append(f"{name} = {_sourced(getattr(params, name), source, verified=False)}")
+            lines.append(f"{name} = {sourced_toml(getattr(params, name), source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:
             continue
         lines += ["", f"[perf.stacks.{sw}]"]
         n = sum(r.framework == sw for r in fit.rows)
         for name in fit.software_names:
-            lines.append(f"{name} = {_sourced(getattr(fit.params[sw], name), f'fitted to the {n} {sw} rows of the same fit')}")
+            lines.append(f"{name} = {sourced_toml(getattr(fit.params[sw], name), f'fitted to the {n} {sw} rows of the same fit')}")
     return "\n".join(lines) + "\n"
-
-
-def _inherited_ceiling(acc_id: str, sibling_id: str, catalog: Catalog,
-                       kernels: list[KernelRow] | None) -> tuple[float | None, float, str]:
-    """(own MAMF, inherited GEMM ceiling, its note or '' when it is the sibling's value unchanged)."""
-    fitted = catalog.accelerator(sibling_id).perf.gemm_eff_max.value
-    own, theirs = gemm_ceiling(acc_id, "bf16", catalog, kernels), gemm_ceiling(sibling_id, "bf16", catalog, kernels)
-    if own is None:
-        return None, fitted, ""
-    if theirs is None:  # only the part's own measurement: a cap
-        if own >= fitted:
-            return own, fitted, ""
-        return own, own, f"{acc_id}'s own maximum achievable matmul (MAMF table), below {sibling_id}'s {fitted:.3f}"
-    value = min(own, fitted * own / theirs)
-    return own, value, (f"{sibling_id}'s {fitted:.3f} x {own:.3f} / {theirs:.3f}: its fitted share of the maximum "
-                        f"achievable matmul (MAMF table) on {acc_id}'s own")
-
-
-def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels: list[KernelRow] | None = None) -> str:
-    """`[perf]` of an accelerator without published rows: its nearest measured sibling's values,
-    marked unverified. The GEMM ceiling keeps the sibling's fitted share of the maximum achievable
-    matmul (MAMF table), as `transfer_params` does for a held-out part: sibling's ceiling x own MAMF /
-    sibling's MAMF, never above its own MAMF (only capped by it when the sibling has no MAMF row). A
-    lower ceiling lowers the attention-kernel efficiency in the same ratio: attention runs on the same
-    matrix units under the same power cap, and a lower matmul ceiling is a lower sustained clock
-    (MI300X at 750 W: 0.511 of peak; MI325X, the same CDNA3 die at 1,000 W: 0.600)."""
-    sib = catalog.accelerator(sibling_id).perf
-    if sib is None or sib.inherited_from:
-        raise DataFileError(f"--inherit-from {sibling_id}: it has no fitted [perf] table to inherit "
-                            "(fit it first with --published)")
-    own, ceiling, ceiling_note = _inherited_ceiling(acc_id, sibling_id, catalog, kernels)
-    clock = min(1.0, ceiling / sib.gemm_eff_max.value) if sib.gemm_eff_max else 1.0
-    lines = ["[perf]", f'method = "trainsim calibrate fit --write-catalog --inherit-from {sibling_id} --accelerator '
-                       f'{acc_id} (no usable published rows for {acc_id})"',
-             f'inherited_from = "{sibling_id}"']
-    for name, field in sib:
-        if not hasattr(field, "value"):
-            continue
-        value, note = field.value, f"{sibling_id}'s value: same vendor's nearest measured part"
-        if name == "gemm_eff_max" and ceiling_note:
-            value, note = ceiling, ceiling_note
-        if name == "flash_attn_eff" and clock < 1.0:
-            value, note = value * clock, (f"{sibling_id}'s {field.value:.3f} x {clock:.3f}, the ratio of the "
-                                          f"matmul ceilings (lower sustained clock on the same matrix units)")
-        if name == "gemm_kernel_max" and own is not None:
-            lines.append(f"{name} = {_sourced(own, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
-            continue
-        lines.append(f"{name} = {_sourced(value, f'inherited from {sibling_id}', note, verified=False)}")
-    for sw, values in sib.stacks.items():
-        lines += ["", f"[perf.stacks.{sw}]"]
-        for k, v in values.items():
-            scale = clock if k == "flash_attn_eff" else 1.0
-            note = (f"{sibling_id}'s {sw} value {v.value:.3f} x {clock:.3f}, the ratio of the matmul ceilings"
-                    if scale < 1.0 else "")
-            lines.append(f"{k} = {_sourced(v.value * scale, f'inherited from {sibling_id}', note, verified=False)}")
-    return "\n".join(lines) + "\n"
-
-
-def catalog_file(acc_id: str) -> Path:
-    """The packaged catalog file of `acc_id` (`hardware_catalog/accelerators/<id>.toml`)."""
-    path = Path(__file__).resolve().parents[1] / "hardware_catalog" / "accelerators" / f"{acc_id}.toml"
-    if not path.is_file():
-        raise DataFileError(f"--accelerator {acc_id}: no packaged catalog file {path}")
-    return path
-
-
-def write_perf_table(path: Path, table: str) -> None:
-    """Replace the `[perf]` table (and its sub-tables, always the last in the file) of a catalog file."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    cut = next((i for i, line in enumerate(lines) if line.strip() == "[perf]"), len(lines))
-    head = "\n".join(lines[:cut]).rstrip("\n")
-    path.write_text(head + "\n\n" + table, encoding="utf-8")
 
 
 HELDOUT_CSV = Path(__file__).resolve().parents[1] / "simulator" / "data" / "public_fit_heldout.csv"

@@ -23,5 +23,8 @@ inherit google-tpu-v4 google-tpu-v3
 inherit google-tpu-v6e google-tpu7x
 inherit nvidia-a100-sxm-80gb nvidia-v100-sxm2-32gb
 for a in nvidia-b300 nvidia-gb200 nvidia-gb300; do inherit nvidia-b200 "$a"; done
-for a in nvidia-h100-pcie-80gb nvidia-h200-sxm-141gb nvidia-h800-sxm-80gb; do inherit nvidia-h100-sxm-80gb "$a"; done
+for a in nvidia-h100-pcie-80gb nvidia-h200-sxm-141gb nvidia-h800-sxm-80gb nvidia-l40s; do inherit nvidia-h100-sxm-80gb "$a"; done
+# No Intel or AWS part has usable published rows: the best-measured part of their generation (H100 SXM,
+# 110 rows, four publishers) instead of the vendor-neutral A100-derived defaults (calibrate/inherit.py).
+for a in intel-gaudi2 intel-gaudi3 aws-trainium1 aws-trainium2; do inherit nvidia-h100-sxm-80gb "$a"; done
 echo "refitted: $(git status --short hardware_catalog simulator/data | wc -l) files changed"

@@ -132,23 +132,24 @@ class Embodied(_Strict):
 
 
 class EfficiencyPriors(_Strict):
-    """Default efficiency until a calibration profile replaces it.
+    """Power-model prior until a calibration profile replaces it.
 
-    `mfu`: model-FLOPs utilisation a well-tuned large dense training run reaches (docs/design.md section 2).
     `hfu_at_tdp`: hardware-FLOPs utilisation at which the device draws its TDP; the linear power
     model P = idle + (tdp - idle) * hfu / hfu_at_tdp follows from it (energy roofline, Choi et al.
     IPDPS 2013, with only the FLOP term).
+    `mfu`: accepted so that older catalog files still load, and not read: the step time (and so the
+    MFU) comes from the performance model and its `[perf]` priors.
     """
 
-    mfu: Sourced
     hfu_at_tdp: Sourced
+    mfu: Sourced | None = None
 
     @model_validator(mode="after")
     def _fractions(self) -> EfficiencyPriors:
         for name in ("mfu", "hfu_at_tdp"):
-            v = getattr(self, name).value
-            if v > 1:
-                raise ValueError(f"efficiency.{name} is a fraction of peak; expected a value in (0, 1], got {v}")
+            field = getattr(self, name)
+            if field is not None and field.value > 1:
+                raise ValueError(f"efficiency.{name} is a fraction of peak; expected a value in (0, 1], got {field.value}")
         return self
 
 

@@ -256,7 +256,7 @@ def test_inherited_attention_efficiency_follows_the_lower_matmul_ceiling():
     """MI300X and MI325X share the CDNA3 die; MI300X's lower MAMF (750 W against 1,000 W) is a lower
     sustained clock, so its inherited attention efficiency is MI325X's x the ceilings' ratio; a part
     whose own MAMF is not lower (H200 from H100) keeps the donor's value."""
-    from calibrate.published import inherited_perf_toml
+    from calibrate.inherit import inherited_perf_toml
 
     mi300x, mi325x = CAT.accelerator("amd-mi300x").perf, CAT.accelerator("amd-mi325x").perf
     ratio = mi300x.gemm_eff_max.value / mi325x.gemm_eff_max.value

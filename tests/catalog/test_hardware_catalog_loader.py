@@ -110,9 +110,21 @@ def test_non_positive_or_non_finite_values_are_rejected(tmp_path, bad):
 
 
 def test_fraction_above_one_is_rejected(tmp_path):
-    text = accel_text().replace("mfu = { value = 0.40,", "mfu = { value = 40,", 1)
+    text = accel_text().replace("hfu_at_tdp = { value = 0.70,", "hfu_at_tdp = { value = 70,", 1)
+    with pytest.raises(CatalogError, match=r"efficiency\.hfu_at_tdp is a fraction"):
+        load_catalog([write(tmp_path, "hfu.toml", text)])
+
+
+def test_an_older_file_with_the_unread_mfu_prior_still_loads(tmp_path):
+    """`[efficiency] mfu` was an informational prior no model read; a user's file that has it loads (the
+    value is checked as a fraction and ignored), so nothing the user wrote stops working."""
+    mfu = 'mfu = { value = 0.40, source = "an older catalog file" }\n'
+    text = accel_text().replace("[efficiency]\n", "[efficiency]\n" + mfu, 1)
+    assert mfu in text
+    acc = load_catalog([write(tmp_path, "old.toml", text)]).accelerator("acme-x1")
+    assert acc.efficiency.mfu.value == 0.40
     with pytest.raises(CatalogError, match=r"efficiency\.mfu is a fraction"):
-        load_catalog([write(tmp_path, "mfu.toml", text)])
+        load_catalog([write(tmp_path, "bad.toml", text.replace("value = 0.40,", "value = 40,", 1))])
 
 
 def test_missing_bf16_peak_is_rejected(tmp_path):

@@ -31,6 +31,9 @@ tokens/s per device, 100 x (predicted / published - 1).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -150,10 +153,31 @@ def _with_unseen(params: dict[str, PerfParams], fitted: list[Case], held: list[C
     return {**{c.software: fallback for c in held}, **params}
 
 
+def _holdout_groups(rows: list[PublicRow], holdouts: tuple[str, ...]) -> list[tuple[str, str, list[int]]]:
+    """(holdout kind, group key, the rows' indices) for every group each holdout leaves out."""
+    groups = []
+    for kind in holdouts:
+        keys = [r.source if kind == "source" else f"{r.source} | {r.table}" for r in rows]
+        groups += [(kind, key, [i for i, k in enumerate(keys) if k == key]) for key in sorted(set(keys))]
+    return groups
+
+
+def _map(fn, jobs: list, workers: int | None) -> list:
+    """`[fn(job) for job in jobs]`, in up to `workers` processes (default: one per CPU) when there are
+    several jobs: each is a bounded least-squares fit, seconds to minutes of CPU."""
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, jobs))
+
+
 def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = None,
                   catalog: Catalog | None = None, kernels: list[KernelRow] | None = None,
-                  holdouts: tuple[str, ...] = HOLDOUTS, prior_weight: float = PRIOR_WEIGHT) -> PublishedFit:
-    """Fit the step-time parameters of `accelerators` (sibling SKUs of one die) to their rows."""
+                  holdouts: tuple[str, ...] = HOLDOUTS, prior_weight: float = PRIOR_WEIGHT,
+                  workers: int | None = None) -> PublishedFit:
+    """Fit the step-time parameters of `accelerators` (sibling SKUs of one die) to their rows. The fit
+    and its held-out refits are independent: they run in `workers` processes (default: one per CPU)."""
     catalog = catalog or load_catalog()
     mine = rows_for(accelerators, rows)
     if len(mine) < 3:
@@ -168,27 +192,22 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
         bounds["gemm_eff_max"] = (0.02, ceiling)
         prior = dataclasses.replace(prior, gemm_eff_max=min(prior.gemm_eff_max, ceiling))
 
-    def fit(cs: list[Case]) -> dict[str, PerfParams]:
-        return fit_step_time_by_software(cs, names, SOFTWARE_NAMES, prior=prior, prior_weight=prior_weight,
-                                         bounds=bounds)
-
-    params = fit(cases)
+    fit = functools.partial(fit_step_time_by_software, shared=names, per_software=SOFTWARE_NAMES, prior=prior,
+                            prior_weight=prior_weight, bounds=bounds)
+    groups = _holdout_groups(mine, holdouts)
+    rests = [[c for i, c in enumerate(cases) if i not in set(idx)] for _, _, idx in groups]
+    params, *held_fits = _map(fit, [cases] + [r for r in rests if r], workers)
     in_sample = _tokens_error_pct(cases, params)
-    held: dict[str, tuple[float, ...]] = {}
-    for kind in holdouts:
-        keys = [r.source if kind == "source" else f"{r.source} | {r.table}" for r in mine]
-        err = np.empty(len(cases))
-        for key in sorted(set(keys)):
-            idx = [i for i, k in enumerate(keys) if k == key]
-            rest = [c for i, c in enumerate(cases) if keys[i] != key]
-            out = [cases[i] for i in idx]
-            if rest:
-                p_k = _with_unseen(fit(rest), rest, out)
-            else:  # nothing of this part left: transfer a measured part's fit that never saw this group
-                donor = transfer_params(accelerators[0], key if kind == "source" else None, rows, catalog, kernels)
-                p_k = {c.software: (donor or {}).get(c.software, prior) for c in out}
-            err[idx] = _tokens_error_pct(out, p_k)
-        held[kind] = tuple(float(e) for e in err)
+    errors = {kind: np.empty(len(cases)) for kind in holdouts}
+    for (kind, key, idx), rest in zip(groups, rests, strict=True):
+        out = [cases[i] for i in idx]
+        if rest:
+            p_k = _with_unseen(held_fits.pop(0), rest, out)
+        else:  # nothing of this part left: transfer a measured part's fit that never saw this group
+            donor = transfer_params(accelerators[0], key if kind == "source" else None, rows, catalog, kernels)
+            p_k = {c.software: (donor or {}).get(c.software, prior) for c in out}
+        errors[kind][idx] = _tokens_error_pct(out, p_k)
+    held = {kind: tuple(float(e) for e in err) for kind, err in errors.items()}
     return PublishedFit(tuple(accelerators), params, names, SOFTWARE_NAMES, tuple(mine),
                         tuple(float(e) for e in in_sample), held, bounds)
 

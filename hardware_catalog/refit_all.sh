@@ -5,7 +5,7 @@
 # ROWS_CSV defaults to ../shared/validation/public_throughput/rows.csv where it exists (the path the
 # catalog's method lines name), else the packaged copy (simulator/data/public_throughput_rows.csv). Each fitted part
 # gets the command in its [perf] method line; the held-out errors go to simulator/data/public_fit_heldout.csv.
-# About 5 minutes on a 2-core machine. Then regenerate what quotes the figures:
+# About 3.5 minutes on a 2-core machine (fits run one per CPU). Then regenerate what quotes the figures:
 #     python tests/test_golden_examples.py; python tests/test_readme_claims.py  (and the README tables)
 set -euo pipefail
 T="${TRAINSIM:-trainsim}"

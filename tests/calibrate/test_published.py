@@ -59,6 +59,13 @@ def test_refitting_tpu_v4_reproduces_the_shipped_catalog_and_heldout_table():
     assert text.startswith("[perf]\nmethod = \"cmd\"") and "gemm_eff_max = { value =" in text
 
 
+def test_the_fit_and_its_held_out_refits_give_the_same_numbers_in_one_process_or_several():
+    """fit_published runs the fit and its refits in worker processes; the numbers do not depend on it."""
+    one, two = (fit_published(("google-tpu-v4",), ROWS, CAT, workers=w) for w in (1, 2))
+    assert one.params == two.params
+    assert one.held_out_pct == two.held_out_pct and one.in_sample_pct == two.in_sample_pct
+
+
 def test_a_parameter_the_rows_cannot_identify_stays_at_its_prior():
     """With the weak prior, a fit of rows that never exercise fp8 leaves fp8_gemm_eff untouched and
     does not fit it at all; the GEMM ceiling stays under the MAMF bound."""

@@ -51,15 +51,26 @@ def cached_estimate(scenario: Scenario) -> Estimate:
 # The pure library calls behind a Planner run, memoised like the estimate (on the scenario's JSON and this
 # session's uploads): a rerun that changes nothing in the scenario (a chart option, a page switch) costs
 # no recomputation.
+def _spreads(scenario_json: str, basis):
+    """The Monte Carlo spreads the CLI uses (simulator.result.uncertainty_bands): the estimate's own
+    throughput spread, then the scenario's `[uncertainty]` section."""
+    from simulator.footprint.uncertainty import Spreads
+
+    section = Scenario.model_validate_json(scenario_json).uncertainty
+    return Spreads.for_basis(basis, section.model_dump(exclude={"samples"}))
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _bands_cached(scenario_json: str, uploads: tuple, samples: int) -> dict[str, dict[str, float]]:
     from simulator.footprint.uncertainty import monte_carlo
 
-    return monte_carlo(_estimate_cached(scenario_json, uploads).basis, samples).summary()
+    basis = _estimate_cached(scenario_json, uploads).basis
+    return monte_carlo(basis, samples, _spreads(scenario_json, basis)).summary()
 
 
 def cached_bands(scenario: Scenario, samples: int = 4000) -> dict[str, dict[str, float]]:
-    """P10 / P50 / P90 of the headline figures: `monte_carlo(estimate.basis, samples).summary()`."""
+    """P10 / P50 / P90 of the headline figures: `monte_carlo(estimate.basis, samples, spreads).summary()`
+    with the scenario's spreads."""
     return _bands_cached(scenario.model_dump_json(), _uploads(), samples)
 
 
@@ -68,7 +79,8 @@ def _tornado_cached(scenario_json: str, uploads: tuple, metric: str) -> tuple[li
     from simulator.footprint.uncertainty import input_ranges, tornado
 
     basis = _estimate_cached(scenario_json, uploads).basis
-    return tornado(basis, metric), input_ranges(basis)
+    spreads = _spreads(scenario_json, basis)
+    return tornado(basis, metric, spreads), input_ranges(basis, spreads)
 
 
 def cached_tornado(scenario: Scenario, metric: str) -> tuple[list[dict], dict[str, tuple[float, float]]]:

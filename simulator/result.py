@@ -52,6 +52,8 @@ class Basis:
     # Serving: the share of the (fixed) period the fleet is busy at full load; None for training.
     busy_fraction: float | None = None
     infra_w: float = 0.0  # network and storage W per device, over the whole wall clock as host_w
+    # log-sigma of the throughput multiplier: the accelerator's held-out error (simulator.validation.spread)
+    throughput_spread: float | None = None
 
     def device_power_w(self, hardware_tflops):
         """Device power (W) at an achieved hardware TFLOP/s (array or float): the efficiency's
@@ -68,7 +70,7 @@ def uncertainty_bands(scenario: Scenario, basis: Basis) -> dict[str, dict[str, f
         return {}
     from simulator.footprint.uncertainty import Spreads, monte_carlo
 
-    spreads = Spreads().with_overrides(scenario.uncertainty.model_dump(exclude={"samples"}))
+    spreads = Spreads.for_basis(basis, scenario.uncertainty.model_dump(exclude={"samples"}))
     return monte_carlo(basis, scenario.uncertainty.samples, spreads).summary()
 
 

@@ -340,7 +340,9 @@ def _spread(what: str, default: float, kind: str = "log-sigma of") -> Any:
 class UncertaintySection(_Section):
     """Spreads of the uncertain inputs (see simulator.footprint.uncertainty for the defaults and sources)."""
 
-    throughput: float | None = _spread("the throughput (step time) multiplier", SPREADS.throughput)
+    throughput: float | None = Field(default=None, ge=0, le=5.0, description=(
+        "log-sigma of the throughput (step time) multiplier; default: the accelerator's held-out error "
+        "in the public tables (0.063 for H100, 0.142 for a part with no rows of its own)"))
     power: float | None = _spread("the device power multiplier", SPREADS.power)
     failure_rate: float | None = _spread("the failure-rate multiplier", SPREADS.failure_rate)
     pue: float | None = _spread("PUE", SPREADS.pue, "absolute standard deviation of")

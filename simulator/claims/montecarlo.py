@@ -76,7 +76,7 @@ class Context:
             entry = self.ledger.scenarios[sid]
             sc = scenario_from_dict(entry.scenario, origin=f"claims scenario {sid!r}")
             est = estimate(sc, self.catalog)
-            spreads = Spreads().with_overrides(sc.uncertainty.model_dump(exclude={"samples"}))
+            spreads = Spreads.for_basis(est.basis, sc.uncertainty.model_dump(exclude={"samples"}))
             unc = monte_carlo(est.basis, self.samples, spreads, seed=self.seed)
             self._runs[sid] = Run(sid, entry, est, unc.samples, spreads)
         return self._runs[sid]

@@ -10,8 +10,10 @@ spread for PUE; the run is re-costed for every sample at once:
     -> device-hours x price multiplier (+ electricity) -> water, embodied carbon.
 
 Default spreads (log-sigma unless noted) and where they come from:
-- throughput 0.06: per-device TFLOP/s errors of the parallelism model on 10 published runs
-  (median 2.5%, max 10.8%; `trainsim validate`);
+- throughput: per accelerator, from the public tables' held-out errors (the estimate's
+  `Basis.throughput_spread`, simulator.validation.spread): 0.063 for a part fitted to many rows (A100,
+  H100), up to 0.254 (B200, one table), 0.142 for a part with no rows of its own (inherited `[perf]`);
+  0.06 where no accelerator says (serving, a `Basis` built by hand);
 - power 0.15: default power model vs measured energy of published runs (median 13.6%);
 - failure rate 0.5: interruption rates differ about 2x between large clusters (unverified prior;
   Llama 3 reports one run's rate);
@@ -46,6 +48,13 @@ class Spreads:
 
     def with_overrides(self, overrides: dict[str, float | None]) -> Spreads:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def for_basis(cls, basis, overrides: dict[str, float | None] | None = None) -> Spreads:
+        """The defaults, with the estimate's own throughput spread (its accelerator's), then `overrides`
+        (a scenario's `[uncertainty]`)."""
+        base = cls(throughput=getattr(basis, "throughput_spread", None) or cls.throughput)
+        return base.with_overrides(overrides or {})
 
 
 def sample_multipliers(spreads: Spreads, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -116,7 +125,7 @@ def monte_carlo(basis, n: int = 10_000, spreads: Spreads | None = None, seed: in
     """Propagate `n` joint draws of the uncertain inputs (module docstring)."""
     if n < 2:
         raise ValueError(f"uncertainty samples: expected at least 2, got {n}")
-    spreads = spreads or Spreads()
+    spreads = spreads or Spreads.for_basis(basis)
     rng = np.random.default_rng(seed)
     return Uncertainty(propagate(basis, sample_multipliers(spreads, n, rng)), spreads)
 
@@ -138,7 +147,7 @@ def tornado(basis, metric: str | Callable[[dict[str, np.ndarray]], np.ndarray] =
 
     Sorted by the width of the swing, largest first: which input moves the result most.
     """
-    spreads = spreads or Spreads()
+    spreads = spreads or Spreads.for_basis(basis)
     value = (lambda out: out[metric]) if isinstance(metric, str) else metric
     base = float(value(propagate(basis, neutral()))[0])
     rows = []
@@ -158,7 +167,7 @@ def input_ranges(basis, spreads: Spreads | None = None) -> dict[str, tuple[float
     throughput in hardware TFLOP/s per device, power in W per device (at the run's throughput),
     failure rate per million device-hours, PUE (at least 1, as `propagate` clips it), grid intensity in
     kgCO2e/kWh, price in USD per device-hour."""
-    spreads = spreads or Spreads()
+    spreads = spreads or Spreads.for_basis(basis)
     medians = {"throughput": basis.hardware_tflops, "power": float(basis.device_power_w(basis.hardware_tflops)),
                "failure_rate": basis.failures_per_device_hour * 1e6, "pue": basis.pue,
                "carbon_intensity": basis.carbon_intensity_kg_per_kwh, "price": basis.usd_per_device_hour}

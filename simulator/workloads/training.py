@@ -25,6 +25,7 @@ from simulator.result import Basis, Estimate, uncertainty_bands
 from simulator.scenario import Scenario
 from simulator.site import Site
 from simulator.system.perf_params import weak_priors
+from simulator.validation.spread import throughput_spread
 
 DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 1024 * 1024  # Llama 2 (Touvron et al. 2023 Table 1): 4M tokens
 
@@ -221,7 +222,7 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
                  embodied_kg_per_device=fp.embodied_kg_per_device,
                  lifetime_years=site.acc.embodied.lifetime_years.value,
                  dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w,
-                 infra_w=site.network_w + site.storage_w)
+                 infra_w=site.network_w + site.storage_w, throughput_spread=throughput_spread(site.acc)[0])
 
 
 def _hourly_carbon(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, values: dict,

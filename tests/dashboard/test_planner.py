@@ -267,3 +267,19 @@ def test_uploaded_moe_settings_are_no_longer_left_out():
     missing = left_out(data)
     assert not any(m.startswith(("parallelism.moe_dispatcher", "training.moe_capacity_factor")) for m in missing)
     assert any(m.startswith("efficiency.perf.ep_overlap") for m in missing)
+
+
+def test_the_planners_ranges_use_the_scenarios_spreads_as_the_cli_does():
+    """The bands and the tornado take the estimate's own throughput spread (its accelerator's held-out
+    error) and a scenario's [uncertainty] section, as `trainsim estimate` does (simulator.result)."""
+    from dashboard.data import _spreads
+    from hardware_catalog import load_catalog
+    from simulator.validation.spread import throughput_spread
+
+    data = scenario_data(DEFAULTS)
+    est = estimate(scenario_from_dict(data))
+    plain = _spreads(scenario_from_dict(data).model_dump_json(), est.basis)
+    assert plain.throughput == throughput_spread(load_catalog().accelerator(est.values["accelerator"]))[0]
+    mine = scenario_from_dict({**data, "uncertainty": {"throughput": 0.3, "price": 0.0}})
+    spreads = _spreads(mine.model_dump_json(), est.basis)
+    assert (spreads.throughput, spreads.price, spreads.power) == (0.3, 0.0, plain.power)

@@ -1,0 +1,71 @@
+"""How far a training throughput prediction may be off, per accelerator: the Monte Carlo's default
+throughput spread (simulator.footprint.uncertainty), read from the public tables' held-out errors.
+
+One responsibility: a log-sigma for an accelerator from `simulator/data/public_fit_heldout.csv`
+(`calibrate.published.write_heldout`: every published row predicted by a fit that did not see its
+table, and by one that did not see its publisher). For a normal error, median |x| = 0.6745 sigma, so
+sigma = median |ln(predicted / published)| / 0.6745 over the rows concerned:
+- a part fitted to its own rows: its family's rows with their table held out (a new model or
+  benchmark on a measured part), never below the sigma of all rows (no part is known better than the
+  tables as a whole): A100 and H100 0.063, B200 0.254, MI325X 0.155, TPU v5e 0.158;
+- a part without rows of its own (inherited `[perf]`, or none): the rows predicted with every row of
+  their part held out (B200: its one table; MI325X and the TPUs: their one publisher), 0.142 (median
+  error 10%), and never below its sibling's.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+from importlib import resources
+from statistics import median
+
+SIGMA_PER_MEDIAN_ABS = 1 / 0.6744897501960817  # standard normal: median |x| = 0.6745 sigma
+
+
+def _sigma(errors_pct: list[float]) -> float:
+    return median(abs(math.log1p(e / 100)) for e in errors_pct) * SIGMA_PER_MEDIAN_ABS
+
+
+@lru_cache(maxsize=1)
+def heldout_sigmas() -> dict[str, float]:
+    """{'all': all rows, table held out; 'unseen part': rows with their whole part held out; family: its
+    rows, table held out} (module docstring)."""
+    with resources.files("simulator").joinpath("data/public_fit_heldout.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    families: dict[str, list[dict]] = {}
+    for r in rows:
+        families.setdefault(r["family"], []).append(r)
+    out = {"all": _sigma([float(r["held_out_table_pct"]) for r in rows])}
+    unseen = []
+    for family, members in families.items():
+        out[family] = _sigma([float(r["held_out_table_pct"]) for r in members])
+        if len({(r["source"], r["table"]) for r in members}) == 1:
+            unseen += [float(r["held_out_table_pct"]) for r in members]
+        elif len({r["source"] for r in members}) == 1:
+            unseen += [float(r["held_out_source_pct"]) for r in members]
+    out["unseen part"] = _sigma(unseen)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _family_of(acc_id: str) -> str | None:
+    with resources.files("simulator").joinpath("data/public_fit_heldout.csv").open(encoding="utf-8") as f:
+        return next((r["family"] for r in csv.DictReader(f) if r["accelerator"] == acc_id), None)
+
+
+def throughput_spread(acc) -> tuple[float, str]:
+    """(log-sigma of the throughput multiplier, where it comes from) for catalog accelerator `acc`."""
+    sigmas = heldout_sigmas()
+    perf = getattr(acc, "perf", None)
+    family = _family_of(acc.id) if perf is not None and not perf.inherited_from else None
+    if family is not None:
+        sigma = max(sigmas["all"], sigmas[family])
+        return sigma, (f"{family} rows of the public tables, each predicted with its table held out "
+                       f"(sigma {sigmas[family]:.3f}; all rows {sigmas['all']:.3f})")
+    sibling = _family_of(perf.inherited_from) if perf is not None and perf.inherited_from else None
+    sigma = max(sigmas["unseen part"], sigmas.get(sibling, 0.0) if sibling else 0.0)
+    whose = f"inherited from {perf.inherited_from}" if sibling else "no published rows of its own"
+    return sigma, (f"{acc.id}: {whose}; rows predicted with their whole part held out: sigma "
+                   f"{sigmas['unseen part']:.3f}" + (f", {sibling} rows {sigmas[sibling]:.3f}" if sibling else ""))

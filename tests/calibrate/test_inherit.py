@@ -50,18 +50,18 @@ def test_a_vendor_without_measured_parts_inherits_h100_marked_as_such(acc_id):
 def test_gaudi_ceilings_keep_h100s_share_of_their_own_maximum_achievable_matmul():
     """Gaudi 2: MAMF 418.7 TFLOP/s of 432 (0.969), H100 803 of 989 (0.803, torch 2.x): the ceiling is
     H100's fitted 0.650 x 0.969 / 0.803 = 0.784. Gaudi 3: 1,243.0 of the catalog's 1,835 (0.677):
-    0.650 x 0.677 / 0.803 = 0.548, below H100's, so its attention efficiency falls in the same ratio."""
+    0.650 x 0.677 / 0.803 = 0.548. Across vendors attention keeps H100's fraction of peak (no same
+    matrix units to slow in step; the held-out transfers ran attention faster than the ceilings' ratio)."""
     fitted = CAT.accelerator(H100).perf.gemm_eff_max.value
     h100_mamf = gemm_ceiling(H100, "bf16", CAT, KERNELS)
     gaudi2, gaudi3 = CAT.accelerator("intel-gaudi2").perf, CAT.accelerator("intel-gaudi3").perf
     assert gaudi2.gemm_eff_max.value == pytest.approx(fitted * (418.7 / 432) / h100_mamf, rel=1e-4)
     assert gaudi2.gemm_eff_max.value == pytest.approx(0.784, abs=0.001)
     assert gaudi3.gemm_eff_max.value == pytest.approx(fitted * (1243.0 / 1835) / h100_mamf, rel=1e-4)
-    ratio = gaudi3.gemm_eff_max.value / fitted
-    assert gaudi3.flash_attn_eff.value == pytest.approx(CAT.accelerator(H100).perf.flash_attn_eff.value * ratio,
-                                                        rel=1e-4)
-    assert "attention keeps its share of the matmul ceiling" in gaudi3.flash_attn_eff.note
-    assert gaudi2.flash_attn_eff.value == CAT.accelerator(H100).perf.flash_attn_eff.value  # a higher ceiling: kept
+    h100 = CAT.accelerator(H100).perf
+    for gaudi in (gaudi2, gaudi3):
+        assert gaudi.flash_attn_eff.value == h100.flash_attn_eff.value
+        assert gaudi.stacks["fsdp"]["flash_attn_eff"].value == h100.stacks["fsdp"]["flash_attn_eff"].value
 
 
 def test_across_vendors_the_parts_own_fp8_to_bf16_mamf_ratio_is_its_fp8_efficiency():

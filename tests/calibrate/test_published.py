@@ -273,12 +273,12 @@ def test_inherited_attention_efficiency_follows_the_lower_matmul_ceiling():
     h100 = CAT.accelerator("nvidia-h100-sxm-80gb").perf
     line = next(x for x in text.splitlines() if x.startswith("flash_attn_eff"))
     assert f"value = {h100.flash_attn_eff.value:.5g}" in line
-    # a donor's per-stack attention values scale the same way, each with its note (MI300X's MAMF, 0.511
+    # a donor's per-stack attention values scale the same way, each with its note (B200's MAMF, 0.776
     # of peak, against H100's 0.803: H100's fitted share of it carried over lowers the ceiling by their
     # ratio; the mechanism, not a shipped pairing)
     kernels = load_kernel_rows()
-    text = inherited_perf_toml("amd-mi300x", "nvidia-h100-sxm-80gb", CAT, kernels)
-    clock = gemm_ceiling("amd-mi300x", "bf16", CAT, kernels) / gemm_ceiling("nvidia-h100-sxm-80gb", "bf16", CAT, kernels)
+    text = inherited_perf_toml("nvidia-b200", "nvidia-h100-sxm-80gb", CAT, kernels)
+    clock = gemm_ceiling("nvidia-b200", "bf16", CAT, kernels) / gemm_ceiling("nvidia-h100-sxm-80gb", "bf16", CAT, kernels)
     fsdp = text.split("[perf.stacks.fsdp]")[1].splitlines()
     line = next(x for x in fsdp if x.startswith("flash_attn_eff"))
     assert f"value = {h100.stacks['fsdp']['flash_attn_eff'].value * clock:.5g}" in line

@@ -97,6 +97,29 @@ def public_tables() -> None:
     mid.dataframe(pd.DataFrame(heldout_summary("source")), hide_index=True, placeholder=NA, column_config=fmt)
     right.markdown("**Priors as shipped (in sample)**")
     right.dataframe(pd.DataFrame(_prior_summary()), hide_index=True, placeholder=NA, column_config=fmt)
+    spread_table()
+
+
+def spread_table() -> None:
+    """What those errors make of each accelerator's throughput band (simulator.validation.spread)."""
+    st.markdown("**How sure the throughput is, per accelerator**")
+    st.caption("The Monte Carlo's default throughput spread (the P10-P90 ranges on the Planner): the "
+               "log-sigma of the held-out errors above, the part's own table held out where the tables "
+               "measure it, the rows predicted with their whole part held out where its priors are "
+               "inherited. A scenario's [uncertainty] section replaces it.")
+    st.container(key="val_spread").dataframe(
+        pd.DataFrame(_spread_table()), hide_index=True, placeholder=NA,
+        column_config={"sigma": st.column_config.NumberColumn("log-sigma", format="%.3f"),
+                       "p10_x": st.column_config.NumberColumn("P10 x", format="%.2f"),
+                       "p90_x": st.column_config.NumberColumn("P90 x", format="%.2f")})
+
+
+@st.cache_data(show_spinner=False)
+def _spread_table() -> list[dict]:
+    from hardware_catalog import load_catalog
+    from simulator.validation.spread import spread_table as table
+
+    return table(load_catalog())
 
 
 main()

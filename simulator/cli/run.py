@@ -125,6 +125,7 @@ def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> N
     """Predictions against published training runs, per row and summarised."""
     from simulator.validation.runs import run_validation, summary
     from simulator.validation.public import heldout_summary, prior_summary
+    from simulator.validation.spread import spread_table
 
     cat = _catalog(catalog)
     checks = run_validation(cat)
@@ -132,7 +133,7 @@ def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> N
              "reported": c.reported, "error_pct": c.error_pct, "note": c.note} for c in checks]
     summ = summary(checks)
     public = {"held_out_by_table": heldout_summary("table"), "held_out_by_source": heldout_summary("source"),
-              "shipped_priors": prior_summary()}
+              "shipped_priors": prior_summary(), "throughput_spread": spread_table(cat)}
     if fmt is Format.json:
         _out(json.dumps({"rows": rows, "summary": summ, "public_tables": public}, indent=2))
     elif fmt is Format.csv:
@@ -143,7 +144,9 @@ def validate_cmd(fmt: FormatOpt = Format.table, catalog: CatalogOpt = None) -> N
         _print_table("summary (absolute % error)", summ)
         titles = {"held_out_by_table": "public tables, tokens/s per device, each table held out (|%|)",
                   "held_out_by_source": "public tables, each publisher held out (|%|)",
-                  "shipped_priors": "public tables, the catalog's priors as shipped (|%|, in sample)"}
+                  "shipped_priors": "public tables, the catalog's priors as shipped (|%|, in sample)",
+                  "throughput_spread": "Monte Carlo throughput spread per accelerator (log-sigma from the held-out "
+                                       "errors; p10_x / p90_x: the throughput's P10 and P90 factors)"}
         for key, title in titles.items():
             _print_table(title, public[key])
 

@@ -69,3 +69,18 @@ def throughput_spread(acc) -> tuple[float, str]:
     whose = f"inherited from {perf.inherited_from}" if sibling else "no published rows of its own"
     return sigma, (f"{acc.id}: {whose}; rows predicted with their whole part held out: sigma "
                    f"{sigmas['unseen part']:.3f}" + (f", {sibling} rows {sigmas[sibling]:.3f}" if sibling else ""))
+
+
+def spread_table(catalog) -> list[dict]:
+    """Every catalog accelerator's default throughput spread and its P10-P90 factor on the step time,
+    for `trainsim validate` and the Validation page."""
+    from simulator.footprint.uncertainty import Z_P90
+
+    out = []
+    for acc in sorted(catalog.accelerators.values(), key=lambda a: a.id):
+        sigma, _ = throughput_spread(acc)
+        perf = acc.perf
+        priors = "none" if perf is None else f"inherited from {perf.inherited_from}" if perf.inherited_from else "fitted"
+        out.append({"accelerator": acc.id, "priors": priors, "sigma": round(sigma, 3),
+                    "p10_x": round(math.exp(-Z_P90 * sigma), 3), "p90_x": round(math.exp(Z_P90 * sigma), 3)})
+    return out

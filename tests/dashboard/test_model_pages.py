@@ -114,6 +114,16 @@ def test_validation_public_tables_match_library(app):
     assert table["median_abs_pct"].tolist() == pytest.approx([g["median_abs_pct"] for g in expected])
 
 
+def test_validation_shows_each_accelerators_throughput_spread(app):
+    from hardware_catalog import load_catalog
+    from simulator.validation.spread import spread_table
+
+    table = df(page(app, "validation"), "val_spread")
+    expected = spread_table(load_catalog())
+    assert table["accelerator"].tolist() == [r["accelerator"] for r in expected] and len(table) == 26
+    assert table["sigma"].tolist() == pytest.approx([r["sigma"] for r in expected])
+
+
 def test_validation_filter_by_quantity(app):
     at = page(app, "validation")
     at.selectbox(key="val_quantity").select("energy_mwh").run()

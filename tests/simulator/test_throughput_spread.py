@@ -83,3 +83,24 @@ def test_a_scenarios_uncertainty_section_still_sets_the_spread():
                   carbon_intensity=0.0, price=0.0).uncertainty
     ratio = narrow["p90"]["device_hours"] / narrow["p10"]["device_hours"]
     assert ratio == pytest.approx(math.exp(2 * Z_P90 * 0.01), rel=0.01)
+
+
+def test_validate_lists_every_parts_spread_and_its_p10_p90_factors():
+    import json
+
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    out = CliRunner().invoke(app, ["validate", "-f", "json"])
+    assert out.exit_code == 0, out.output
+    table = json.loads(out.output)["public_tables"]["throughput_spread"]
+    assert len(table) == len(CAT.accelerators) == 26
+    for row in table:
+        sigma = throughput_spread(CAT.accelerator(row["accelerator"]))[0]
+        assert row["sigma"] == round(sigma, 3)
+        assert row["p90_x"] == pytest.approx(math.exp(Z_P90 * sigma), abs=1e-3)
+        assert row["p10_x"] == pytest.approx(1 / math.exp(Z_P90 * sigma), abs=1e-3)
+    priors = {r["accelerator"]: r["priors"] for r in table}
+    assert priors["nvidia-h100-sxm-80gb"] == "fitted"
+    assert priors["intel-gaudi2"] == "inherited from nvidia-h100-sxm-80gb"

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import charts_compare as cc
 from dashboard import inputs, widgets
-from dashboard.data import cached_estimate, plain, scenario_from, session_catalog
+from dashboard.data import cached_bands, cached_estimate, plain, scenario_from, session_catalog
 from dashboard.formats import NA, PERCENT_FORMAT
 from dashboard.headline import note
 from dashboard.state import (
@@ -30,7 +30,8 @@ DEFAULT_REGIONS = ["us-virginia", "FR", "SE"]
 DEFAULT_DEVICES = [2048, 4096, 8192]
 COLUMNS = {  # table column -> (label, format); the table shows cost in $ M and MFU in % (show_results)
     "accelerator": ("Accelerator", None), "region": ("Region", None), "devices": ("Devices", "%d"),
-    "days": ("Days", "%.1f"), "device_hours_m": ("Device-hours (M)", "%.2f"), "cost_usd": ("Cost", "$%.2f M"),
+    "days": ("Days", "%.1f"), "days_p10": ("Days P10", "%.1f"), "days_p90": ("Days P90", "%.1f"),
+    "device_hours_m": ("Device-hours (M)", "%.2f"), "cost_usd": ("Cost", "$%.2f M"),
     "energy_mwh": ("MWh", "%.0f"), "co2e_t": ("tCO2e", "%.0f"), "mfu": ("MFU", PERCENT_FORMAT),
     "usd_per_device_hour": ("USD/device-h", "%.2f"), "plan": ("Plan", None), "reason": ("Does not run because", None),
 }
@@ -44,12 +45,14 @@ def combination(run: dict, hw: str, region: str, devices: int, price: float) -> 
     """One table row: the estimate's headline numbers and its plausibility warnings, or the reason it failed."""
     row = {"accelerator": hw, "region": region, "devices": devices}
     try:
-        est = cached_estimate(scenario_from(scenario_data(
-            {**run, "hw": hw, "region": region, "n_dev": devices, "price": price, "pue": 0.0, "plan": "auto"})))
+        scenario = scenario_from(scenario_data(
+            {**run, "hw": hw, "region": region, "n_dev": devices, "price": price, "pue": 0.0, "plan": "auto"}))
+        est = cached_estimate(scenario)
     except TrainsimError as exc:
         return {**row, "reason": str(exc)}
-    v = est.values
-    return {**row, "days": v["wall_clock_days"], "device_hours_m": v["device_hours"] / 1e6, "cost_usd": v["cost_usd"],
+    v, band = est.values, cached_bands(scenario)  # the Planner's P10-P90: the part's own throughput spread
+    return {**row, "days": v["wall_clock_days"], "days_p10": band["p10"]["wall_clock_days"],
+            "days_p90": band["p90"]["wall_clock_days"], "device_hours_m": v["device_hours"] / 1e6, "cost_usd": v["cost_usd"],
             "energy_mwh": v["energy_mwh"], "co2e_t": v["co2e_t"], "mfu": v["mfu"],
             "usd_per_device_hour": v["usd_per_device_hour"], "plan": cc.plan_label(est.plan), "reason": "",
             "warnings": est.warnings}

@@ -50,6 +50,27 @@ def test_compare_default_render_matches_the_library(app):
     assert len(at.get("plotly_chart")) == 2
 
 
+def test_compare_shows_each_combinations_range_wider_where_the_priors_are_less_sure(app):
+    """Days P10/P90 are the Planner's Monte Carlo range (the part's own throughput spread): an H100 run,
+    whose priors 110 rows fit, has a narrower range than a Gaudi 3 run, whose priors are H100's."""
+    from simulator.footprint.uncertainty import monte_carlo
+
+    at = app.switch_page(COMPARE).run()
+    at.multiselect(key="cmp_hw").set_value(["nvidia-h100-sxm-80gb", "intel-gaudi3"]).run()
+    at.text_input(key="cmp_price").input("2").run()
+    df = table(at, "cmp_table")
+    assert not at.exception and (df["reason"] == "").all()
+    assert (df["days_p10"] < df["days"]).all() and (df["days"] < df["days_p90"]).all()
+    width = (df["days_p90"] / df["days_p10"]).groupby(df["accelerator"]).median()
+    assert width["intel-gaudi3"] > width["nvidia-h100-sxm-80gb"] * 1.1
+    row = df[(df["accelerator"] == "nvidia-h100-sxm-80gb") & (df["region"] == "FR") & (df["devices"] == 2048)].iloc[0]
+    est = estimate(scenario_from_dict(scenario_data(
+        {**DEFAULTS, "n_dev": 2048, "region": "FR", "plan": "auto", "pue": 0.0})))
+    band = monte_carlo(est.basis, 4000).summary()
+    assert row["days_p10"] == pytest.approx(band["p10"]["wall_clock_days"])
+    assert row["days_p90"] == pytest.approx(band["p90"]["wall_clock_days"])
+
+
 def test_compare_device_counts_change_the_table(app):
     at = app.switch_page(COMPARE).run()
     days_before = table(at, "cmp_table").groupby("devices")["days"].mean()

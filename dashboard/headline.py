@@ -6,11 +6,14 @@ warnings (`Estimate.warnings`, simulator/plausibility.py: the CLI prints the sam
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from dashboard.data import plain
 from dashboard.formats import efficiency_label, humanize, money, power_label
 from simulator.footprint.energy import MEMORY_BOUND_NOTE
+from simulator.footprint.uncertainty import Z_P90
 
 
 def note(text: str) -> str:
@@ -34,9 +37,20 @@ def assumptions(est, price_given: bool, pue_given: bool | None = None) -> str:
              if v["usd_per_device_hour"] is not None else "no price for this accelerator")
     pue = f"PUE {v['pue']:.2f} ({'yours' if pue_given else f'{region} default'})"
     grid = f"grid {v['carbon_intensity_kg_per_kwh']:.3g} kgCO2e/kWh ({region})"
-    step = f"step time: {efficiency_label(v['efficiency_source'])}"
+    step = f"step time: {efficiency_label(v['efficiency_source'])}{_throughput_range(est)}"
     power = f"power: {power_label(v['power_source'])}"
     return f"**Assumes** {price} · {pue} · {grid} · {step} · {power}"
+
+
+def _throughput_range(est) -> str:
+    """' (throughput x0.92-x1.08, P10-P90)': the default Monte Carlo spread of the accelerator's throughput
+    (simulator.validation.spread), when the step time is modelled; '' otherwise."""
+    basis = getattr(est, "basis", None)
+    sigma = getattr(basis, "throughput_spread", None)
+    if not sigma or basis.time_fixed:
+        return ""
+    low, high = math.exp(-Z_P90 * sigma), math.exp(Z_P90 * sigma)
+    return f" (throughput x{low:.2f}-x{high:.2f}, P10-P90)"
 
 
 def sources(est) -> str:

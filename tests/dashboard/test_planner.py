@@ -283,3 +283,16 @@ def test_the_planners_ranges_use_the_scenarios_spreads_as_the_cli_does():
     mine = scenario_from_dict({**data, "uncertainty": {"throughput": 0.3, "price": 0.0}})
     spreads = _spreads(mine.model_dump_json(), est.basis)
     assert (spreads.throughput, spreads.price, spreads.power) == (0.3, 0.0, plain.power)
+
+
+def test_the_assumptions_line_gives_the_throughput_range_of_the_parts_priors():
+    """H100 (fitted, log-sigma 0.063): x0.92-x1.08; Gaudi 3 (H100's priors inherited, 0.142): x0.83-x1.20;
+    a run whose device-hours the scenario gives models no throughput, so no range."""
+    from dashboard.headline import assumptions
+
+    base = {"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e12}}
+    line = lambda acc, **t: assumptions(estimate(scenario_from_dict(  # noqa: E731
+        {**base, "training": {**base["training"], **t}, "cluster": {"accelerator": acc, "devices": 64}})), False)
+    assert "fitted priors (throughput x0.92-x1.08, P10-P90)" in line("nvidia-h100-sxm-80gb")
+    assert "nvidia-h100-sxm-80gb (throughput x0.83-x1.20, P10-P90)" in line("intel-gaudi3")
+    assert "throughput x" not in line("nvidia-h100-sxm-80gb", device_hours=1e6)

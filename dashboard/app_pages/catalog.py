@@ -18,6 +18,7 @@ from dashboard.data import UPLOADS_KEY, packaged_catalog, plain, session_catalog
 from dashboard.formats import NA
 from hardware_catalog import Accelerator, Catalog, CatalogError, Region, parse_toml_text
 from hardware_catalog.schema import Infrastructure
+from simulator.system.perf_params import priors_origin
 
 DEFAULT_ACC = "nvidia-h100-sxm-80gb"
 DEFAULT_REGION = "us-virginia"
@@ -44,7 +45,8 @@ def accelerator_frame(cat: Catalog) -> pd.DataFrame:
                      "bf16_tflops": peaks["bf16"].value, "fp8_tflops": _value(peaks.get("fp8")),
                      "hbm_gb": a.memory.hbm_gb.value, "hbm_tb_per_s": a.memory.hbm_tb_per_s.value,
                      "tdp_w": a.power.tdp_w.value, "on_demand_usd_per_h": _value(a.prices.on_demand_usd_per_hour),
-                     "unverified": _unverified(a), "origin": _origin(cat, "accelerator", a.id)})
+                     "perf_priors": priors_origin(a), "unverified": _unverified(a),
+                     "origin": _origin(cat, "accelerator", a.id)})
     return pd.DataFrame(rows)
 
 

@@ -11,6 +11,7 @@ import typer
 import hardware_catalog
 from hardware_catalog import Catalog, load_catalog, parse_file
 from hardware_catalog.errors import TrainsimError
+from simulator.system.perf_params import priors_origin
 from simulator.cli.common import (CatalogOpt, Format, FormatOpt, _catalog, _csv, _out, _print_table, _user_errors,
     err_console)
 
@@ -30,7 +31,8 @@ def catalog_list(
         rows = [{"id": a.id, "name": a.name, "bf16_tflops": a.peak_tflops_dense["bf16"].value,
                  "hbm_gb": a.memory.hbm_gb.value, "tdp_w": a.power.tdp_w.value,
                  "usd_per_hour": (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour).value
-                 if (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour) else None}
+                 if (a.prices.reserved_usd_per_hour or a.prices.on_demand_usd_per_hour) else None,
+                 "perf_priors": priors_origin(a)}
                 for a in cat.accelerators.values()]
     elif kind == "regions":
         rows = [{"id": r.id, "name": r.name, "kind": r.kind,

@@ -135,13 +135,21 @@ def check_overrides(overrides: dict[str, float], where: str) -> None:
             raise ValueError(f"{where}.{key}: expected >= 1 (busiest expert rank / mean), got {value}")
 
 
+def priors_origin(acc: Accelerator) -> str:
+    """Where `acc`'s performance priors come from, in a few words: "fitted to public tables",
+    "inherited from <sibling>" or "vendor-neutral defaults" (no `[perf]` table)."""
+    if acc.perf is None:
+        return "vendor-neutral defaults"
+    return f"inherited from {acc.perf.inherited_from}" if acc.perf.inherited_from else "fitted to public tables"
+
+
 def catalog_priors(acc: Accelerator, stack: str | None = None) -> PerfParams:
     """`acc`'s own `[perf]` table over the vendor-neutral defaults; its `source` says which. With
     `stack` (a software stack the table fitted separately, e.g. "fsdp"), that stack's parameters;
     a stack the table lacks keeps the reference stack's."""
     if acc.perf is None:
         return PerfParams()
-    how = f"inherited from {acc.perf.inherited_from}" if acc.perf.inherited_from else "fitted to public tables"
+    how = priors_origin(acc)
     values = {**acc.perf.values(), **{k: v.value for k, v in acc.perf.stacks.get(stack or "", {}).items()}}
     named = f", {stack} stack" if stack in acc.perf.stacks else ""
     return replace(PerfParams(), **values, source=f"catalog [perf] of {acc.id} ({how}{named})")

@@ -145,6 +145,9 @@ def test_catalog_tables_and_sources(app):
     at = page(app, "catalog")
     cat = load_catalog()
     assert set(df(at, "cat_acc_table")["id"]) == set(cat.accelerators)
+    priors = df(at, "cat_acc_table").set_index("id")["perf_priors"]
+    assert priors["nvidia-h100-sxm-80gb"] == "fitted to public tables"
+    assert priors["aws-trainium2"] == "inherited from nvidia-h100-sxm-80gb"
     assert set(df(at, "cat_region_table")["id"]) == set(cat.regions)
     detail = df(at, "cat_accelerator_detail")
     bf16 = detail[detail["field"] == "peak_tflops_dense.bf16"].iloc[0]

@@ -147,8 +147,10 @@ def test_plan_command_needs_one_budget():
 
 def test_catalog_list_show_validate(tmp_path):
     r = run("catalog", "list", "-f", "json")
-    ids = {row["id"] for row in json.loads(r.stdout)}
-    assert "nvidia-h100-sxm-80gb" in ids and "google-tpu-v5p" in ids
+    listed = {row["id"]: row for row in json.loads(r.stdout)}
+    assert "nvidia-h100-sxm-80gb" in listed and "google-tpu-v5p" in listed
+    assert listed["nvidia-h100-sxm-80gb"]["perf_priors"] == "fitted to public tables"
+    assert listed["intel-gaudi3"]["perf_priors"] == "inherited from nvidia-h100-sxm-80gb"
     r = run("catalog", "show", "h100")
     assert r.exit_code == 0 and "989.4" in r.stdout
     r = run("catalog", "list", "--kind", "regions", "-f", "json")

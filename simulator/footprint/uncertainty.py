@@ -12,7 +12,8 @@ spread for PUE; the run is re-costed for every sample at once:
 Default spreads (log-sigma unless noted) and where they come from:
 - throughput: per accelerator, from the public tables' held-out errors (the estimate's
   `Basis.throughput_spread`, simulator.validation.spread): 0.063 for a part fitted to many rows (A100,
-  H100), up to 0.254 (B200, one table), 0.142 for a part with no rows of its own (inherited `[perf]`);
+  H100, and H200 and H800 with H100's compute), up to 0.254 (B200, one table), 0.142 for a part with no
+  rows of its own (inherited `[perf]`);
   0.06 where no accelerator says (serving, a `Basis` built by hand);
 - power 0.15: default power model vs measured energy of published runs (median 13.6%);
 - failure rate 0.5: interruption rates differ about 2x between large clusters (unverified prior;

@@ -10,7 +10,11 @@ sigma = median |ln(predicted / published)| / 0.6745 over the rows concerned:
   tables as a whole): A100 and H100 0.063, B200 0.254, MI325X 0.155, TPU v5e 0.158;
 - a part without rows of its own (inherited `[perf]`, or none): the rows predicted with every row of
   their part held out (B200: its one table; MI325X and the TPUs: their one publisher), 0.142 (median
-  error 10%), and never below its sibling's.
+  error 10%), and never below its sibling's;
+- except a part with its sibling's compute (same vendor, the same dense bf16 peak within 1%: H200 and
+  H800 from H100, MI300X from MI325X), whose differences (memory, interconnect) the model takes from
+  the catalog: its sibling's spread. The one such transfer the tables measure, A100 40GB predicted
+  from the 80GB rows with its only table held out, has sigma 0.051 ('same compute').
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ def heldout_sigmas() -> dict[str, float]:
         elif len({r["source"] for r in members}) == 1:
             unseen += [float(r["held_out_source_pct"]) for r in members]
     out["unseen part"] = _sigma(unseen)
+    out["same compute"] = _sigma(_same_compute_errors(rows, families))
+    return out
+
+
+def _same_compute_errors(rows: list[dict], families: dict[str, list[dict]]) -> list[float]:
+    """Table-held-out errors of the parts whose family holds another part and whose own rows are one
+    table: held out, they are predicted from their sibling SKU's rows (A100 40GB from 80GB)."""
+    out = []
+    for members in families.values():
+        parts = {r["accelerator"] for r in members}
+        for part in parts if len(parts) > 1 else ():
+            mine = [r for r in members if r["accelerator"] == part]
+            if len({(r["source"], r["table"]) for r in mine}) == 1:
+                out += [float(r["held_out_table_pct"]) for r in mine]
     return out
 
 
@@ -55,8 +73,15 @@ def _family_of(acc_id: str) -> str | None:
         return next((r["family"] for r in csv.DictReader(f) if r["accelerator"] == acc_id), None)
 
 
-def throughput_spread(acc) -> tuple[float, str]:
-    """(log-sigma of the throughput multiplier, where it comes from) for catalog accelerator `acc`."""
+def _same_compute(acc, sibling) -> bool:
+    peak, theirs = acc.peak_tflops_dense["bf16"].value, sibling.peak_tflops_dense["bf16"].value
+    return acc.vendor == sibling.vendor and abs(peak / theirs - 1) < 0.01
+
+
+def throughput_spread(acc, catalog=None) -> tuple[float, str]:
+    """(log-sigma of the throughput multiplier, where it comes from) for catalog accelerator `acc`
+    (`catalog`: where its sibling is found, for the same-compute case; without it that case is not
+    recognised)."""
     sigmas = heldout_sigmas()
     perf = getattr(acc, "perf", None)
     family = _family_of(acc.id) if perf is not None and not perf.inherited_from else None
@@ -65,6 +90,12 @@ def throughput_spread(acc) -> tuple[float, str]:
         return sigma, (f"{family} rows of the public tables, each predicted with its table held out "
                        f"(sigma {sigmas[family]:.3f}; all rows {sigmas['all']:.3f})")
     sibling = _family_of(perf.inherited_from) if perf is not None and perf.inherited_from else None
+    donor = catalog.accelerators.get(perf.inherited_from) if sibling and catalog is not None else None
+    if donor is not None and _same_compute(acc, donor):
+        sigma = max(sigmas["all"], sigmas[sibling])
+        return sigma, (f"{acc.id}: inherited from {donor.id}, the same compute (vendor and bf16 peak): the "
+                       f"{sibling} rows' sigma {sigmas[sibling]:.3f} (all rows {sigmas['all']:.3f}; A100 40GB "
+                       f"from the 80GB rows, the one such transfer measured: {sigmas['same compute']:.3f})")
     sigma = max(sigmas["unseen part"], sigmas.get(sibling, 0.0) if sibling else 0.0)
     whose = f"inherited from {perf.inherited_from}" if sibling else "no published rows of its own"
     return sigma, (f"{acc.id}: {whose}; rows predicted with their whole part held out: sigma "
@@ -78,7 +109,7 @@ def spread_table(catalog) -> list[dict]:
 
     out = []
     for acc in sorted(catalog.accelerators.values(), key=lambda a: a.id):
-        sigma, _ = throughput_spread(acc)
+        sigma, _ = throughput_spread(acc, catalog)
         perf = acc.perf
         priors = "none" if perf is None else f"inherited from {perf.inherited_from}" if perf.inherited_from else "fitted"
         out.append({"accelerator": acc.id, "priors": priors, "sigma": round(sigma, 3),

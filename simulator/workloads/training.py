@@ -222,7 +222,7 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
                  embodied_kg_per_device=fp.embodied_kg_per_device,
                  lifetime_years=site.acc.embodied.lifetime_years.value,
                  dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w,
-                 infra_w=site.network_w + site.storage_w, throughput_spread=throughput_spread(site.acc)[0])
+                 infra_w=site.network_w + site.storage_w, throughput_spread=throughput_spread(site.acc, site.catalog)[0])
 
 
 def _hourly_carbon(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, values: dict,

@@ -56,6 +56,22 @@ def test_a_fitted_part_a_sibling_and_a_part_no_table_measured():
     assert "no published rows of its own" in throughput_spread(bare)[1]
 
 
+def test_a_part_with_its_siblings_compute_takes_its_siblings_spread():
+    """H200 and H800 have H100's dense bf16 peak (989 TFLOP/s): what differs (memory, NVLink) the model
+    reads from the catalog, so H100's spread applies. The tables' one such transfer, A100 40GB predicted
+    from the 80GB rows with its only table held out, has sigma 0.051 (recomputed here). H100 PCIe (756
+    TFLOP/s) and GB200 (2,500 against B200's 2,250) are other compute: the unseen-part rule."""
+    sigmas = heldout_sigmas()
+    forty = HELD.loc[HELD.accelerator == "nvidia-a100-sxm-40gb", "held_out_table_pct"]
+    assert sigmas["same compute"] == pytest.approx(_sigma(forty), rel=1e-9) and 0.04 < sigmas["same compute"] < 0.06
+    for acc in ("nvidia-h200-sxm-141gb", "nvidia-h800-sxm-80gb"):
+        sigma, source = throughput_spread(CAT.accelerator(acc), CAT)
+        assert sigma == max(sigmas["all"], sigmas["H100"]) and "the same compute" in source
+        assert throughput_spread(CAT.accelerator(acc))[0] == sigmas["unseen part"]  # no catalog: not recognised
+    assert throughput_spread(CAT.accelerator("nvidia-h100-pcie-80gb"), CAT)[0] == sigmas["unseen part"]
+    assert throughput_spread(CAT.accelerator("nvidia-gb200"), CAT)[0] == sigmas["B200"]
+
+
 def _est(acc: str, **uncertainty):
     return estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e12},
                                         "cluster": {"accelerator": acc, "devices": 64},
@@ -68,7 +84,7 @@ def test_the_estimate_carries_its_accelerators_spread_into_the_monte_carlo_band(
     only_throughput = {"power": 0.0, "failure_rate": 0.0, "pue": 0.0, "carbon_intensity": 0.0, "price": 0.0}
     for acc in ("nvidia-h100-sxm-80gb", "intel-gaudi3"):
         est = _est(acc)
-        sigma = throughput_spread(CAT.accelerator(acc))[0]
+        sigma = throughput_spread(CAT.accelerator(acc), CAT)[0]
         assert est.basis.throughput_spread == sigma
         u = monte_carlo(est.basis, 40_000, Spreads.for_basis(est.basis, only_throughput), seed=3)
         p10, p90 = np.percentile(u.samples["device_hours"], [10, 90])
@@ -97,7 +113,7 @@ def test_validate_lists_every_parts_spread_and_its_p10_p90_factors():
     table = json.loads(out.output)["public_tables"]["throughput_spread"]
     assert len(table) == len(CAT.accelerators) == 26
     for row in table:
-        sigma = throughput_spread(CAT.accelerator(row["accelerator"]))[0]
+        sigma = throughput_spread(CAT.accelerator(row["accelerator"]), CAT)[0]
         assert row["sigma"] == round(sigma, 3)
         assert row["p90_x"] == pytest.approx(math.exp(Z_P90 * sigma), abs=1e-3)
         assert row["p10_x"] == pytest.approx(1 / math.exp(Z_P90 * sigma), abs=1e-3)

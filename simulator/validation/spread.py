@@ -12,8 +12,8 @@ sigma = median |ln(predicted / published)| / 0.6745 over the rows concerned:
   their part held out (B200: its one table; MI325X and the TPUs: their one publisher), 0.142 (median
   error 10%), and never below its sibling's;
 - except a part with its sibling's compute (same vendor, the same dense bf16 peak within 1%: H200 and
-  H800 from H100, MI300X from MI325X), whose differences (memory, interconnect) the model takes from
-  the catalog: its sibling's spread. The one such transfer the tables measure, A100 40GB predicted
+  H800 from H100, MI300X from MI325X), whose differences (memory, interconnect, a lower measured matmul
+  ceiling) the model takes from the catalog: its sibling's spread. The one such transfer the tables measure, A100 40GB predicted
   from the 80GB rows with its only table held out, has sigma 0.051 ('same compute').
 """
 

@@ -14,7 +14,8 @@ Default spreads (log-sigma unless noted) and where they come from:
   `Basis.throughput_spread`, simulator.validation.spread): 0.063 for a part fitted to many rows (A100,
   H100, and H200 and H800 with H100's compute), up to 0.254 (B200, one table), 0.142 for a part with no
   rows of its own (inherited `[perf]`);
-  0.06 where no accelerator says (serving, a `Basis` built by hand);
+  0.06 where no accelerator says (serving, a `Basis` built by hand): an unverified prior, since the
+  public tables hold no serving throughput to read a spread from;
 - power 0.15: default power model vs measured energy of published runs (median 13.6%);
 - failure rate 0.5: interruption rates differ about 2x between large clusters (unverified prior;
   Llama 3 reports one run's rate);

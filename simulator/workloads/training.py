@@ -262,6 +262,10 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     if scenario.datacenter.carbon_profile:
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     _note_weak_attention_prior(scenario, site, model, assumptions)
+    if scenario.uncertainty.samples and scenario.uncertainty.throughput is None and not basis.time_fixed:
+        sigma, source = throughput_spread(site.acc, site.catalog)
+        assumptions.append(f"uncertainty: throughput log-sigma {sigma:.3f} from the public tables' held-out "
+                           f"errors ({source}); set uncertainty.throughput to change it")
     if choice.plan.recompute == "offload":
         assumptions.append("parallelism.recompute = offload: each layer's input, Q, K and V go to host memory and "
                            "back, taken as hidden behind the layer's compute (host-link bandwidth not modelled); "

@@ -120,3 +120,12 @@ def test_validate_lists_every_parts_spread_and_its_p10_p90_factors():
     priors = {r["accelerator"]: r["priors"] for r in table}
     assert priors["nvidia-h100-sxm-80gb"] == "fitted"
     assert priors["intel-gaudi2"] == "inherited from nvidia-h100-sxm-80gb"
+
+
+def test_an_estimate_with_monte_carlo_samples_says_which_throughput_spread_it_used():
+    said = [a for a in _est("intel-gaudi3").assumptions if a.startswith("uncertainty: throughput")]
+    assert len(said) == 1 and "log-sigma 0.142" in said[0] and "inherited from nvidia-h100-sxm-80gb" in said[0]
+    assert not [a for a in _est("intel-gaudi3", throughput=0.2).assumptions if a.startswith("uncertainty:")]
+    plain = estimate(scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e12},
+                                         "cluster": {"accelerator": "intel-gaudi3", "devices": 64}}), CAT)
+    assert not [a for a in plain.assumptions if a.startswith("uncertainty:")]

@@ -195,7 +195,7 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
     fit = functools.partial(fit_step_time_by_software, shared=names, per_software=SOFTWARE_NAMES, prior=prior,
                             prior_weight=prior_weight, bounds=bounds)
     groups = _holdout_groups(mine, holdouts)
-    rests = [[c for i, c in enumerate(cases) if i not in set(idx)] for _, _, idx in groups]
+    rests = [[c for i, c in enumerate(cases) if i not in held] for held in (set(idx) for _, _, idx in groups)]
     params, *held_fits = _map(fit, [cases] + [r for r in rests if r], workers)
     in_sample = _tokens_error_pct(cases, params)
     errors = {kind: np.empty(len(cases)) for kind in holdouts}

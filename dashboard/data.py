@@ -48,9 +48,6 @@ def cached_estimate(scenario: Scenario) -> Estimate:
     return _estimate_cached(scenario.model_dump_json(), _uploads())
 
 
-# The pure library calls behind a Planner run, memoised like the estimate (on the scenario's JSON and this
-# session's uploads): a rerun that changes nothing in the scenario (a chart option, a page switch) costs
-# no recomputation.
 def _spreads(scenario_json: str, basis):
     """The Monte Carlo spreads the CLI uses (simulator.result.uncertainty_bands): the estimate's own
     throughput spread, then the scenario's `[uncertainty]` section."""
@@ -60,6 +57,9 @@ def _spreads(scenario_json: str, basis):
     return Spreads.for_basis(basis, section.model_dump(exclude={"samples"}))
 
 
+# The pure library calls behind a Planner run, memoised like the estimate (on the scenario's JSON and this
+# session's uploads): a rerun that changes nothing in the scenario (a chart option, a page switch) costs
+# no recomputation.
 @st.cache_data(show_spinner=False, max_entries=256)
 def _bands_cached(scenario_json: str, uploads: tuple, samples: int) -> dict[str, dict[str, float]]:
     from simulator.footprint.uncertainty import monte_carlo

@@ -6,14 +6,12 @@ warnings (`Estimate.warnings`, simulator/plausibility.py: the CLI prints the sam
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from dashboard.data import plain
 from dashboard.formats import efficiency_label, humanize, money, power_label
 from simulator.footprint.energy import MEMORY_BOUND_NOTE
-from simulator.footprint.uncertainty import Z_P90
+from simulator.footprint.uncertainty import Spreads, p10_p90
 
 
 def note(text: str) -> str:
@@ -45,11 +43,10 @@ def assumptions(est, price_given: bool, pue_given: bool | None = None) -> str:
 def _throughput_range(est) -> str:
     """' (throughput x0.92-x1.08, P10-P90)': the default Monte Carlo spread of the accelerator's throughput
     (simulator.validation.spread), when the step time is modelled; '' otherwise."""
-    basis = getattr(est, "basis", None)
-    sigma = getattr(basis, "throughput_spread", None)
-    if not sigma or basis.time_fixed:
+    sigma = est.basis.throughput_spread
+    if not sigma or est.basis.time_fixed:
         return ""
-    low, high = math.exp(-Z_P90 * sigma), math.exp(Z_P90 * sigma)
+    low, high = p10_p90(Spreads(throughput=sigma), "throughput")
     return f" (throughput x{low:.2f}-x{high:.2f}, P10-P90)"
 
 

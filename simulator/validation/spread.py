@@ -33,11 +33,18 @@ def _sigma(errors_pct: list[float]) -> float:
 
 
 @lru_cache(maxsize=1)
-def heldout_sigmas() -> dict[str, float]:
-    """{'all': all rows, table held out; 'unseen part': rows with their whole part held out; family: its
-    rows, table held out} (module docstring)."""
+def _heldout_rows() -> tuple[dict, ...]:
+    """The packaged held-out table (`calibrate.published.write_heldout`), read once."""
     with resources.files("simulator").joinpath("data/public_fit_heldout.csv").open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        return tuple(csv.DictReader(f))
+
+
+@lru_cache(maxsize=1)
+def heldout_sigmas() -> dict[str, float]:
+    """{'all': all rows, table held out; 'unseen part': rows with their whole part held out; 'same
+    compute': a sibling SKU's rows predicted from the other's; family: its rows, table held out}
+    (module docstring)."""
+    rows = _heldout_rows()
     families: dict[str, list[dict]] = {}
     for r in rows:
         families.setdefault(r["family"], []).append(r)
@@ -50,11 +57,11 @@ def heldout_sigmas() -> dict[str, float]:
         elif len({r["source"] for r in members}) == 1:
             unseen += [float(r["held_out_source_pct"]) for r in members]
     out["unseen part"] = _sigma(unseen)
-    out["same compute"] = _sigma(_same_compute_errors(rows, families))
+    out["same compute"] = _sigma(_same_compute_errors(families))
     return out
 
 
-def _same_compute_errors(rows: list[dict], families: dict[str, list[dict]]) -> list[float]:
+def _same_compute_errors(families: dict[str, list[dict]]) -> list[float]:
     """Table-held-out errors of the parts whose family holds another part and whose own rows are one
     table: held out, they are predicted from their sibling SKU's rows (A100 40GB from 80GB)."""
     out = []
@@ -67,10 +74,8 @@ def _same_compute_errors(rows: list[dict], families: dict[str, list[dict]]) -> l
     return out
 
 
-@lru_cache(maxsize=None)
 def _family_of(acc_id: str) -> str | None:
-    with resources.files("simulator").joinpath("data/public_fit_heldout.csv").open(encoding="utf-8") as f:
-        return next((r["family"] for r in csv.DictReader(f) if r["accelerator"] == acc_id), None)
+    return next((r["family"] for r in _heldout_rows() if r["accelerator"] == acc_id), None)
 
 
 def _same_compute(acc, sibling) -> bool:
@@ -105,13 +110,13 @@ def throughput_spread(acc, catalog=None) -> tuple[float, str]:
 def spread_table(catalog) -> list[dict]:
     """Every catalog accelerator's default throughput spread and its P10-P90 factor on the step time,
     for `trainsim validate` and the Validation page."""
-    from simulator.footprint.uncertainty import Z_P90
+    from simulator.footprint.uncertainty import Spreads, p10_p90
+    from simulator.system.perf_params import priors_origin
 
     out = []
     for acc in sorted(catalog.accelerators.values(), key=lambda a: a.id):
         sigma, _ = throughput_spread(acc, catalog)
-        perf = acc.perf
-        priors = "none" if perf is None else f"inherited from {perf.inherited_from}" if perf.inherited_from else "fitted"
-        out.append({"accelerator": acc.id, "priors": priors, "sigma": round(sigma, 3),
-                    "p10_x": round(math.exp(-Z_P90 * sigma), 3), "p90_x": round(math.exp(Z_P90 * sigma), 3)})
+        low, high = p10_p90(Spreads(throughput=sigma), "throughput")
+        out.append({"accelerator": acc.id, "priors": priors_origin(acc), "sigma": round(sigma, 3),
+                    "p10_x": round(low, 3), "p90_x": round(high, 3)})
     return out

@@ -209,7 +209,7 @@ def _breakdown(site: Site, rt: RunTime, fp: Footprint) -> list[dict[str, Any]]:
     return rows
 
 
-def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
+def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, throughput_sigma: float) -> Basis:
     """The inputs Monte Carlo propagation varies (simulator.footprint.uncertainty)."""
     return Basis(devices=scenario.cluster.devices, compute_s=rt.compute_s, wall_s=rt.wall_s,
                  time_fixed=scenario.training.device_hours is not None,
@@ -222,7 +222,7 @@ def _basis(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint) -> Basis:
                  embodied_kg_per_device=fp.embodied_kg_per_device,
                  lifetime_years=site.acc.embodied.lifetime_years.value,
                  dynamic_w_per_tflops=site.eff.dynamic_w_per_tflops, tdp_w=site.eff.tdp_w,
-                 infra_w=site.network_w + site.storage_w, throughput_spread=throughput_spread(site.acc, site.catalog)[0])
+                 infra_w=site.network_w + site.storage_w, throughput_spread=throughput_sigma)
 
 
 def _hourly_carbon(scenario: Scenario, site: Site, rt: RunTime, fp: Footprint, values: dict,
@@ -258,14 +258,14 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     fp = _footprint(scenario, site, rt, assumptions)
     values = _values(scenario, site, model, choice, rt, fp, mfpt, batch_tokens)
     breakdown = _breakdown(site, rt, fp)
-    basis = _basis(scenario, site, rt, fp)
+    sigma, spread_source = throughput_spread(site.acc, site.catalog)
+    basis = _basis(scenario, site, rt, fp, sigma)
     if scenario.datacenter.carbon_profile:
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     _note_weak_attention_prior(scenario, site, model, assumptions)
     if scenario.uncertainty.samples and scenario.uncertainty.throughput is None and not basis.time_fixed:
-        sigma, source = throughput_spread(site.acc, site.catalog)
         assumptions.append(f"uncertainty: throughput log-sigma {sigma:.3f} from the public tables' held-out "
-                           f"errors ({source}); set uncertainty.throughput to change it")
+                           f"errors ({spread_source}); set uncertainty.throughput to change it")
     if choice.plan.recompute == "offload":
         assumptions.append("parallelism.recompute = offload: each layer's input, Q, K and V go to host memory and "
                            "back, taken as hidden behind the layer's compute (host-link bandwidth not modelled); "

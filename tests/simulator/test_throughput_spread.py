@@ -118,7 +118,7 @@ def test_validate_lists_every_parts_spread_and_its_p10_p90_factors():
         assert row["p90_x"] == pytest.approx(math.exp(Z_P90 * sigma), abs=1e-3)
         assert row["p10_x"] == pytest.approx(1 / math.exp(Z_P90 * sigma), abs=1e-3)
     priors = {r["accelerator"]: r["priors"] for r in table}
-    assert priors["nvidia-h100-sxm-80gb"] == "fitted"
+    assert priors["nvidia-h100-sxm-80gb"] == "fitted to public tables"
     assert priors["intel-gaudi2"] == "inherited from nvidia-h100-sxm-80gb"
 
 

@@ -9,7 +9,9 @@ software is a nearer prior than the vendor-neutral defaults, which are A100-deri
 What the part's own kernel measurements say replaces the sibling's values: its maximum achievable
 matmul (MAMF table) scales the GEMM ceiling, and across vendors its own fp8/bf16 MAMF ratio is the
 fp8 efficiency (within a vendor the sibling's fitted ratio is kept: the same matrix units, and
-fitted to training rows rather than one GEMM shape).
+fitted to training rows rather than one GEMM shape). A part whose catalog lists no fp8 (fp4) rate
+above its bf16 one runs those GEMMs at the bf16 efficiency, and a part with its own rate does not
+take such a sibling's 1 (`low_precision_prior`: the vendor-neutral prior then).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from calibrate.published import gemm_ceiling, sourced_toml
 from hardware_catalog import Catalog
 from simulator.errors import DataFileError
+from simulator.system.perf_params import LOW_PRECISION_EFFS, low_precision_prior, own_rate_missing
 from simulator.validation.public_rows import KernelRow
 
 
@@ -80,6 +83,11 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         value, note = field.value, f"{sibling_id}'s value: {kin}"
         if name == "fp8_gemm_eff" and fp8 is not None:
             lines.append(f"{name} = {sourced_toml(fp8[0], fp8[1])}")
+            continue
+        if name in LOW_PRECISION_EFFS and (own_rate_missing(acc, name[:3]) or own_rate_missing(donor, name[:3])):
+            # a part without its own fp8/fp4 rate, or a sibling whose 1 said only that it had none
+            rule, source = low_precision_prior(acc, name)
+            lines.append(f"{name} = {sourced_toml(rule, source, verified=False)}")
             continue
         if name == "gemm_eff_max" and ceiling_note:
             value, note = ceiling, ceiling_note

@@ -45,7 +45,8 @@ from calibrate.fit import ALL_BOUNDS, Case, fit_step_time_by_software, predict_s
 from hardware_catalog import Catalog, load_catalog
 from simulator.errors import DataFileError
 from simulator.execution.memory import STACKS
-from simulator.system.perf_params import PRIOR_SOURCES, PerfParams, catalog_priors
+from simulator.system.perf_params import (LOW_PRECISION_EFFS, PRIOR_SOURCES, PerfParams, catalog_priors,
+                                          low_precision_prior, neutral_priors)
 from simulator.validation.public_rows import KernelRow, PublicRow, load_kernel_rows, load_public_rows, row_plans
 
 HARDWARE_NAMES = ("gemm_eff_max", "gemm_half_gflop")
@@ -184,7 +185,8 @@ def fit_published(accelerators: tuple[str, ...], rows: list[PublicRow] | None = 
         raise DataFileError(f"--accelerator {', '.join(accelerators)}: {len(mine)} usable published rows; "
                          "at least 3 are needed")
     cases = [case_for(r, catalog) for r in mine]
-    prior = PerfParams()  # vendor-neutral sourced priors: the fit never feeds on its own earlier output
+    # vendor-neutral sourced priors: the fit never feeds on its own earlier output
+    prior = neutral_priors(catalog.accelerator(accelerators[0]))
     names = fit_names(mine)
     bounds: dict[str, tuple[float, float]] = {}
     ceiling = gemm_ceiling(accelerators[0], "bf16", catalog, kernels)
@@ -288,9 +290,13 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     kernel = fit.bounds.get("gemm_eff_max", (0, None))[1]  # the part's maximum achievable matmul
     if kernel is not None:
         lines.append(f"gemm_kernel_max = {sourced_toml(kernel, 'maximum achievable matmul, bf16 (stas00/ml-engineering MAMF table)')}")
+    acc = catalog.accelerator(fit.accelerators[0])
     for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
         if name not in fit.names + fit.software_names and not (name == "gemm_kernel_max" and kernel is not None):
-            lines.append(f"{name} = {sourced_toml(getattr(params, name), source, verified=False)}")
+            value = getattr(params, name)
+            if name in LOW_PRECISION_EFFS:  # the part's own peaks decide (low_precision_prior)
+                value, source = low_precision_prior(acc, name)
+            lines.append(f"{name} = {sourced_toml(value, source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:
             continue

@@ -29,8 +29,9 @@ TEXT = {
         "`trainsim estimate` prints them on stderr as `note:` lines."),
     "warnings": (
         "A list of sentences, empty for a plausible scenario: inputs the schema accepts but no real run has (a "
-        "sequence far beyond any published training context, a global batch below one sequence, a PUE above 3, "
-        "a grid intensity above coal's, a price far above any cloud price), each naming the key, the value and "
+        "sequence far beyond any published training context, a global batch below one sequence, fp8 or fp4 training "
+        "on a part whose catalog lists no faster rate for it than bf16, a PUE above 3, a grid intensity above "
+        "coal's, a price far above any cloud price), each naming the key, the value and "
         "what it was compared with (simulator/plausibility.py). They change no figure. `trainsim estimate` prints "
         "them on stderr as `warning:` lines and the dashboard beside the figures."),
     "bands": (

@@ -12,6 +12,7 @@ from __future__ import annotations
 from hardware_catalog import Catalog
 from simulator.scenario import Scenario
 from simulator.site import Site
+from simulator.system.perf_params import own_rate_missing
 
 # Llama 3 405B's longest pre-training stage used 131,072-token sequences (Dubey et al. 2024,
 # sec. 3.4.2); warn an order of magnitude beyond, where no published run trains whole sequences.
@@ -33,8 +34,8 @@ PRICE_WARN_FACTOR = 5  # a device-hour price 5 x the catalog's highest cloud pri
 
 def plausibility_warnings(scenario: Scenario, site: Site, catalog: Catalog, seq_len: int) -> list[str]:
     """The warnings for `scenario` (resolved as `site`; `seq_len` the model's sequence length)."""
-    checks = (_context(seq_len), _batch(scenario, seq_len), _pue(site), _intensity(site),
-              _price(scenario, site, catalog))
+    checks = (_context(seq_len), _batch(scenario, seq_len), _precision(scenario, site), _pue(site),
+              _intensity(site), _price(scenario, site, catalog))
     return [w for w in checks if w]
 
 
@@ -55,6 +56,20 @@ def _batch(scenario: Scenario, seq_len: int) -> str | None:
     return (f"training.global_batch_tokens {training.global_batch_tokens:,.0f} is less than one sequence "
             f"(model.seq_len {seq_len:,}): each step trains one whole sequence of {seq_len:,} tokens; the "
             "figures use that")
+
+
+def _precision(scenario: Scenario, site: Site) -> str | None:
+    """Low-precision training on a part whose catalog lists no faster rate for it than bf16's."""
+    training = scenario.training
+    if training is None or scenario.serving is not None or training.precision not in ("fp8", "fp4"):
+        return None
+    precision, acc = training.precision, site.acc
+    if not own_rate_missing(acc, precision):
+        return None
+    peak = acc.peak_tflops_dense[precision]
+    why = f' ("{peak.note}")' if peak.note else ""
+    return (f"training.precision {precision}: {acc.id}'s {precision} peak, {peak.value:g} TFLOP/s, is no higher than "
+            f"its bf16 peak (catalog{why}): {precision} buys no matmul speed here, and the estimate charges its casts")
 
 
 def _pue(site: Site) -> str | None:

@@ -103,6 +103,8 @@ class PerfParams:
         return max(self.gemm_kernel_max, self.gemm_eff_max)
 
 
+LOW_PRECISION_EFFS = ("fp8_gemm_eff", "fp4_gemm_eff")  # priors that depend on the part's peaks
+
 # Where each default comes from (the comments above), for the catalog's `[perf]` tables.
 PRIOR_SOURCES: dict[str, str] = {
     "gemm_kernel_max": "vendor-neutral prior: A100 maximum achievable matmul, 86.9% of peak (MAMF table)",
@@ -116,6 +118,31 @@ PRIOR_SOURCES: dict[str, str] = {
     "grouped_gemm_eff": "vendor-neutral prior: grouped expert GEMMs at the dense GEMM efficiency",
     "moe_imbalance": "vendor-neutral prior: busiest expert rank 1.1 x the mean (dropless routing)",
 }
+
+
+def own_rate_missing(acc: Accelerator, dtype: str) -> bool:
+    """True when the catalog lists `acc`'s `dtype` (fp8, fp4) dense peak no higher than its bf16 peak:
+    no matrix rate of its own (TPU v5p and v6e, Gaudi 3, Trainium 1 list FP8 equal to BF16)."""
+    peaks = acc.peak_tflops_dense
+    return dtype in peaks and peaks[dtype].value <= peaks["bf16"].value
+
+
+def low_precision_prior(acc: Accelerator, name: str) -> tuple[float, str]:
+    """(value, source) of the prior for `name` ("fp8_gemm_eff" or "fp4_gemm_eff") on `acc`. The
+    vendor-neutral ratio is the H200's FP8 kernels' share of their own, doubled peak; a part without
+    a matrix rate of its own for the precision (`own_rate_missing`) runs those GEMMs on its bf16
+    path, at the bf16 efficiency: 1 (the casts are still charged, steptime.py)."""
+    dtype = name.split("_")[0]
+    if own_rate_missing(acc, dtype):
+        return 1.0, (f"rule: the catalog lists {acc.id}'s {dtype} peak no higher than its bf16 peak (no {dtype} "
+                     f"matrix rate of its own), so {dtype} GEMMs run at the bf16 efficiency")
+    return getattr(PerfParams(), name), PRIOR_SOURCES[name]
+
+
+def neutral_priors(acc: Accelerator) -> PerfParams:
+    """The vendor-neutral defaults as they apply to `acc`: its low-precision GEMM efficiencies follow
+    its own peaks (`low_precision_prior`)."""
+    return replace(PerfParams(), **{name: low_precision_prior(acc, name)[0] for name in LOW_PRECISION_EFFS})
 
 
 def check_overrides(overrides: dict[str, float], where: str) -> None:
@@ -148,7 +175,7 @@ def catalog_priors(acc: Accelerator, stack: str | None = None) -> PerfParams:
     `stack` (a software stack the table fitted separately, e.g. "fsdp"), that stack's parameters;
     a stack the table lacks keeps the reference stack's."""
     if acc.perf is None:
-        return PerfParams()
+        return neutral_priors(acc)
     how = priors_origin(acc)
     values = {**acc.perf.values(), **{k: v.value for k, v in acc.perf.stacks.get(stack or "", {}).items()}}
     named = f", {stack} stack" if stack in acc.perf.stacks else ""

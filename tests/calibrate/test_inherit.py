@@ -87,3 +87,18 @@ def test_a_part_without_a_mamf_row_keeps_its_siblings_share_of_peak():
         assert perf.fp8_gemm_eff.value == h100.fp8_gemm_eff.value
         assert perf.stacks["fsdp"]["flash_attn_eff"].value == h100.stacks["fsdp"]["flash_attn_eff"].value
     assert "same vendor's nearest measured part" in CAT.accelerator("nvidia-l40s").perf.gemm_eff_max.note
+
+
+def test_a_part_without_its_own_fp8_rate_runs_fp8_gemms_at_the_bf16_efficiency():
+    """TPU v5p and v6e and Trainium 1 list FP8 peaks equal to BF16 (catalog sources): their fp8 GEMMs run
+    on the bf16 path, efficiency 1, not the H200's FP8-kernel ratio 0.91 (fitted v5p and v6e) or H100's
+    fitted 0.95 (Trainium 1, inherited across vendors). TPU7x has its own FP8 rate (twice BF16): it takes
+    the vendor-neutral prior, not v6e's 1, which says only that v6e has none."""
+    for acc_id in ("google-tpu-v5p", "google-tpu-v6e", "aws-trainium1"):
+        fp8 = CAT.accelerator(acc_id).perf.fp8_gemm_eff
+        assert fp8.value == 1.0 and fp8.source.startswith("rule: the catalog lists") and fp8.verified is False, acc_id
+    tpu7x = CAT.accelerator("google-tpu7x")
+    assert tpu7x.peak_flops("fp8") == 2 * tpu7x.peak_flops("bf16")
+    assert tpu7x.perf.fp8_gemm_eff.value == 0.91 and tpu7x.perf.fp8_gemm_eff.source.startswith("vendor-neutral prior")
+    text = inherited_perf_toml("aws-trainium1", H100, CAT, KERNELS)
+    assert _line(text, "fp8_gemm_eff").startswith("fp8_gemm_eff = { value = 1, source = \"rule:")

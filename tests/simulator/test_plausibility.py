@@ -35,6 +35,9 @@ LONG = {"cluster": {"devices": 8192}, "training": {"global_batch_tokens": 16 * 1
     ({"datacenter": {"pue": 5.0}}, "datacenter.pue 5", "industry average is 1.56"),
     ({"datacenter": {"carbon_intensity_kg_per_kwh": 3.5}}, "datacenter.carbon_intensity_kg_per_kwh 3.5", "above coal"),
     ({"pricing": {"usd_per_device_hour": 500.0}}, "pricing.usd_per_device_hour 500", "highest cloud price"),
+    # the catalog lists v5p's FP8 peak equal to its BF16 one (Google's v5p page)
+    ({"training": {"precision": "fp8"}, "cluster": {"accelerator": "google-tpu-v5p"}}, "training.precision fp8",
+     "google-tpu-v5p's fp8 peak, 459 TFLOP/s, is no higher than its bf16 peak"),
 ])
 def test_each_implausible_input_is_named_with_its_value(sections, key, words):
     warnings = run(**sections).warnings
@@ -50,6 +53,11 @@ def test_each_implausible_input_is_named_with_its_value(sections, key, words):
 ])
 def test_thresholds_are_inclusive(sections):
     assert run(**sections).warnings == []
+
+
+@pytest.mark.parametrize("acc", ["nvidia-h100-sxm-80gb", "intel-gaudi2", "google-tpu7x"])
+def test_fp8_on_a_part_with_its_own_fp8_rate_is_not_warned(acc):
+    assert run(training={"precision": "fp8"}, cluster={"accelerator": acc}).warnings == []
 
 
 def test_a_warning_changes_no_figure():

@@ -25,7 +25,9 @@ TEXT = {
         "energy, cost or carbon only)."),
     "assumptions": (
         "A list of sentences: the defaults the estimate chose (the global batch, the shape built from "
-        "`model.params`), its approximations (hourly carbon at constant power), a missing price, MFU above HFU. "
+        "`model.params`), its approximations (hourly carbon at constant power), a missing price, MFU above HFU, the catalog's "
+        "note on a dense peak that is derived or substituted (B200's FP8 from the sparse figure, V100's FP16 "
+        "rate under bf16). "
         "`trainsim estimate` prints them on stderr as `note:` lines."),
     "warnings": (
         "A list of sentences, empty for a plausible scenario: inputs the schema accepts but no real run has (a "

@@ -263,6 +263,7 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
     if scenario.datacenter.carbon_profile:
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     _note_weak_attention_prior(scenario, site, model, assumptions)
+    _note_peak(site, scenario.training.precision, assumptions)
     if scenario.uncertainty.samples and scenario.uncertainty.throughput is None and not basis.time_fixed:
         assumptions.append(f"uncertainty: throughput log-sigma {sigma:.3f} from the public tables' held-out "
                            f"errors ({spread_source}); set uncertainty.throughput to change it")
@@ -300,6 +301,18 @@ def _note_weak_attention_prior(scenario: Scenario, site: Site, model, assumption
             f"efficiency {which} "
             "(catalog [perf] note): the step time leans on that prior; set efficiency.perf.flash_attn_eff or "
             "calibrate to pin it")
+
+
+def _note_peak(site: Site, precision: str, assumptions: list[str]) -> None:
+    """Quote the catalog's note on the dense peak the step time ran at: a derived figure (a vendor's
+    sparse figure halved), a substitute (V100's FP16 rate stored as bf16) or an unverified one."""
+    peaks = site.acc.peak_tflops_dense
+    key = "bf16" if precision == "fp16" and "fp16" not in peaks else precision
+    peak = peaks.get(key)
+    if peak is None or (not peak.note and peak.verified):
+        return
+    words = "; ".join(w for w in (peak.note, "" if peak.verified else "unverified") if w)
+    assumptions.append(f"peak: {site.acc.id}'s {key} dense peak, {peak.value:g} TFLOP/s (catalog note: {words})")
 
 
 def check_compute_bound(busy_device_hours: float, hardware_flops: float, peak_flops_per_s: float,

@@ -77,3 +77,18 @@ def test_cli_prints_warnings_on_stderr_and_json_keeps_them(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: datacenter.pue 5" in result.stderr
     assert json.loads(result.stdout)["warnings"][0].startswith("datacenter.pue 5")
+
+
+def test_a_derived_or_substituted_peak_is_quoted_with_its_catalog_note():
+    """The estimate says when the dense peak it ran at is not a plain vendor figure: V100's FP16 rate
+    stored as bf16 (V100 has no BF16), B200's FP8 peak derived from the sparse figure. H100's sourced
+    peaks carry no note and add nothing."""
+    def peak_notes(acc, precision):
+        est = run(cluster={"accelerator": acc, "devices": 8}, training={"precision": precision})
+        return [a for a in est.assumptions if a.startswith("peak: ")]
+
+    (v100,) = peak_notes("nvidia-v100-sxm2-32gb", "bf16")
+    assert "bf16 dense peak, 125 TFLOP/s" in v100 and "V100 has no BF16" in v100
+    (b200,) = peak_notes("nvidia-b200", "fp8")
+    assert "fp8 dense peak, 4500 TFLOP/s" in b200 and "DERIVED: vendor sparse figure halved" in b200
+    assert peak_notes("nvidia-h100-sxm-80gb", "bf16") == [] and peak_notes("nvidia-h100-sxm-80gb", "fp8") == []

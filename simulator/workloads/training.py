@@ -24,7 +24,7 @@ from simulator.execution.performance import Choice, StepTime, choose_plan
 from simulator.result import Basis, Estimate, uncertainty_bands
 from simulator.scenario import Scenario
 from simulator.site import Site
-from simulator.system.perf_params import weak_priors
+from simulator.system.perf_params import own_rate_missing, weak_priors
 from simulator.validation.spread import throughput_spread
 
 DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 1024 * 1024  # Llama 2 (Touvron et al. 2023 Table 1): 4M tokens
@@ -309,7 +309,8 @@ def _note_peak(site: Site, precision: str, assumptions: list[str]) -> None:
     peaks = site.acc.peak_tflops_dense
     key = "bf16" if precision == "fp16" and "fp16" not in peaks else precision
     peak = peaks.get(key)
-    if peak is None or (not peak.note and peak.verified):
+    warned = key in ("fp8", "fp4") and own_rate_missing(site.acc, key)  # plausibility.py quotes that peak
+    if peak is None or (not peak.note and peak.verified) or warned:
         return
     words = "; ".join(w for w in (peak.note, "" if peak.verified else "unverified") if w)
     assumptions.append(f"peak: {site.acc.id}'s {key} dense peak, {peak.value:g} TFLOP/s (catalog note: {words})")

@@ -92,3 +92,4 @@ def test_a_derived_or_substituted_peak_is_quoted_with_its_catalog_note():
     (b200,) = peak_notes("nvidia-b200", "fp8")
     assert "fp8 dense peak, 4500 TFLOP/s" in b200 and "DERIVED: vendor sparse figure halved" in b200
     assert peak_notes("nvidia-h100-sxm-80gb", "bf16") == [] and peak_notes("nvidia-h100-sxm-80gb", "fp8") == []
+    assert peak_notes("google-tpu-v5p", "fp8") == []  # the warning above says it once

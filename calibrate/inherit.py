@@ -84,7 +84,8 @@ def inherited_perf_toml(acc_id: str, sibling_id: str, catalog: Catalog, kernels:
         if name == "fp8_gemm_eff" and fp8 is not None:
             lines.append(f"{name} = {sourced_toml(fp8[0], fp8[1])}")
             continue
-        if name in LOW_PRECISION_EFFS and (own_rate_missing(acc, name[:3]) or own_rate_missing(donor, name[:3])):
+        dtype = name.split("_")[0]
+        if name in LOW_PRECISION_EFFS and (own_rate_missing(acc, dtype) or own_rate_missing(donor, dtype)):
             # a part without its own fp8/fp4 rate, or a sibling whose 1 said only that it had none
             rule, source = low_precision_prior(acc, name)
             lines.append(f"{name} = {sourced_toml(rule, source, verified=False)}")

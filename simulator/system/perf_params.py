@@ -121,10 +121,10 @@ PRIOR_SOURCES: dict[str, str] = {
 
 
 def own_rate_missing(acc: Accelerator, dtype: str) -> bool:
-    """True when the catalog lists `acc`'s `dtype` (fp8, fp4) dense peak no higher than its bf16 peak:
-    no matrix rate of its own (TPU v5p and v6e, Gaudi 3, Trainium 1 list FP8 equal to BF16)."""
+    """True when `dtype` is fp8 or fp4 and the catalog lists `acc`'s dense peak for it no higher than
+    its bf16 peak: no matrix rate of its own (TPU v5p and v6e, Gaudi 3, Trainium 1 list FP8 equal to BF16)."""
     peaks = acc.peak_tflops_dense
-    return dtype in peaks and peaks[dtype].value <= peaks["bf16"].value
+    return dtype in ("fp8", "fp4") and dtype in peaks and peaks[dtype].value <= peaks["bf16"].value
 
 
 def low_precision_prior(acc: Accelerator, name: str) -> tuple[float, str]:

@@ -309,7 +309,7 @@ def _note_peak(site: Site, precision: str, assumptions: list[str]) -> None:
     peaks = site.acc.peak_tflops_dense
     key = "bf16" if precision == "fp16" and "fp16" not in peaks else precision
     peak = peaks.get(key)
-    warned = key in ("fp8", "fp4") and own_rate_missing(site.acc, key)  # plausibility.py quotes that peak
+    warned = own_rate_missing(site.acc, key)  # plausibility.py's warning quotes that peak already
     if peak is None or (not peak.note and peak.verified) or warned:
         return
     words = "; ".join(w for w in (peak.note, "" if peak.verified else "unverified") if w)

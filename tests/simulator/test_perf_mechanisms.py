@@ -490,3 +490,13 @@ def test_fp8_on_a_part_without_its_own_fp8_rate_costs_only_its_casts():
 
     assert CAT.accelerator("google-tpu-v5p").perf.fp8_gemm_eff.value == 1.0
     assert 1.0 < step("fp8") / step("bf16") < 1.03
+
+
+def test_own_rate_missing_reads_only_fp8_and_fp4_against_bf16():
+    from simulator.system.perf_params import own_rate_missing
+
+    v5p, h100 = CAT.accelerator("google-tpu-v5p"), CAT.accelerator("nvidia-h100-sxm-80gb")
+    assert own_rate_missing(v5p, "fp8") and not own_rate_missing(h100, "fp8")
+    assert not own_rate_missing(v5p, "bf16") and not own_rate_missing(v5p, "fp4")  # bf16 itself; no fp4 peak listed
+    assert [a for a in CAT.accelerators if own_rate_missing(CAT.accelerator(a), "fp8")] == [
+        "aws-trainium1", "google-tpu-v5p", "google-tpu-v6e", "intel-gaudi3"]

@@ -29,7 +29,10 @@ Pipeline stages. Stage r of PP holds L_r layers and, under 1F1B, min(PP - r, m) 
 flight (Narayanan et al. 2021 sec. 2.2; Korthikanti et al. 2022 sec. 4.2.3); under the interleaved
 schedule with v model chunks, Megatron-Core's warm-up (`get_pp_rank_microbatches`:
 2 (PP - r - 1) + (v - 1) PP chunk-forwards, plus one) gives L_r (PP + (PP - 2r - 1) / v) layers'
-worth (for r = 0: the paper's factor 1 + (PP - 1) / (PP v)). When PP x ceil(layers / PP) exceeds the
+worth (for r = 0: the paper's factor 1 + (PP - 1) / (PP v)). Its group of contiguous micro-batches
+per chunk, `microbatch_group_size_per_vp_stage` (N, the PP above), defaults to PP and must lie in
+[PP, M] (`forward_backward_pipelining_with_interleaving` raises otherwise); a larger N warms up
+more, so this is the least its interleaved schedule holds. When PP x ceil(layers / PP) exceeds the
 layers, the first stage and then the last hold one layer fewer: Llama 3 (Dubey et al. 2024 sec.
 3.3.2: "we reduce one Transformer layer each from the first and the last stages", because "the first
 stage consumes more memory due to the embedding and the warm-up micro-batches") and Megatron-Core's

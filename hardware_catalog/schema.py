@@ -237,9 +237,23 @@ class Accelerator(_Strict):
             raise ValueError("peak_tflops_dense.bf16 is required (the 16-bit dense tensor peak)")
         return self
 
+    def peak_key(self, dtype: str) -> str:
+        """The `peak_tflops_dense` entry `dtype` reads: its own, fp16 falling back to bf16."""
+        return "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops_dense else dtype
+
+    def peak_caveat(self, dtype: str) -> str | None:
+        """What the catalog says of the dense peak `dtype` reads when it is not a plain sourced figure
+        (its note: derived, substituted; or unverified), as a phrase naming the part; else None."""
+        key = self.peak_key(dtype)
+        peak = self.peak_tflops_dense.get(key)
+        if peak is None or (not peak.note and peak.verified):
+            return None
+        words = "; ".join(w for w in (peak.note, "" if peak.verified else "unverified") if w)
+        return f"{self.id}'s {key} dense peak, {peak.value:g} TFLOP/s (catalog note: {words})"
+
     def peak_flops(self, dtype: str) -> float:
         """Dense peak in FLOP/s for `dtype`; fp16 falls back to bf16 (same tensor rate)."""
-        key = "bf16" if dtype == "fp16" and "fp16" not in self.peak_tflops_dense else dtype
+        key = self.peak_key(dtype)
         if key not in self.peak_tflops_dense:
             from hardware_catalog.errors import CatalogError
 

@@ -76,14 +76,20 @@ def kv_shards(model: ModelSpec, devices: int) -> int:
     return 1 if model.is_mla else min(devices, model.kv_heads)
 
 
-def compute_peak_flops(acc: Accelerator, dtype: str) -> float:
-    """Dense peak for a weight dtype's matmuls: its own rate where the catalog has one, else the next
-    wider format the device computes in (weight-only int8/fp4 quantisation dequantises to fp8 or bf16)."""
+def compute_peak_dtype(acc: Accelerator, dtype: str) -> str:
+    """The precision a weight dtype's matmuls run at: its own where the catalog has a rate for it, else
+    the next wider format the device computes in (weight-only int8/fp4 quantisation dequantises to fp8
+    or bf16); `dtype` itself when none is listed (peak_flops then names what the catalog has)."""
     for key in {"int8": ("int8", "fp8", "bf16"), "fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16"),
                 "fp32": ("fp32", "tf32", "bf16"), "tf32": ("tf32", "bf16")}.get(dtype, (dtype, "bf16")):
         if key in acc.peak_tflops_dense or (key == "fp16" and "bf16" in acc.peak_tflops_dense):
-            return acc.peak_flops(key)
-    return acc.peak_flops(dtype)  # raises CatalogError naming what the catalog has
+            return key
+    return dtype
+
+
+def compute_peak_flops(acc: Accelerator, dtype: str) -> float:
+    """Dense peak for a weight dtype's matmuls (`compute_peak_dtype`)."""
+    return acc.peak_flops(compute_peak_dtype(acc, dtype))  # raises CatalogError naming what the catalog has
 
 
 def weights_read(model: ModelSpec, batch):

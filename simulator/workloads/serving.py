@@ -41,6 +41,7 @@ from simulator.execution.inference import (
     DEFAULT_PREFILL_CHUNK_TOKENS,
     DTYPE_BYTES,
     DecodeStep,
+    compute_peak_dtype,
     compute_peak_flops,
     decode_step,
     dtype_bytes,
@@ -352,6 +353,9 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
             "recompute": "none"}
     if run.traffic is None:
         assumptions.append("serving: no traffic given (requests_per_s or output_tokens_per_day): the fleet runs at full load")
+    caveat = site.acc.peak_caveat(compute_peak_dtype(site.acc, sv.dtype))
+    if caveat:
+        assumptions.append(f"peak: {caveat}")
     if dec.memory_bound[rep.i]:
         assumptions.append(energy.memory_bound_note("serving power", run.active_w, site.eff.tdp_w,
                                                     scenario.cluster.devices * run.utilisation * run.hours, site.pue,

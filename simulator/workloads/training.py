@@ -306,14 +306,9 @@ def _note_weak_attention_prior(scenario: Scenario, site: Site, model, assumption
 def _note_peak(site: Site, precision: str, assumptions: list[str]) -> None:
     """Quote the catalog's note on the dense peak the step time ran at: a derived figure (a vendor's
     sparse figure halved), a substitute (V100's FP16 rate stored as bf16) or an unverified one."""
-    peaks = site.acc.peak_tflops_dense
-    key = "bf16" if precision == "fp16" and "fp16" not in peaks else precision
-    peak = peaks.get(key)
-    warned = own_rate_missing(site.acc, key)  # plausibility.py's warning quotes that peak already
-    if peak is None or (not peak.note and peak.verified) or warned:
-        return
-    words = "; ".join(w for w in (peak.note, "" if peak.verified else "unverified") if w)
-    assumptions.append(f"peak: {site.acc.id}'s {key} dense peak, {peak.value:g} TFLOP/s (catalog note: {words})")
+    caveat = site.acc.peak_caveat(precision)
+    if caveat and not own_rate_missing(site.acc, precision):  # plausibility.py's warning quotes that one
+        assumptions.append(f"peak: {caveat}")
 
 
 def check_compute_bound(busy_device_hours: float, hardware_flops: float, peak_flops_per_s: float,

@@ -93,3 +93,15 @@ def test_a_derived_or_substituted_peak_is_quoted_with_its_catalog_note():
     assert "fp8 dense peak, 4500 TFLOP/s" in b200 and "DERIVED: vendor sparse figure halved" in b200
     assert peak_notes("nvidia-h100-sxm-80gb", "bf16") == [] and peak_notes("nvidia-h100-sxm-80gb", "fp8") == []
     assert peak_notes("google-tpu-v5p", "fp8") == []  # the warning above says it once
+
+
+def test_serving_quotes_the_note_on_the_peak_its_weights_dtype_runs_at():
+    """FP8 weights on B200 run at its FP8 peak, derived from the sparse figure; H100's is sourced."""
+    def peak_notes(acc, dtype):
+        sc = {"model": {"preset": "llama3-8b"}, "cluster": {"accelerator": acc, "devices": 8},
+              "serving": {"prompt_tokens": 1000, "output_tokens": 200, "dtype": dtype, "kv_dtype": "fp8"}}
+        return [a for a in estimate(scenario_from_dict(sc), CAT).assumptions if a.startswith("peak: ")]
+
+    assert peak_notes("nvidia-b200", "fp8") == [
+        "peak: nvidia-b200's fp8 dense peak, 4500 TFLOP/s (catalog note: DERIVED: vendor sparse figure halved)"]
+    assert peak_notes("nvidia-h100-sxm-80gb", "fp8") == []

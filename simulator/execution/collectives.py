@@ -78,6 +78,25 @@ def _bw(n, size_bytes, bw, factor):
     return np.where(n > 1, factor * (n - 1) / n * size_bytes / bw, 0.0)
 
 
+def tp_reach(acc: Accelerator) -> int:
+    """The largest tensor-parallel group a plan may use: the scale-up domain, or the whole node where
+    the node holds more devices (PCIe cards such as L40S, or H100 PCIe beyond its NVLink-bridged
+    pair: vLLM and Megatron run TP over PCIe inside a server, over the slower tier); at most 64."""
+    domain = int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
+    return min(max(domain, int(acc.node.devices_per_node.value)), 64)
+
+
+def tp_beyond_domain_note(acc: Accelerator, tp: int) -> str | None:
+    """The assumption a plan makes when its TP group reaches past the scale-up domain, else None."""
+    domain = int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
+    if tp <= domain:
+        return None
+    where = "inside its node" if tp <= int(acc.node.devices_per_node.value) else "across nodes"
+    return (f"tensor parallelism: tp {tp} reaches past {acc.id}'s scale-up domain ({domain} device"
+            f"{'s' if domain > 1 else ''}) {where}; its collectives cross PCIe or the network at the "
+            "slower tier's figures (no published row checks this)")
+
+
 def group_layout(net: Network, n, stride):
     """Ranks of a group inside one scale-up domain, and the number of domains it spans."""
     n = np.asarray(n)
@@ -102,10 +121,15 @@ def _latency(net: Network, n, outer, steps_factor, calls):
     return steps_factor * (intra * net.up_latency_s + inter * net.out_latency_s) * calls
 
 
-def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):
+def all_reduce_bandwidth_s(net: Network, n, size_bytes, stride=1):
+    """The bandwidth part of `all_reduce`: inside the domain over the fabric, across over the NIC."""
     inner, outer = group_layout(net, n, stride)
-    bw = _bw(inner, size_bytes, net.up_for(inner), 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
-    return bw + _latency(net, n, outer, 2.0, calls)
+    return _bw(inner, size_bytes, net.up_for(inner), 2.0) + _bw(outer, size_bytes / inner, net.out_bytes_per_s, 2.0)
+
+
+def all_reduce(net: Network, n, size_bytes, stride=1, calls=1):
+    _, outer = group_layout(net, n, stride)
+    return all_reduce_bandwidth_s(net, n, size_bytes, stride) + _latency(net, n, outer, 2.0, calls)
 
 
 def reduce_scatter(net: Network, n, size_bytes, stride=1, calls=1):

@@ -14,7 +14,10 @@ Decode step (roofline, Williams et al. 2009, CACM 52(4); the JAX scaling book, A
 At small batch the bytes term wins: decode is memory-bandwidth-bound. The all-reduces are tiny
 and latency-bound: NCCL's own cost model for a ring all-reduce with the LL protocol inside one
 NVLink domain is base 3.6 us + 2(n-1) x 0.47 us per hop (NCCL src/graph/tuning.cc, baseLat and
-hwLat tables), i.e. ~10 us on 8 GPUs, plus the bandwidth term over the scale-up fabric.
+hwLat tables), i.e. ~10 us on 8 GPUs, plus the bandwidth term over the scale-up fabric. A TP group
+may reach past the domain to the whole node (PCIe cards, `tp_reach`): a hop between domains then
+costs NCCL's PCI figure, 1.0 us, and the bytes cross the slower tier (the NIC figure, or the PCIe
+link where the catalog lists none).
 Compute runs at `gemm_kernel_max`, the tuned-kernel GEMM ceiling (maximum achievable matmul) that
 inference engines approach, not the training stacks' `gemm_eff_max` (perf_params.py).
 MoE: all experts are resident; a step reads the experts its tokens pick (`weights_read`, uniform
@@ -33,7 +36,7 @@ from simulator.errors import InfeasiblePlanError, ScenarioError
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
 from simulator.execution.memory import capacity_gb
-from simulator.execution.collectives import Network
+from simulator.execution.collectives import Network, all_reduce_bandwidth_s, group_layout, tp_reach
 
 # Bytes per element of weights / KV cache for an inference dtype.
 DTYPE_BYTES = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
@@ -42,6 +45,9 @@ DEFAULT_PERF = PerfParams()
 # NVLink ring LL 0.47 us per step; 2(n-1) steps).
 NCCL_LL_BASE_S = 3.6e-6
 NCCL_LL_NVLINK_HOP_S = 0.47e-6
+# A ring step over PCIe, from one scale-up domain to the next inside a node (PCIe cards: every step):
+# NCCL src/graph/tuning.cc hwLat, PCI ring LL 1.0 us (NVLink 0.4 us in the same table).
+NCCL_LL_PCI_HOP_S = 1.0e-6
 # Fixed time per layer per decode step: ~12 kernels (norms, QKV, RoPE, attention, projection,
 # MLP GEMMs, activation, residuals) x ~3 us of launch/tail gap each even under CUDA Graphs.
 # Unverified engineering prior; calibration would fit it.
@@ -105,16 +111,18 @@ def weights_read(model: ModelSpec, batch):
 
 
 def tp_allreduce_s(acc: Accelerator, devices: int, size_bytes, params: PerfParams = DEFAULT_PERF):
-    """One small all-reduce over a TP group inside the scale-up domain (module docstring)."""
+    """One small all-reduce over a TP group of at most a node (`tp_reach`; module docstring): NCCL's
+    LL ring latency, a hop inside the scale-up domain at the NVLink figure and a hop from one domain
+    to the next at the PCI one, plus the bandwidth term (collectives.all_reduce_bandwidth_s)."""
     if devices <= 1:
         return 0.0 * np.asarray(size_bytes, dtype=float)
-    fabric = acc.scale_up.gb_per_s_bidir.value / 2 * 1e9 if acc.scale_up.gb_per_s_bidir else None
-    if fabric is None or devices > acc.scale_up.domain_devices.value:
-        raise ScenarioError(f"serving.tp: {devices} devices per replica exceed {acc.id}'s scale-up domain "
-                            f"({int(acc.scale_up.domain_devices.value)} devices)")
-    latency = NCCL_LL_BASE_S + 2 * (devices - 1) * NCCL_LL_NVLINK_HOP_S
-    bw = Network.of(acc, params).up_for(devices)  # a mesh gives the group only its members' links
-    return latency + 2 * (devices - 1) / devices * np.asarray(size_bytes, dtype=float) / bw
+    if devices > tp_reach(acc):
+        raise ScenarioError(f"serving.tp: {devices} devices per replica exceed {acc.id}'s reach for tensor "
+                            f"parallelism ({tp_reach(acc)} devices: its scale-up domain or node)")
+    net = Network.of(acc, params)
+    inner, outer = group_layout(net, devices, 1)
+    hops = (devices - outer) * NCCL_LL_NVLINK_HOP_S + (outer - 1) * NCCL_LL_PCI_HOP_S
+    return NCCL_LL_BASE_S + 2 * hops + all_reduce_bandwidth_s(net, devices, np.asarray(size_bytes, dtype=float))
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,7 @@ def enumerate_plans(model: ModelSpec, devices: int, max_tp: int, fixed: dict | N
                     microbatch_sizes=(1, 2, 4, 8, 16), interleaves=(1, 2, 4, 8)) -> PlanGrid:
     """Every factorisation devices = tp*pp*cp*dp with the other knobs, as a PlanGrid.
 
-    TP: powers of two up to `max_tp` (the scale-up domain); PP: divisors of the devices up to the
+    TP: powers of two up to `max_tp` (`tp_reach`: the scale-up domain or node); PP: divisors of the devices up to the
     layers; CP: powers of two up to 16; EP: divisors of the experts that divide tp*cp*dp (expert
     parallelism folded into the stage's ranks, `expert_tp`); ZeRO 0..3; recompute none /
     selective / full / mlp (offload only when fixed: `SEARCHED_RECOMPUTE`). Fields in `fixed`

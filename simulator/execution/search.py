@@ -16,6 +16,7 @@ from hardware_catalog.schema import Accelerator
 from simulator.system.efficiency import Efficiency
 from simulator.errors import InfeasiblePlanError
 from simulator.model.finetune import FULL, Tuning, executed_flops_per_token
+from simulator.execution.collectives import tp_reach
 from simulator.execution.memory import MemoryBreakdown, capacity_gb, memory_per_device, memory_stack
 from simulator.execution.moe_comm import MoeSetup
 from simulator.model.shapes import ModelSpec
@@ -99,8 +100,7 @@ def search_plans(model: ModelSpec, acc: Accelerator, devices: int, batch_seqs: i
     Raises InfeasiblePlanError naming the rules broken and the smallest overflow when none fits.
     """
     t0 = time.perf_counter()
-    domain = int(acc.scale_up.domain_devices.value)
-    grid = enumerate_plans(model, devices, max_tp or min(domain, 64), fixed)
+    grid = enumerate_plans(model, devices, max_tp or tp_reach(acc), fixed)
     n_all = len(grid)
     if n_all == 0:
         raise InfeasiblePlanError(_explain(fixed or {}, model, devices, batch_seqs))

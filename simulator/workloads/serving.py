@@ -19,7 +19,8 @@ output token on average:
 (inference.py for t_decode and t_prefill). The batch is the one with the most tokens/s among those
 whose KV cache (at the full context) fits beside the weights and whose per-user speed meets
 `min_tokens_per_s_per_user`; all batch sizes are evaluated at once with numpy. Without
-`serving.tp`, every TP group (power of two in the scale-up domain) that holds a sequence and
+`serving.tp`, every TP group (power of two within the scale-up domain, or the node for PCIe cards:
+`tp_reach`) that holds a sequence and
 divides the fleet is tried, and the one with the most output tokens/s per device wins. The fleet is
 `cluster.devices` (whole replicas); with `requests_per_s` or `output_tokens_per_day` it must cover
 the traffic's peak (`peak_to_average` x the mean), and it runs at utilisation = mean traffic /
@@ -50,6 +51,7 @@ from simulator.execution.inference import (
     prefill_flops,
     prefill_time_s,
 )
+from simulator.execution.collectives import tp_beyond_domain_note, tp_reach
 from simulator.execution.memory import OVERHEAD_GB
 from simulator.model.shapes import ModelSpec
 from simulator.system.perf_params import PerfParams
@@ -60,8 +62,9 @@ MAX_BATCH = 2048  # upper end of the batch search when the memory allows more
 
 
 def _tp_options(model: ModelSpec, acc: Accelerator) -> list[int]:
-    domain = int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
-    return [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= domain and model.heads % t == 0
+    """Powers of two within the part's reach for TP (scale-up domain or node, `tp_reach`) that split
+    the heads and the KV heads evenly."""
+    return [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= tp_reach(acc) and model.heads % t == 0
             and (model.kv_heads % t == 0 or t % model.kv_heads == 0)]
 
 
@@ -76,14 +79,15 @@ def max_batch(model: ModelSpec, acc: Accelerator, tp: int, context: int, dtype: 
 
 
 def choose_tp(model: ModelSpec, acc: Accelerator, context: int, dtype: str, kv_dtype: str) -> int:
-    """The smallest TP group (power of two inside the scale-up domain) that holds one sequence."""
+    """The smallest TP group (power of two within `tp_reach`) that holds one sequence."""
     for tp in _tp_options(model, acc):
         if max_batch(model, acc, tp, context, dtype, kv_dtype) >= 1:
             return tp
     need = DTYPE_BYTES[dtype] * model.params_total() / 1e9
     raise InfeasiblePlanError(
-        f"serving.tp: {model.name} ({need:.0f} GB of {dtype} weights) does not fit on one scale-up domain of "
-        f"{acc.id} ({acc.memory.hbm_gb.value:g} GB each); use a lower serving.dtype or a larger accelerator")
+        f"serving.tp: {model.name} ({need:.0f} GB of {dtype} weights) does not fit on the {tp_reach(acc)} "
+        f"{acc.id} (a scale-up domain or node, {acc.memory.hbm_gb.value:g} GB each) a TP group may span; use a "
+        "lower serving.dtype or a larger accelerator")
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ def _tp_candidates(model: ModelSpec, acc: Accelerator, sv, devices: int) -> list
     ctx_max = sv.prompt_tokens + sv.output_tokens
     if sv.tp is not None:
         if sv.tp not in _tp_options(model, acc):
-            raise ScenarioError(f"serving.tp: {sv.tp} must be a power of two within {acc.id}'s scale-up domain that "
+            raise ScenarioError(f"serving.tp: {sv.tp} must be a power of two within {acc.id}'s reach for tensor "
+                                f"parallelism ({tp_reach(acc)} devices: its scale-up domain or node) that "
                                 f"divides the {model.heads} heads and divides or is divided by the {model.kv_heads} "
                                 "KV heads")
         if devices % sv.tp:
@@ -356,6 +361,9 @@ def estimate_serving(scenario, model: ModelSpec, site, assumptions: list[str]):
     caveat = site.acc.peak_caveat(compute_peak_dtype(site.acc, sv.dtype))
     if caveat:
         assumptions.append(f"peak: {caveat}")
+    beyond = tp_beyond_domain_note(site.acc, rep.tp)
+    if beyond:
+        assumptions.append(beyond)
     if dec.memory_bound[rep.i]:
         assumptions.append(energy.memory_bound_note("serving power", run.active_w, site.eff.tdp_w,
                                                     scenario.cluster.devices * run.utilisation * run.hours, site.pue,

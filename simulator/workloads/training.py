@@ -18,6 +18,7 @@ from simulator.footprint import cost, energy, reliability
 from simulator.errors import ScenarioError
 from simulator.model.finetune import flops_per_token
 from simulator.model.flops import attention_flops_per_token, model_flops_per_token, param_flops_per_token
+from simulator.execution.collectives import tp_beyond_domain_note
 from simulator.execution.memory import capacity_gb
 from simulator.execution.moe_comm import MoeSetup
 from simulator.execution.performance import Choice, StepTime, choose_plan
@@ -264,6 +265,9 @@ def estimate_training(scenario: Scenario, site: Site, model, assumptions: list[s
         _hourly_carbon(scenario, site, rt, fp, values, assumptions)
     _note_weak_attention_prior(scenario, site, model, assumptions)
     _note_peak(site, scenario.training.precision, assumptions)
+    beyond = tp_beyond_domain_note(site.acc, choice.plan.tp)
+    if beyond:
+        assumptions.append(beyond)
     if scenario.uncertainty.samples and scenario.uncertainty.throughput is None and not basis.time_fixed:
         assumptions.append(f"uncertainty: throughput log-sigma {sigma:.3f} from the public tables' held-out "
                            f"errors ({spread_source}); set uncertainty.throughput to change it")

@@ -141,7 +141,7 @@ def test_serving_scenario_rejects_training_and_405b_on_one_gpu():
     with pytest.raises(ScenarioError, match="serving: a serving scenario has no \\[training\\]"):
         scenario_from_dict({"model": {"preset": "llama3-70b"}, "training": {"tokens": 1e9},
                             "cluster": {"accelerator": "nvidia-h100-sxm-80gb", "devices": 8}, "serving": {}})
-    with pytest.raises(InfeasiblePlanError, match="does not fit on one scale-up domain"):
+    with pytest.raises(InfeasiblePlanError, match="does not fit on the 8 nvidia-a100-sxm-40gb \\(a scale-up domain or node"):
         estimate(scenario_from_dict({"model": {"preset": "llama3-405b"},
                                      "cluster": {"accelerator": "nvidia-a100-sxm-40gb", "devices": 8}, "serving": {}}))
 

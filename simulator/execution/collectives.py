@@ -78,17 +78,21 @@ def _bw(n, size_bytes, bw, factor):
     return np.where(n > 1, factor * (n - 1) / n * size_bytes / bw, 0.0)
 
 
+def _fabric_domain(acc: Accelerator) -> int:
+    """Devices one scale-up fabric joins (1 when the catalog gives the part no fabric figure)."""
+    return int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
+
+
 def tp_reach(acc: Accelerator) -> int:
     """The largest tensor-parallel group a plan may use: the scale-up domain, or the whole node where
     the node holds more devices (PCIe cards such as L40S, or H100 PCIe beyond its NVLink-bridged
     pair: vLLM and Megatron run TP over PCIe inside a server, over the slower tier); at most 64."""
-    domain = int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
-    return min(max(domain, int(acc.node.devices_per_node.value)), 64)
+    return min(max(_fabric_domain(acc), int(acc.node.devices_per_node.value)), 64)
 
 
 def tp_beyond_domain_note(acc: Accelerator, tp: int) -> str | None:
     """The assumption a plan makes when its TP group reaches past the scale-up domain, else None."""
-    domain = int(acc.scale_up.domain_devices.value) if acc.scale_up.gb_per_s_bidir else 1
+    domain = _fabric_domain(acc)
     if tp <= domain:
         return None
     where = "inside its node" if tp <= int(acc.node.devices_per_node.value) else "across nodes"

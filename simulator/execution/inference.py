@@ -120,7 +120,7 @@ def tp_allreduce_s(acc: Accelerator, devices: int, size_bytes, params: PerfParam
         raise ScenarioError(f"serving.tp: {devices} devices per replica exceed {acc.id}'s reach for tensor "
                             f"parallelism ({tp_reach(acc)} devices: its scale-up domain or node)")
     net = Network.of(acc, params)
-    inner, outer = group_layout(net, devices, 1)
+    _, outer = group_layout(net, devices, 1)
     hops = (devices - outer) * NCCL_LL_NVLINK_HOP_S + (outer - 1) * NCCL_LL_PCI_HOP_S
     return NCCL_LL_BASE_S + 2 * hops + all_reduce_bandwidth_s(net, devices, np.asarray(size_bytes, dtype=float))
 

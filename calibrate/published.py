@@ -293,10 +293,9 @@ def perf_toml(fit: PublishedFit, command: str, prior: PerfParams | None = None) 
     acc = catalog.accelerator(fit.accelerators[0])
     for name, source in PRIOR_SOURCES.items():  # what the rows do not fit, with where it comes from
         if name not in fit.names + fit.software_names and not (name == "gemm_kernel_max" and kernel is not None):
-            value = getattr(params, name)
-            if name in LOW_PRECISION_EFFS:  # the part's own peaks decide (low_precision_prior)
-                value, source = low_precision_prior(acc, name)
-            lines.append(f"{name} = {sourced_toml(value, source, verified=False)}")
+            if name in LOW_PRECISION_EFFS:  # the prior the fit used follows the part's peaks (neutral_priors)
+                source = low_precision_prior(acc, name)[1]
+            lines.append(f"{name} = {sourced_toml(getattr(params, name), source, verified=False)}")
     for sw in sorted(fit.params):
         if sw == ref:
             continue
